@@ -1,0 +1,273 @@
+"""The operator's config.toml: schema, validation and lookup.
+
+Every mistake is reported as one `ConfigError` line naming the file, the key path and the
+bad value, so the CLI can print it and exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV = "VINCONSOLE_CONFIG"
+METRIC_WINDOW_SECONDS = 60
+
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message says what to fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Environment(_Strict):
+    project: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    production: bool = False
+
+
+class SmokeCheck(_Strict):
+    name: str = Field(min_length=1)
+    path: str = Field(pattern=r"^/")
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expect_status: int = Field(default=200, ge=100, le=599)
+    expect_body: str | None = None
+    latency_budget_ms: float = Field(default=2000, gt=0)
+    timeout_seconds: float = Field(default=10, gt=0)
+
+
+class Service(_Strict):
+    environments: list[str] = Field(min_length=1)
+    image: str = ""
+    smoke: list[SmokeCheck] = []
+    availability_target_percent: float = Field(default=99.5, gt=0, lt=100)
+    latency_target_ms: float = Field(default=1000, gt=0)
+
+
+class Rollout(_Strict):
+    steps: list[Percent] = [10, 50, 100]
+    bake_seconds: float = 300
+    max_bake_seconds: float = 900
+    on_inconclusive: Literal["extend", "pause"] = "extend"
+    candidate_tag: str = Field(default="candidate", pattern=r"^[a-z][a-z0-9-]{0,45}$")
+    stable_tag: str = Field(default="stable", pattern=r"^[a-z][a-z0-9-]{0,45}$")
+    lease_seconds: float = Field(default=120, ge=10)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_rise_to_100(cls, steps: list[int]) -> list[int]:
+        if not steps:
+            raise ValueError("needs at least one step")
+        if any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError("steps must rise strictly")
+        if steps[-1] != 100:
+            raise ValueError("the last step must be 100")
+        return steps
+
+    @field_validator("bake_seconds", "max_bake_seconds")
+    @classmethod
+    def _at_least_one_window(cls, seconds: float) -> float:
+        if seconds < METRIC_WINDOW_SECONDS:
+            raise ValueError(f"must be at least the {METRIC_WINDOW_SECONDS} s metric window")
+        return seconds
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> "Rollout":
+        if self.max_bake_seconds < self.bake_seconds:
+            raise ValueError(
+                f"max_bake_seconds ({self.max_bake_seconds:g}) is below bake_seconds ({self.bake_seconds:g})"
+            )
+        return self
+
+
+class Analysis(_Strict):
+    window_seconds: int = Field(default=60, ge=METRIC_WINDOW_SECONDS)
+    metric_delay_seconds: float = Field(default=180, ge=0)
+    max_error_rate_increase_pp: float = Field(default=2.0, gt=0, le=100)
+    max_error_rate_percent: float = Field(default=5.0, gt=0, le=100)
+    max_error_rate_seconds: float = Field(default=120, ge=60)
+    max_p95_ms: float = Field(default=5000, gt=0)
+    min_requests: int = Field(default=200, ge=1)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    beta: float = Field(default=0.10, gt=0, lt=0.5)
+    warmup_seconds: float = Field(default=120, ge=0)
+
+    @field_validator("window_seconds")
+    @classmethod
+    def _whole_minutes(cls, seconds: int) -> int:
+        if seconds % 60:
+            raise ValueError("must be a whole number of minutes (Cloud Monitoring aligns on 60 s)")
+        return seconds
+
+
+class Pricing(_Strict):
+    vcpu_second: float = Field(default=0.000024, ge=0)
+    gib_second: float = Field(default=0.0000025, ge=0)
+    per_million_requests: float = Field(default=0.40, ge=0)
+    instance_vcpu_second: float = Field(default=0.000018, ge=0)
+
+
+class Budget(_Strict):
+    monthly_usd: float = Field(default=150.0, gt=0)
+    alert_percents: list[Percent] = [50, 75, 90]
+
+
+class Notifications(_Strict):
+    webhook_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+
+class Config(_Strict):
+    environments: dict[str, Environment] = Field(min_length=1)
+    services: dict[str, Service] = Field(min_length=1)
+    rollout: Rollout = Rollout()
+    analysis: Analysis = Analysis()
+    pricing: Pricing = Pricing()
+    budget: Budget = Budget()
+    notifications: Notifications = Notifications()
+    keys: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _services_name_known_environments(self) -> "Config":
+        for name, service in self.services.items():
+            for index, env in enumerate(service.environments):
+                if env not in self.environments:
+                    known = ", ".join(sorted(self.environments))
+                    raise _KeyedError(
+                        ("services", name, "environments", index),
+                        env,
+                        f"environment {env!r} is not defined under [environments] (defined: {known})",
+                    )
+        return self
+
+    def targets(self, env: str | None = None, service: str | None = None) -> list["Target"]:
+        """Every (environment, service) pair the config describes, optionally narrowed."""
+        if env is not None and env not in self.environments:
+            raise ConfigError(f"unknown environment {env!r}; the config defines: {', '.join(self.environments)}")
+        if service is not None and service not in self.services:
+            raise ConfigError(f"unknown service {service!r}; the config defines: {', '.join(self.services)}")
+        found = []
+        for env_name, environment in self.environments.items():
+            for svc_name, svc in self.services.items():
+                if env_name in svc.environments and env in (None, env_name) and service in (None, svc_name):
+                    found.append(Target(env_name, environment, svc_name, svc))
+        if not found:
+            raise ConfigError(f"service {service!r} is not deployed to environment {env!r} in the config")
+        return found
+
+
+class Target:
+    """One service in one environment: the unit the console acts on."""
+
+    __slots__ = ("env", "environment", "service", "settings")
+
+    def __init__(self, env: str, environment: Environment, service: str, settings: Service):
+        self.env = env
+        self.environment = environment
+        self.service = service
+        self.settings = settings
+
+    @property
+    def project(self) -> str:
+        return self.environment.project
+
+    @property
+    def region(self) -> str:
+        return self.environment.region
+
+    @property
+    def key(self) -> str:
+        return f"{self.env}/{self.service}"
+
+    def __repr__(self) -> str:
+        return f"Target({self.key})"
+
+
+class _KeyedError(ValueError):
+    """A cross-field error that knows the exact key path it concerns."""
+
+    def __init__(self, loc: tuple, value: Any, message: str):
+        super().__init__(message)
+        self.loc = loc
+        self.value = value
+        self.message = message
+
+
+def resolve_path(explicit: str | os.PathLike | None) -> Path:
+    """`--config FILE`, then `$VINCONSOLE_CONFIG`, then `./config.toml`."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return Path("config.toml")
+
+
+def load_config(explicit: str | os.PathLike | None = None) -> Config:
+    path = resolve_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file (give --config FILE, set {CONFIG_ENV}, or run where config.toml is)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "config.toml") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(source, data, exc)) from None
+
+
+def _describe(source: str, data: dict, exc: ValidationError) -> str:
+    """The first validation error as `file: key.path = value: what is wrong`."""
+    error = exc.errors(include_url=False)[0]
+    loc, message = tuple(error["loc"]), error["msg"]
+    context = error.get("ctx", {}).get("error")
+    if isinstance(context, _KeyedError):
+        loc, message = loc + context.loc, context.message
+        value: Any = context.value
+    else:
+        value = error.get("input")
+        message = message.removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; README.md lists every key)"
+    elif error["type"] == "missing":
+        return f"{source}: {_dotted(loc)}: missing (required)"
+    if isinstance(value, dict):
+        return f"{source}: [{_dotted(loc)}]: {message}"
+    return f"{source}: {_dotted(loc)} = {_toml_value(value)}: {message}"
+
+
+def _dotted(loc: tuple) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+        else:
+            parts.append(part if part.replace("-", "").replace("_", "").isalnum() else f'"{part}"')
+    return ".".join(parts)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)

@@ -1,0 +1,234 @@
+"""Building the Google clients, and turning their failures into typed errors.
+
+The three Google packages cost ~0.7 s to import, so nothing here imports them at module
+level: `vinconsole --help` and the TUI's first paint must not wait for them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from console.errors import (
+    ApiError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnavailableError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from google.cloud import monitoring_v3, run_v2
+    from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
+
+EMULATOR_HOST_ENV = "VINCONSOLE_EMULATOR_HOST"
+
+T = TypeVar("T")
+
+# How long one attempt of a call may take, and how long all its retries may take, in real
+# seconds. A UI never waits on a library default.
+READ_TIMEOUT = 10.0
+WRITE_TIMEOUT = 30.0
+RETRY_DEADLINE = 20.0
+
+
+def quiet_grpc() -> None:
+    """gRPC's C core prints to stderr unless told otherwise; that would tear a TUI."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
+
+class Clients:
+    """One set of Google API clients: against real Google Cloud, or an emulator address.
+
+    Clients are created on first use, once, and are safe to share between threads.
+    """
+
+    def __init__(self, emulator_host: str | None = None):
+        self.emulator_host = emulator_host
+        self._lock = threading.Lock()
+        self._made: dict[str, Any] = {}
+        self._channel: Any = None
+
+    @classmethod
+    def from_env(cls) -> "Clients":
+        return cls(os.environ.get(EMULATOR_HOST_ENV) or None)
+
+    @property
+    def target(self) -> str:
+        return f"emulator at {self.emulator_host}" if self.emulator_host else "Google Cloud"
+
+    def _insecure_channel(self) -> Any:
+        import grpc
+
+        if self._channel is None:
+            self._channel = grpc.insecure_channel(
+                self.emulator_host,
+                options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+            )
+        return self._channel
+
+    def _client(self, name: str, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if name not in self._made:
+                quiet_grpc()
+                self._made[name] = build()
+            return self._made[name]
+
+    @property
+    def services(self) -> "run_v2.ServicesClient":
+        def build() -> Any:
+            from google.cloud import run_v2
+            from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
+
+            if self.emulator_host:
+                return run_v2.ServicesClient(transport=ServicesGrpcTransport(channel=self._insecure_channel()))
+            return run_v2.ServicesClient(transport="grpc")
+
+        return self._client("services", build)
+
+    @property
+    def revisions(self) -> "run_v2.RevisionsClient":
+        def build() -> Any:
+            from google.cloud import run_v2
+            from google.cloud.run_v2.services.revisions.transports import RevisionsGrpcTransport
+
+            if self.emulator_host:
+                return run_v2.RevisionsClient(transport=RevisionsGrpcTransport(channel=self._insecure_channel()))
+            return run_v2.RevisionsClient(transport="grpc")
+
+        return self._client("revisions", build)
+
+    @property
+    def metrics(self) -> "monitoring_v3.MetricServiceClient":
+        def build() -> Any:
+            from google.cloud import monitoring_v3
+            from google.cloud.monitoring_v3.services.metric_service.transports import (
+                MetricServiceGrpcTransport,
+            )
+
+            if self.emulator_host:
+                return monitoring_v3.MetricServiceClient(
+                    transport=MetricServiceGrpcTransport(channel=self._insecure_channel())
+                )
+            return monitoring_v3.MetricServiceClient()
+
+        return self._client("metrics", build)
+
+    @property
+    def logging(self) -> "LoggingServiceV2Client":
+        def build() -> Any:
+            from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
+            from google.cloud.logging_v2.services.logging_service_v2.transports import (
+                LoggingServiceV2GrpcTransport,
+            )
+
+            if self.emulator_host:
+                return LoggingServiceV2Client(
+                    transport=LoggingServiceV2GrpcTransport(channel=self._insecure_channel())
+                )
+            return LoggingServiceV2Client()
+
+        return self._client("logging", build)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._made.values():
+                try:
+                    client.transport.close()
+                except Exception:  # closing is best effort
+                    pass
+            self._made.clear()
+            if self._channel is not None:
+                self._channel.close()
+                self._channel = None
+
+
+def read_retry(deadline: float = RETRY_DEADLINE) -> Any:
+    """Retry transient failures of idempotent calls with exponential backoff."""
+    from google.api_core import exceptions, retry
+
+    return retry.Retry(
+        predicate=retry.if_exception_type(
+            exceptions.ServiceUnavailable,
+            exceptions.DeadlineExceeded,
+            exceptions.ResourceExhausted,
+            exceptions.InternalServerError,
+        ),
+        initial=0.2,
+        maximum=3.0,
+        multiplier=2.0,
+        timeout=deadline,
+    )
+
+
+_HINTS = {
+    "PERMISSION_DENIED": "check that the credentials have the roles README.md lists "
+    "(run.developer, monitoring.viewer, logging.viewer, logging.logWriter)",
+    "UNAUTHENTICATED": "run `gcloud auth application-default login`, or set VINCONSOLE_EMULATOR_HOST for the emulator",
+    "NOT_FOUND": "check the project, region and service name in config.toml",
+    "UNAVAILABLE": "the API could not be reached; check the network (or that the emulator is running) and try again",
+    "DEADLINE_EXCEEDED": "the API did not answer in time; try again",
+    "RESOURCE_EXHAUSTED": "quota exhausted; wait a minute and try again",
+    "ABORTED": "somebody else changed the service meanwhile; re-read it and try again",
+    "FAILED_PRECONDITION": "somebody else changed the service meanwhile; re-read it and try again",
+    "INVALID_ARGUMENT": "the request was refused as invalid",
+}
+
+
+def api_error(call: str, exc: BaseException) -> ApiError:
+    """A typed ApiError for a google.api_core exception (or any transport failure)."""
+    from google.api_core import exceptions
+
+    if isinstance(exc, exceptions.RetryError):
+        cause = exc.cause or exc
+        detail = getattr(cause, "message", None) or str(cause)
+        return UnavailableError(call, "RETRIES_EXHAUSTED", f"gave up after retrying: {detail}", _HINTS["UNAVAILABLE"])
+    if isinstance(exc, exceptions.GoogleAPICallError):
+        code = exc.grpc_status_code.name if exc.grpc_status_code is not None else type(exc).__name__
+        detail = exc.message or str(exc)
+        hint = _HINTS.get(code, "")
+        if isinstance(exc, (exceptions.Aborted, exceptions.FailedPrecondition)):
+            return ConflictError(call, code, detail, hint)
+        if isinstance(exc, exceptions.NotFound):
+            return NotFoundError(call, code, detail, hint)
+        if isinstance(exc, (exceptions.PermissionDenied, exceptions.Unauthenticated)):
+            return PermissionDeniedError(call, code, detail, hint)
+        if isinstance(exc, (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.ResourceExhausted)):
+            return UnavailableError(call, code, detail, hint)
+        return ApiError(call, code, detail, hint)
+    try:
+        from google.auth import exceptions as auth_exceptions
+
+        if isinstance(exc, auth_exceptions.DefaultCredentialsError):
+            return PermissionDeniedError(call, "NO_CREDENTIALS", str(exc).splitlines()[0], _HINTS["UNAUTHENTICATED"])
+    except ImportError:  # pragma: no cover - google-auth ships with the clients
+        pass
+    return ApiError(call, type(exc).__name__, str(exc))
+
+
+def guarded(call: str, fn: Callable[[], T]) -> T:
+    """Run one API call; any Google failure comes out as a typed ApiError naming `call`."""
+    from google.api_core import exceptions
+
+    try:
+        return fn()
+    except ApiError:
+        raise
+    except (exceptions.GoogleAPIError, Exception) as exc:  # noqa: BLE001 - re-raised typed
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if not _is_google_failure(exc):
+            raise
+        raise api_error(call, exc) from exc
+
+
+def _is_google_failure(exc: BaseException) -> bool:
+    from google.api_core import exceptions
+
+    if isinstance(exc, exceptions.GoogleAPIError):
+        return True
+    module = type(exc).__module__
+    return module.startswith(("google.auth", "grpc"))
