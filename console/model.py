@@ -110,3 +110,8 @@ def describe_split(split: Mapping[str, int]) -> str:
         return "no traffic"
     ordered = sorted(split.items(), key=lambda item: (-item[1], item[0]))
     return ", ".join(f"{revision} {percent} %" for revision, percent in ordered)
+
+
+ANNOTATION_PREFIX = "vinconsole.dev/"
+ROLLOUT_ANNOTATION = ANNOTATION_PREFIX + "rollout"
+LEASE_ANNOTATION = ANNOTATION_PREFIX + "lease"

@@ -1,0 +1,241 @@
+"""A snapshot of the fleet: services, revisions, traffic, RED metrics and cost.
+
+The reading is batched per project and region — one ListServices and one ListTimeSeries per
+metric, plus one ListRevisions per service — so a refresh costs the same number of calls
+however many revisions there are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from console.clock import Clock
+from console.config import Config, Pricing, Target
+from console.cost import Usage, cost_per_hour, cost_per_thousand_requests
+from console.distribution import merge_all
+from console.errors import ApiError
+from console.gcp.clients import Clients
+from console.gcp.monitoring import Metrics, WindowStats
+from console.gcp.run import CloudRun
+from console.model import ROLLOUT_ANNOTATION, Revision, ServiceState
+
+LOOKBACK_WINDOWS = 5
+
+
+@dataclass
+class RevisionStatus:
+    name: str
+    traffic_percent: int
+    tag: str | None
+    ready: bool
+    created: str
+    image: str
+    request_rate: float | None
+    error_rate: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    instances: int | None
+    cost_per_hour: float | None
+    cost_per_1k_requests: float | None
+    age_seconds: float
+    requests: int | None = None
+    errors: int | None = None
+
+
+@dataclass
+class ServiceStatus:
+    env: str
+    service: str
+    project: str
+    region: str
+    production: bool
+    rollout: dict | None
+    revisions: list[RevisionStatus]
+    uri: str | None = None
+    error: str | None = None
+
+    def revision(self, name: str) -> RevisionStatus | None:
+        return next((r for r in self.revisions if r.name == name), None)
+
+
+@dataclass
+class FleetStatus:
+    read_at: float
+    window_start: float
+    window_end: float
+    services: list[ServiceStatus] = field(default_factory=list)
+    api_calls: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read_at": iso(self.read_at),
+            "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
+            "services": [asdict(service) for service in self.services],
+        }
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def metric_window(now: float, period: int, delay: float, windows: int = LOOKBACK_WINDOWS) -> tuple[float, float]:
+    """The last `windows` alignment windows that the metric delay has surely filled."""
+    end = (now - delay) // period * period
+    return end - windows * period, end
+
+
+def summarize_revision(
+    revision: Revision,
+    windows: Sequence[WindowStats],
+    span_seconds: float,
+    pricing: Pricing,
+) -> dict[str, Any]:
+    """Rates, percentiles and cost of one revision over a span (None where there is no data)."""
+    if not windows:
+        return {
+            "request_rate": None, "error_rate": None, "p50_ms": None, "p95_ms": None, "p99_ms": None,
+            "instances": None, "cost_per_hour": None, "cost_per_1k_requests": None, "requests": None, "errors": None,
+        }
+    requests = sum(w.requests for w in windows)
+    errors = sum(w.errors for w in windows)
+    latency = merge_all([w.latency for w in windows if w.latency is not None])
+    newest = max(windows, key=lambda w: w.end)
+    billable = [w.billable_instance_seconds for w in windows if w.billable_instance_seconds is not None]
+    usage = Usage(
+        seconds=span_seconds,
+        billable_instance_seconds=sum(billable),
+        requests=requests,
+        vcpu=revision.cpu,
+        memory_gib=revision.memory_gib,
+    )
+    has_usage = bool(billable) or requests > 0
+    return {
+        "request_rate": requests / span_seconds,
+        "error_rate": errors / requests if requests else None,
+        "p50_ms": latency.percentile(0.50) if latency and latency.count else None,
+        "p95_ms": latency.percentile(0.95) if latency and latency.count else None,
+        "p99_ms": latency.percentile(0.99) if latency and latency.count else None,
+        "instances": newest.instances,
+        "cost_per_hour": cost_per_hour(usage, pricing) if has_usage else None,
+        "cost_per_1k_requests": cost_per_thousand_requests(usage, pricing),
+        "requests": requests,
+        "errors": errors,
+    }
+
+
+def rollout_of(state: ServiceState) -> dict | None:
+    raw = state.annotations.get(ROLLOUT_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"error": f"unreadable {ROLLOUT_ANNOTATION} annotation"}
+    return value if isinstance(value, dict) else None
+
+
+class StatusReader:
+    def __init__(self, config: Config, clients: Clients, clock: Clock):
+        self.config = config
+        self.clients = clients
+        self.clock = clock
+        self.run = CloudRun(clients)
+        self.metrics = Metrics(clients)
+
+    def read(self, targets: Sequence[Target]) -> FleetStatus:
+        now = self.clock.now()
+        period = self.config.analysis.window_seconds
+        start, end = metric_window(now, period, self.config.analysis.metric_delay_seconds)
+        fleet = FleetStatus(read_at=now, window_start=start, window_end=end)
+        groups: dict[tuple[str, str], list[Target]] = defaultdict(list)
+        for target in targets:
+            groups[(target.project, target.region)].append(target)
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(groups)))) as pool:
+            results = list(pool.map(lambda item: self._read_group(item[0], item[1], start, end, now), groups.items()))
+        order = {target.key: index for index, target in enumerate(targets)}
+        for services, calls in results:
+            fleet.services.extend(services)
+            fleet.api_calls += calls
+        fleet.services.sort(key=lambda s: order[f"{s.env}/{s.service}"])
+        return fleet
+
+    def _read_group(
+        self, location: tuple[str, str], targets: list[Target], start: float, end: float, now: float
+    ) -> tuple[list[ServiceStatus], int]:
+        project, region = location
+        calls = 0
+        try:
+            states = {state.name: state for state in self.run.list_services(project, region)}
+            calls += 1
+            windows = self.metrics.revision_windows(project, region, start, end, period=self.config.analysis.window_seconds)
+            calls += 4
+        except ApiError as error:
+            return [self._unreadable(target, str(error)) for target in targets], calls
+        out = []
+        for target in targets:
+            state = states.get(target.service)
+            if state is None:
+                out.append(self._unreadable(target, f"service {target.service} not found in {project}/{region}"))
+                continue
+            try:
+                revisions = self.run.list_revisions(project, region, target.service)
+                calls += 1
+            except ApiError as error:
+                out.append(self._unreadable(target, str(error)))
+                continue
+            out.append(self._service_status(target, state, revisions, windows, end - start, now))
+        return out, calls
+
+    def _unreadable(self, target: Target, error: str) -> ServiceStatus:
+        return ServiceStatus(
+            env=target.env, service=target.service, project=target.project, region=target.region,
+            production=target.environment.production, rollout=None, revisions=[], error=error,
+        )
+
+    def _service_status(
+        self,
+        target: Target,
+        state: ServiceState,
+        revisions: list[Revision],
+        windows: dict[tuple[str, str], dict[float, WindowStats]],
+        span: float,
+        now: float,
+    ) -> ServiceStatus:
+        split = state.served_split()
+        tags: dict[str, str] = {}
+        for tag, revision in state.tags().items():
+            tags.setdefault(revision, tag)
+        rows = []
+        for revision in revisions:
+            summary = summarize_revision(
+                revision, list(windows.get((target.service, revision.name), {}).values()), span, self.config.pricing
+            )
+            rows.append(
+                RevisionStatus(
+                    name=revision.name,
+                    traffic_percent=split.get(revision.name, 0),
+                    tag=tags.get(revision.name),
+                    ready=revision.ready,
+                    created=iso(revision.created),
+                    image=revision.image,
+                    age_seconds=max(0.0, now - revision.created),
+                    **summary,
+                )
+            )
+        return ServiceStatus(
+            env=target.env,
+            service=target.service,
+            project=target.project,
+            region=target.region,
+            production=target.environment.production,
+            rollout=rollout_of(state),
+            revisions=rows,
+            uri=state.uri,
+        )

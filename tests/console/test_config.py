@@ -1,0 +1,91 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.config import ConfigError, load_config, parse_config
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = (REPO / "config.toml").read_text()
+
+
+def test_shipped_config_describes_the_vinsight_fleet():
+    config = load_config(REPO / "config.toml")
+    keys = [t.key for t in config.targets()]
+    assert keys == [
+        "staging/vinsight-backend",
+        "staging/vinsight-frontend",
+        "production/vinsight-backend",
+        "production/vinsight-frontend",
+    ]
+    assert config.rollout.steps == [10, 50, 100]
+    assert config.analysis.max_error_rate_increase_pp == 2.0
+    assert config.analysis.max_error_rate_percent == 5.0
+    assert config.analysis.max_error_rate_seconds == 120
+    assert config.analysis.max_p95_ms == 5000
+    assert config.pricing.vcpu_second == 0.000024
+    assert config.environments["production"].production is True
+    assert config.services["vinsight-backend"].smoke[0].path == "/health"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("min_requests = 200", "min_requestz = 200", "analysis.min_requestz = 200: unknown key"),
+        ("min_requests = 200", 'min_requests = "many"', 'analysis.min_requests = "many": Input should be a valid integer'),
+        ("steps = [10, 50, 100]", "steps = [50, 10, 100]", "rollout.steps = [50, 10, 100]: steps must rise"),
+        ("steps = [10, 50, 100]", "steps = [10, 50]", "rollout.steps = [10, 50]: the last step must be 100"),
+        ("steps = [10, 50, 100]", "steps = [0, 50, 100]", "rollout.steps[0] = 0: Input should be greater than or equal to 1"),
+        ("steps = [10, 50, 100]", "steps = [10, 50, 120]", "rollout.steps[2] = 120: Input should be less than or equal to 100"),
+        ("bake_seconds = 300 ", "bake_seconds = 30 ", "rollout.bake_seconds = 30: must be at least the 60 s metric window"),
+        (
+            'environments = ["staging", "production"]\nimage = "us-central1-docker.pkg.dev/vinsight/app/backend"',
+            'environments = ["staging", "prod"]\nimage = "x"',
+            "services.vinsight-backend.environments[1] = \"prod\": environment 'prod' is not defined",
+        ),
+        ("production = false", 'production = "no"', 'environments.staging.production = "no": Input should be a valid boolean'),
+    ],
+)
+def test_each_mistake_is_one_line_naming_file_key_and_value(old, new, expected):
+    assert old in SHIPPED
+    with pytest.raises(ConfigError) as caught:
+        parse_config(SHIPPED.replace(old, new, 1), "fleet.toml")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("fleet.toml: ")
+    assert expected in message
+
+
+def test_broken_toml_names_the_file():
+    with pytest.raises(ConfigError, match=r"^x.toml: not valid TOML"):
+        parse_config("[rollout\nsteps = 1", "x.toml")
+
+
+def test_missing_file_says_how_to_choose_one(tmp_path):
+    with pytest.raises(ConfigError, match="--config FILE"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_config_from_env_var(tmp_path, monkeypatch):
+    path = tmp_path / "other.toml"
+    path.write_text(SHIPPED.replace('project = "vinsight-staging"', 'project = "elsewhere"'))
+    monkeypatch.setenv("VINCONSOLE_CONFIG", str(path))
+    assert load_config().environments["staging"].project == "elsewhere"
+
+
+def test_unknown_target_is_refused():
+    config = load_config(REPO / "config.toml")
+    with pytest.raises(ConfigError, match="unknown environment 'dev'"):
+        config.targets("dev")
+
+
+def test_cli_exits_2_with_one_line_for_a_bad_config(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(SHIPPED.replace("steps = [10, 50, 100]", "steps = [10, 50]"))
+    result = subprocess.run(
+        [sys.executable, "-m", "console", "status", "--config", str(path)], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert f"{path}: rollout.steps = [10, 50]: the last step must be 100" in result.stderr
