@@ -41,7 +41,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers after stop()
     server_version = "Google Frontend"
     sys_version = ""
 

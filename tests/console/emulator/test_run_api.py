@@ -250,3 +250,25 @@ def test_operation_finishes_with_clock_time(clients, emu, manual_clock):
     assert done.response.type_url == "type.googleapis.com/google.cloud.run.v2.Service"
     with pytest.raises(exceptions.NotFound):
         ops.get_operation(f"{PROD}/operations/unknown", retry=None)
+
+
+def test_wait_operation_and_validate_only(clients, emu):
+    import grpc
+    from google.longrunning import operations_pb2, operations_pb2_grpc
+    from google.protobuf import duration_pb2
+
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    checked = clients.services.update_service(
+        request=run_v2.UpdateServiceRequest(service=service, validate_only=True), retry=None, timeout=5
+    )
+    assert checked.done()
+    assert clients.services.get_service(name=BACKEND, retry=None, timeout=5).etag == service.etag
+
+    operation = clients.services.update_service(service=service, retry=None, timeout=5)
+    with grpc.insecure_channel(emu.address) as channel:
+        stub = operations_pb2_grpc.OperationsStub(channel)
+        waited = stub.WaitOperation(
+            operations_pb2.WaitOperationRequest(name=operation.operation.name, timeout=duration_pb2.Duration(seconds=5)),
+            timeout=10,
+        )
+    assert waited.done and waited.response.type_url.endswith("google.cloud.run.v2.Service")
