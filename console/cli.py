@@ -36,6 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(parser)
     parser.add_argument("--demo", action="store_true", help="run on the built-in emulator seeded from the config")
+    parser.add_argument(
+        "--auto-promote", action="store_true",
+        help="headless rollout: smoke-check, step traffic, judge, promote or roll back (exit 0 promoted/nothing to do, "
+        "1 rolled back, 2 usage/config error, 3 infrastructure error, 130 interrupted)",
+    )
+    parser.add_argument("--revision", metavar="R", help="--auto-promote: the candidate revision (default: newest ready)")
+    parser.add_argument("--image", metavar="IMAGE", help="--auto-promote: deploy IMAGE as a new revision first, with no traffic")
+    parser.add_argument("--report", metavar="FILE", help="--auto-promote: write a JSON report here")
+    parser.add_argument(
+        "--on-interrupt", choices=("rollback", "hold"), default="rollback",
+        help="--auto-promote: on Ctrl-C/SIGTERM roll back to stable (default) or hold traffic where it is",
+    )
     parser.add_argument("--scenario", default="healthy", help="emulator scenario for --demo (default: healthy)")
     parser.add_argument(
         "--time-scale", type=float, metavar="N", help=f"--demo clock speed (default ×{DEMO_TIME_SCALE:g}; 1 = real time)"
@@ -45,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="snapshot of services, revisions, traffic, errors, latency, cost")
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON (stable keys, null when there is no data)")
+
+    for name, text in (
+        ("step", "move the candidate to the next step (starts a rollout, smoke checks first, if none runs)"),
+        ("promote", "send the candidate of the running rollout 100 %%"),
+        ("rollback", "send 100 %% back to the stable revision (or --to REVISION)"),
+    ):
+        action = commands.add_parser(name, help=text)
+        _common(action)
+        action.add_argument("--yes", action="store_true", help="do not ask (required for production when not on a terminal)")
+        if name == "rollback":
+            action.add_argument("--to", metavar="REVISION", help="roll back to this revision instead of the stable one")
+        if name == "step":
+            action.add_argument("--revision", metavar="R", help="candidate revision when starting a rollout")
 
     emulator = commands.add_parser("emulator", help="run the Cloud Run / Monitoring / Logging emulator in the foreground")
     emulator.add_argument("--config", metavar="FILE", help="config file to seed the fleet from")
@@ -79,6 +104,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_emulator(args)
     if args.command == "status":
         return cmd_status(args)
+    if args.command in ("step", "promote", "rollback"):
+        return cmd_action(args)
+    if args.auto_promote:
+        return cmd_auto_promote(args)
     if args.demo:
         return cmd_demo(args)
     parser.print_help()
@@ -130,6 +159,86 @@ def cmd_status(args: argparse.Namespace) -> int:
         Console().print(fleet_view(fleet, f"vinconsole status — {clients.target}"))
     unreadable = [s for s in fleet.services if s.error]
     return EXIT_INFRA if unreadable and len(unreadable) == len(fleet.services) else EXIT_OK
+
+
+def _one_target(config, args: argparse.Namespace):
+    from console.errors import UsageError
+
+    targets = config.targets(args.env, args.service)
+    if len(targets) != 1:
+        names = ", ".join(t.key for t in targets)
+        raise UsageError(f"name one service with --env and --service (this would match: {names})")
+    return targets[0]
+
+
+def cmd_auto_promote(args: argparse.Namespace) -> int:
+    from console.config import load_config
+    from console.gcp.clients import Clients
+    from console.headless import run_auto_promote
+
+    config = load_config(args.config)
+    target = _one_target(config, args)
+    clients = Clients.from_env()
+    try:
+        return run_auto_promote(
+            config, target, clients, _clock(args), revision=args.revision, image=args.image,
+            report_path=args.report, on_interrupt=args.on_interrupt,
+        )
+    finally:
+        clients.close()
+
+
+def confirm(target, plan: str, assume_yes: bool) -> bool:
+    """Production: type the service name. Elsewhere: y. Not on a terminal: only with --yes."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        from console.errors import UsageError
+
+        raise UsageError(f"{target.key}: about to {plan}; not on a terminal, so pass --yes to confirm")
+    print(f"{target.key}: about to {plan}.")
+    if target.environment.production:
+        answer = input(f"This is production. Type the service name ({target.service}) to confirm: ")
+        return answer.strip() == target.service
+    return input("Proceed? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    from console.config import load_config
+    from console.engine import Engine
+    from console.gcp.clients import Clients
+    from console.headless import event_line
+
+    config = load_config(args.config)
+    target = _one_target(config, args)
+    clients = Clients.from_env()
+    try:
+        engine = Engine(config, target, clients, _clock(args), on_event=lambda e: print(event_line(target, e), flush=True))
+        if args.command == "step":
+            _, plan = engine.plan_step()
+        elif args.command == "promote":
+            state = engine.refresh() and engine.state
+            plan = f"send {state.candidate} 100 %" if state and state.active else "promote (no rollout is running)"
+        else:
+            _, plan = engine.plan_rollback(args.to)
+        if plan.startswith("nothing"):
+            print(f"{target.key}: {plan}")
+            return EXIT_OK
+        if not confirm(target, plan, args.yes or not target.environment.production and not sys.stdin.isatty()):
+            print("not confirmed; nothing changed", file=sys.stderr)
+            return EXIT_USAGE
+        if args.command == "step":
+            outcome = engine.step(getattr(args, "revision", None))
+        elif args.command == "promote":
+            outcome = engine.promote_now()
+        else:
+            outcome = engine.rollback_now(args.to)
+    finally:
+        clients.close()
+    print(f"{target.key}: {outcome.outcome} — {outcome.message}")
+    if outcome.outcome == "rolled_back" and args.command != "rollback":
+        return EXIT_ROLLED_BACK
+    return outcome.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

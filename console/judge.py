@@ -318,6 +318,16 @@ def _wilson(bad: int, n: int, z: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _diff_upper(b_c: int, n_c: int, b_s: int, n_s: int, z: float) -> float:
+    """One-sided upper confidence bound of p_c − p_s (Newcombe's hybrid score); 1 without data."""
+    if n_c == 0 or n_s == 0:
+        return 1.0
+    p_c, p_s = b_c / n_c, b_s / n_s
+    _, u_c = _wilson(b_c, n_c, z)
+    l_s, _ = _wilson(b_s, n_s, z)
+    return (p_c - p_s) + math.sqrt((u_c - p_c) ** 2 + (p_s - l_s) ** 2)
+
+
 def _diff_lower(b_c: int, n_c: int, b_s: int, n_s: int, z: float) -> float:
     """One-sided lower confidence bound of p_c − p_s (Newcombe's hybrid score).
 
@@ -604,12 +614,31 @@ def judge_step(
         name: st.step_llr[_K_PROMOTE] <= params.promote_llr and bool(st.step_rows)
         for name, st in states.items()
     }
+    # With a low 5xx base rate the SPRT needs tens of thousands of requests to accept "no
+    # change"; the operators' own tolerance (+max_error_rate_increase_pp) decides instead once
+    # the step's rise is bounded under it with 1 − β confidence. The mSPRT keeps watching
+    # in the next (larger) step, so a smaller regression is still caught there.
+    z_pass = NormalDist().inv_cdf(1 - params.beta)
+    rise_upper = _diff_upper(e_c, n_c, e_s, n_s, z_pass)
+    within_tolerance = n_c > 0 and n_s > 0 and rise_upper < limit_pp
+    if within_tolerance and not promotable["errors"]:
+        promotable["errors"] = True
+        reasons_tolerance = (
+            f"5xx {_pct(e_c / n_c)} vs stable {_pct(e_s / n_s)} — within the "
+            f"+{params.max_error_rate_increase_pp:g} pp limit: rise ≤ {rise_upper * 100:.2f} pp at "
+            f"{(1 - params.beta) * 100:g} % confidence"
+        )
+    else:
+        reasons_tolerance = None
     if enough_requests:
         reasons.append(f"{n_c:,} candidate requests (need {params.min_requests:,})")
     else:
         reasons.append(f"{n_c:,} requests — need {params.min_requests:,}")
     for name, st in states.items():
-        reasons.append(_metric_reason(params, st, promotable[name], boundary))
+        if name == "errors" and reasons_tolerance:
+            reasons.append(reasons_tolerance)
+        else:
+            reasons.append(_metric_reason(params, st, promotable[name], boundary))
     if p95_c is not None:
         vs = f" vs {p95_s:,.0f} ms" if p95_s is not None else ""
         reasons.append(f"p95 {p95_c:,.0f} ms{vs} — limit {params.max_p95_ms:,.0f} ms")

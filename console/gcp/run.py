@@ -205,6 +205,22 @@ class CloudRun:
         self._send_update(state, request, traffic, annotations or {})
         return self.wait_until_served(state.project, state.region, state.name, traffic)
 
+    def deploy_image(self, state: ServiceState, image: str, *, pin: Mapping[str, int]) -> ServiceState:
+        """A new revision running `image`, while traffic stays pinned to `pin` (no traffic to it)."""
+        raw = self._get_raw(state.project, state.region, state.name)
+        if raw.etag != state.etag:
+            raise ConflictError(
+                f"UpdateService({state.name})", "ABORTED", f"{state.name} changed since it was read",
+                "re-read the service and decide again",
+            )
+        pinned = [TrafficTarget(percent, revision) for revision, percent in pin.items() if percent]
+        tagged = [TrafficTarget(0, entry.revision, entry.tag) for entry in state.traffic if entry.tag and entry.revision]
+        request = self._update_request(raw, pinned + tagged, {})
+        request.service.template.revision = ""
+        request.service.template.containers[0].image = image
+        self._send_update(state, request, pinned, {})
+        return self.get_service(state.project, state.region, state.name)
+
     def _update_request(self, raw: Any, traffic: Sequence[TrafficTarget], annotations: Mapping[str, str | None]) -> Any:
         from google.cloud import run_v2
 

@@ -196,7 +196,8 @@ def test_evidence_is_carried_between_steps() -> None:
     def step(first_minute: int) -> list[Sample]:
         return [sample(first_minute + m, (100, 1, 5), (900, 4, 45)) for m in range(10)]
 
-    params = JudgeParams(max_bake_seconds=600)
+    # a tight tolerance, so only the sequential test decides here
+    params = JudgeParams(max_bake_seconds=600, max_error_rate_increase_pp=0.1)
     carried = Evidence()
     decisions = []
     for k in range(3):
@@ -262,3 +263,14 @@ def test_cold_starts_in_the_warmup_are_ignored_for_latency() -> None:
     # the same latency after the warm-up is a regression
     late = judge_step(P, Evidence(), samples, 300, step_started=T0 - 600)
     assert late.decision == "fail"
+
+
+def test_low_5xx_rate_passes_within_the_operators_tolerance() -> None:
+    """At 0.4 % 5xx the SPRT alone would need ~20k requests to accept; the +2 pp rule decides."""
+    samples = [sample(m, (60, 0 if m % 3 else 1, 3), (540, 2, 27)) for m in range(8)]
+    v = judge_step(JudgeParams(), Evidence(), samples, 480)
+    assert v.decision == "pass", v.reasons
+    assert any("within the +2 pp limit" in r for r in v.reasons)
+    # the same counts with a candidate at 3 % do not pass on tolerance
+    worse = [sample(m, (60, 2, 3), (540, 2, 27)) for m in range(8)]
+    assert judge_step(JudgeParams(), Evidence(), worse, 480).decision != "pass"

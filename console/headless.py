@@ -1,0 +1,162 @@
+"""`vinconsole --auto-promote`: the engine without a screen, for CI and scripts.
+
+On a terminal: a live panel (step, bake time as a bar, the judge's evidence against its
+boundary) above the event lines. Elsewhere: one plain line per event, no colour codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from console.clock import Clock
+from console.config import Config, Target
+from console.engine import Engine, Event, Outcome
+from console.gcp.clients import Clients
+from console.report import markdown_summary, report_json
+from console.status import iso
+
+
+def event_line(target: Target, event: Event) -> str:
+    where = f"step {event.step}" if event.step else "-"
+    percent = f"{event.percent} %" if event.percent is not None else "-"
+    return f"{iso(event.at)} {target.key} {where} {percent} {event.kind}: {event.message}"
+
+
+class ProgressPanel:
+    """The live view on a terminal: what step, how long baked, what the judge sees."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.last_bake: Event | None = None
+        self.headline = "starting"
+
+    def update(self, event: Event) -> None:
+        if event.kind == "bake":
+            self.last_bake = event
+        elif event.kind not in ("warn", "smoke"):
+            self.headline = event.message
+
+    def __rich__(self) -> Group:
+        parts: list = [Text(f"{self.target.key}: {self.headline}", style="bold")]
+        bake = self.last_bake
+        if bake is not None:
+            data = bake.data
+            baked, min_bake, max_bake = data.get("baked", 0), data.get("min_bake", 1), data.get("max_bake", 1)
+            table = Table.grid(padding=(0, 1))
+            table.add_row(
+                Text(f"step {bake.step} at {bake.percent} %"),
+                ProgressBar(total=max_bake, completed=min(baked, max_bake), width=40),
+                Text(f"{baked / 60:.1f} of {min_bake / 60:.0f}–{max_bake / 60:.0f} min"),
+            )
+            metrics = data.get("metrics") or {}
+            for name, label in (("errors", "5xx"), ("slow", "slow")):
+                metric = metrics.get(name) or {}
+                lr, limit = metric.get("likelihood_ratio"), metric.get("rollback_at")
+                if lr is None or not limit:
+                    continue
+                cand, stab = metric.get("candidate_rate"), metric.get("stable_rate")
+                rates = (
+                    f"{label} {cand * 100:.2f} % vs stable {stab * 100:.2f} %"
+                    if cand is not None and stab is not None
+                    else f"{label}: no data yet"
+                )
+                table.add_row(
+                    Text(rates),
+                    ProgressBar(total=limit, completed=min(lr, limit), width=40,
+                                complete_style="red" if lr >= limit else "yellow"),
+                    Text(f"evidence LR {lr:.2g} / rollback at {limit:g}"),
+                )
+            parts.append(table)
+            parts.append(Text(f"judge: {data.get('decision', '?')} — " + "; ".join(data.get("reasons", [])[:3]), style="dim"))
+        return Group(*parts)
+
+
+def run_auto_promote(
+    config: Config,
+    target: Target,
+    clients: Clients,
+    clock: Clock,
+    *,
+    revision: str | None,
+    image: str | None,
+    report_path: str | None,
+    on_interrupt: str,
+    out: IO[str] | None = None,
+) -> int:
+    out = out or sys.stdout
+    console = Console(file=out, highlight=False)
+    tty = console.is_terminal
+    panel = ProgressPanel(target)
+    live = Live(panel, console=console, refresh_per_second=4, transient=False) if tty else None
+
+    def on_event(event: Event) -> None:
+        line = event_line(target, event)
+        if live is not None:
+            panel.update(event)
+            if event.kind != "bake":
+                live.console.print(line, markup=False)
+            live.refresh()
+        else:
+            print(line, file=out, flush=True)
+
+    stop = threading.Event()
+    engine = Engine(config, target, clients, clock, on_event=on_event, stop=stop, on_interrupt=on_interrupt)
+    restore = _install_signals(stop, lambda: on_event(Event(clock.now(), "warn", "interrupt received; "
+                                                          + ("rolling back to stable" if on_interrupt == "rollback"
+                                                             else "holding traffic where it is"))))
+    try:
+        if live is not None:
+            with live:
+                outcome = engine.auto_promote(revision=revision, image=image)
+        else:
+            outcome = engine.auto_promote(revision=revision, image=image)
+    finally:
+        restore()
+    _finish(outcome, target, engine.lease.holder, report_path, out)
+    return outcome.exit_code
+
+
+def _finish(outcome: Outcome, target: Target, driver: str, report_path: str | None, out: IO[str]) -> None:
+    print(f"{target.key}: {outcome.outcome} (exit {outcome.exit_code}) — {outcome.message}", file=out, flush=True)
+    if outcome.exit_code not in (0,):
+        print(f"::error title=vinconsole {target.key} {outcome.outcome}::{outcome.message}", file=out, flush=True)
+    if report_path:
+        Path(report_path).write_text(json.dumps(report_json(outcome, target.env, target.service, driver), indent=2) + "\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown_summary(outcome, target.env, target.service))
+
+
+def _install_signals(stop: threading.Event, announce) -> callable:
+    """First SIGINT/SIGTERM: ask the engine to stop safely. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        announce()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

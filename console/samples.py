@@ -1,0 +1,83 @@
+"""From Monitoring windows to the judge's per-sample counts (pure).
+
+Only windows that lie wholly inside the current step and that the metric delay has filled are
+used, so a verdict never mixes in the previous step's traffic or a half-ingested minute.
+"""
+
+from __future__ import annotations
+
+import math
+
+from console.config import Analysis, Rollout
+from console.distribution import Histogram
+from console.gcp.monitoring import RevisionWindows, WindowStats
+from console.judge import Counts, JudgeParams, Sample
+
+
+def first_window_start(step_started: float, period: int) -> float:
+    """The start of the first aligned window that holds only this step's traffic."""
+    return math.ceil(step_started / period) * period
+
+
+def last_complete_end(now: float, period: int, delay: float) -> float:
+    return math.floor((now - delay) / period) * period
+
+
+def _counts(window: WindowStats | None, slow_edge: float | None) -> Counts:
+    if window is None:
+        return Counts(0, 0, 0, None)
+    slow = 0
+    p95 = None
+    if window.latency is not None and window.latency.count:
+        p95 = window.latency.percentile(0.95)
+        if slow_edge is not None:
+            slow = window.latency.count_at_or_above(window.latency.snap(slow_edge))
+    requests = window.requests
+    return Counts(requests, min(window.errors, requests), min(slow, requests), p95)
+
+
+def step_samples(
+    windows: RevisionWindows,
+    service: str,
+    candidate: str,
+    stable: str,
+    start: float,
+    end: float,
+    period: int,
+    slow_edge: float | None,
+) -> list[Sample]:
+    """One Sample per aligned window in (start, end], oldest first."""
+    cand = windows.get((service, candidate), {})
+    stab = windows.get((service, stable), {})
+    samples = []
+    window_end = start + period
+    while window_end <= end:
+        c, s = cand.get(window_end), stab.get(window_end)
+        if c is not None or s is not None:
+            samples.append(Sample(window_end - period, window_end, _counts(c, slow_edge), _counts(s, slow_edge)))
+        window_end += period
+    return samples
+
+
+def slow_threshold(stable_latency: Histogram | None, fallback_ms: float) -> float:
+    """Stable's p95 snapped to a bucket edge (the latency that counts as 'slow'), else the SLO."""
+    if stable_latency is None or stable_latency.count < 100:
+        return fallback_ms
+    p95 = stable_latency.percentile(0.95) or fallback_ms
+    return stable_latency.snap(p95)
+
+
+def judge_params(rollout: Rollout, analysis: Analysis, extended: bool) -> JudgeParams:
+    max_bake = rollout.max_bake_seconds * (2 if extended else 1)
+    return JudgeParams(
+        alpha=analysis.alpha,
+        beta=analysis.beta,
+        max_error_rate_increase_pp=analysis.max_error_rate_increase_pp,
+        max_error_rate=analysis.max_error_rate_percent / 100,
+        max_error_rate_seconds=analysis.max_error_rate_seconds,
+        max_p95_ms=analysis.max_p95_ms,
+        min_requests=analysis.min_requests,
+        min_bake_seconds=rollout.bake_seconds,
+        max_bake_seconds=max_bake,
+        warmup_seconds=analysis.warmup_seconds,
+    )

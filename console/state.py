@@ -1,0 +1,132 @@
+"""Rollout state and the lease, as kept in annotations on the Cloud Run service itself.
+
+The state is written in the same UpdateService call as the traffic it describes, so any
+console or CI runner can read, show and resume a rollout, and a crashed console loses nothing.
+Pure: parsing, serialising and deciding; no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping
+
+from console.model import ANNOTATION_PREFIX, LEASE_ANNOTATION, ROLLOUT_ANNOTATION
+
+STABLE_ANNOTATION = ANNOTATION_PREFIX + "stable"
+FAILED_ANNOTATION = ANNOTATION_PREFIX + "failed"
+FAILED_KEPT = 20
+
+ACTIVE_PHASES = ("smoke", "baking", "paused")
+ENDED_PHASES = ("promoted", "rolled_back", "aborted")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    percent: int
+    started: float
+    ended: float | None = None
+    verdict: str | None = None  # pass | fail | inconclusive
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    id: str
+    candidate: str
+    stable: str
+    phase: str  # smoke | baking | paused | promoted | rolled_back | aborted
+    step: int  # index into the steps
+    percent: int
+    steps: tuple[int, ...]
+    started: float
+    step_started: float
+    driver: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # the judge's carried evidence
+    latency_threshold_ms: float | None = None
+    extended: bool = False
+    history: tuple[StepRecord, ...] = ()
+    reason: str = ""
+    ended: float | None = None
+    candidate_created: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ACTIVE_PHASES
+
+    def to_annotation(self) -> str:
+        data = asdict(self)
+        data["history"] = [{k: v for k, v in asdict(h).items() if v not in (None, ())} for h in self.history]
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_annotation(cls, raw: str) -> "RolloutState":
+        data = json.loads(raw)
+        data["steps"] = tuple(data["steps"])
+        data["history"] = tuple(
+            StepRecord(**{**h, "reasons": tuple(h.get("reasons", ()))}) for h in data.get("history", ())
+        )
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def with_step_result(self, verdict: str, reasons: tuple[str, ...], at: float) -> "RolloutState":
+        record = StepRecord(self.percent, self.step_started, at, verdict, tuple(reasons)[:6])
+        return replace(self, history=self.history + (record,))
+
+
+def read_rollout(annotations: Mapping[str, str]) -> RolloutState | None:
+    raw = annotations.get(ROLLOUT_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        return RolloutState.from_annotation(raw)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def failed_candidates(annotations: Mapping[str, str]) -> list[str]:
+    raw = annotations.get(FAILED_ANNOTATION, "")
+    return [name for name in raw.split(",") if name]
+
+
+def with_failed(annotations: Mapping[str, str], revision: str) -> str:
+    names = [n for n in failed_candidates(annotations) if n != revision] + [revision]
+    return ",".join(names[-FAILED_KEPT:])
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str  # "ci:github/123@runner-7 pid 4242" or "operator:alice@laptop pid 99"
+    host: str
+    pid: int
+    expires: float
+
+    def to_annotation(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_annotation(cls, raw: str | None) -> "Lease | None":
+        if not raw:
+            return None
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError):
+            return None
+
+
+def read_lease(annotations: Mapping[str, str]) -> Lease | None:
+    return Lease.from_annotation(annotations.get(LEASE_ANNOTATION))
+
+
+def lease_blocks(lease: Lease | None, me: Lease, now: float, pid_alive: bool) -> bool:
+    """Whether an existing lease stops `me` from driving the service.
+
+    Ours, expired, or held by a process on this host that no longer runs → free.
+    """
+    if lease is None or lease.expires <= now:
+        return False
+    if (lease.host, lease.pid) == (me.host, me.pid):
+        return False
+    if lease.host == me.host and not pid_alive:
+        return False
+    return True
