@@ -194,6 +194,7 @@ class Engine:
         hold_lease: bool = True,
         reason: str,
         kind: str = "traffic",
+        audit: bool = True,
     ) -> ServiceState:
         """One conflict-safe, verified traffic write carrying the rollout state and the lease."""
         assert self.service is not None
@@ -218,6 +219,8 @@ class Engine:
                 if self.stop.wait(min(2.0, 0.1 * 2**attempt)):
                     raise Interrupted()
         after = self.service.served_split()
+        if not audit:
+            return self.service
         self.audit.record(
             kind,
             self.clock.now(),
@@ -284,7 +287,7 @@ class Engine:
     def renew_lease_if_due(self) -> None:
         if self.lease.expires - self.clock.now() < self.config.rollout.lease_seconds / 2:
             assert self.service is not None
-            self.write(self.service.served_split(), state=self.state, reason="lease renewed", kind="lease")
+            self.write(self.service.served_split(), state=self.state, reason="lease renewed", kind="lease", audit=False)
 
     def release(self) -> None:
         """Drop our lease if we still hold it (best effort: it expires anyway)."""
@@ -431,7 +434,7 @@ class Engine:
             self._write_step(state)
         while True:
             if state.percent >= 100:
-                return self.promote(state)
+                return self._confirm_full(state)
             verdict = self.bake(state)
             now = self.clock.now()
             report = self._step_report(state, verdict, now)
@@ -468,8 +471,25 @@ class Engine:
                 evidence=verdict.evidence.to_dict(),
                 extended=False,
             )
-            if state.percent < 100:
-                self._write_step(state)
+            self._write_step(state)
+
+    def _confirm_full(self, state: RolloutState) -> Outcome:
+        """The last step: the candidate serves everyone; check its health once more, then promote."""
+        results = self.smoke(state.candidate)
+        self.outcome.smoke.extend(results)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            return self.roll_back(state, [f"smoke check {r.name} failed at 100 %: {r.error}" for r in failed], "smoke")
+        now = self.clock.now()
+        reasons = [f"{state.candidate} serves 100 %"]
+        if results:
+            reasons.append(
+                "smoke checks pass at 100 %: " + ", ".join(f"{r.name} {r.status} in {r.latency_ms:.0f} ms" for r in results)
+            )
+        self.outcome.steps.append(
+            StepReport(100, state.step_started, now, "pass", {"smoke": [r.to_json() for r in results]}, reasons)
+        )
+        return self.promote(state.with_step_result("pass", tuple(reasons), now))
 
     def _write_step(self, state: RolloutState) -> None:
         self.write(

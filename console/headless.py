@@ -101,7 +101,17 @@ def run_auto_promote(
     panel = ProgressPanel(target)
     live = Live(panel, console=console, refresh_per_second=4, transient=False) if tty else None
 
+    last_bake: dict[str, object] = {}
+
     def on_event(event: Event) -> None:
+        if event.kind == "bake":
+            # a bake poll is news only when a window completed or the judge changed its mind
+            key = {"samples": event.data.get("samples"), "decision": event.data.get("decision"), "step": event.step}
+            quiet = key == last_bake
+            last_bake.clear()
+            last_bake.update(key)
+            if quiet and live is None:
+                return
         line = event_line(target, event)
         if live is not None:
             panel.update(event)

@@ -52,7 +52,7 @@ PSI_GRID: tuple[float, ...] = tuple(2 ** (k / 2) for k in range(1, 11))
 _LN_PSI: tuple[float, ...] = tuple(math.log(p) for p in PSI_GRID)
 _K_PROMOTE = 1  # index of ψ = 2 in PSI_GRID
 _METRICS = ("errors", "slow")
-_LABEL = {"errors": "5xx", "slow": "slow"}
+_LABEL = {"errors": "5xx", "slow": "slow requests"}
 _MAX_STRATA = 6  # per metric in Evidence; older steps are merged beyond this
 _CHI2_1_95_HALF = 1.920729  # χ²₁(0.95) / 2, for the profile-likelihood interval
 _LN_PSI_RANGE = math.log(1e4)  # ψ intervals are searched within [1e-4, 1e4]
@@ -532,8 +532,11 @@ def judge_step(
     for st in states.values():
         if st.log_lr >= params.rollback_log_lr:
             n_ct, b_ct, n_st, b_st = st.totals
+            latency = ""
+            if st.name == "slow" and p95_c is not None:
+                latency = f" (p95 {p95_c:,.0f} ms" + (f" vs {p95_s:,.0f} ms)" if p95_s is not None else ")")
             fail.append(
-                f"{_LABEL[st.name]} {_pct(b_ct / n_ct)} vs stable {_pct(b_st / n_st)} — "
+                f"{_LABEL[st.name]} {_pct(b_ct / n_ct)} vs stable {_pct(b_st / n_st)}{latency} — "
                 f"evidence of regression: likelihood ratio {_ratio(math.exp(min(st.log_lr, 700)))} "
                 f"≥ {boundary:g} ({_psi_text(st.psi_lo, st.psi_hi)}, {n_ct:,} candidate requests)"
             )

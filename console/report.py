@@ -86,7 +86,7 @@ def markdown_summary(outcome: Outcome, env: str, service: str) -> str:
 
 def _mermaid(outcome: Outcome) -> list[str]:
     """Two xy-charts (5xx % and p95 per step, stable vs candidate) that GitHub renders."""
-    steps = [s for s in outcome.steps if s.metrics]
+    steps = [s for s in outcome.steps if s.metrics.get("candidate")]
     if not steps:
         return []
     labels = ", ".join(f'"{s.percent} %"' for s in steps)

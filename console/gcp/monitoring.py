@@ -49,13 +49,14 @@ RevisionWindows = dict[tuple[str, str], dict[float, WindowStats]]
 
 
 def bounds_of(options: Any) -> tuple[float, ...]:
-    """Bucket bounds of any of Monitoring's three layouts."""
-    if "explicit_buckets" in options:
+    """Bucket bounds of any of Monitoring's three layouts (a raw `google.api.Distribution.BucketOptions`)."""
+    kind = options.WhichOneof("options")
+    if kind == "explicit_buckets":
         return tuple(options.explicit_buckets.bounds)
-    if "exponential_buckets" in options:
+    if kind == "exponential_buckets":
         e = options.exponential_buckets
         return exponential_bounds(e.num_finite_buckets, e.growth_factor, e.scale)
-    if "linear_buckets" in options:
+    if kind == "linear_buckets":
         lin = options.linear_buckets
         return linear_bounds(lin.num_finite_buckets, lin.width, lin.offset)
     raise ValueError("distribution has no bucket options")
@@ -66,7 +67,7 @@ def histogram_of(distribution: Any, layouts: dict[bytes, tuple[float, ...]] | No
     if layouts is None:
         bounds = bounds_of(options)
     else:  # the same layout recurs on every point; compute its bounds once
-        key = type(options).serialize(options)
+        key = options.SerializeToString()
         bounds = layouts.get(key) or layouts.setdefault(key, bounds_of(options))
     return Histogram(bounds, tuple(int(c) for c in distribution.bucket_counts))
 

@@ -1,0 +1,169 @@
+"""The rollout engine end to end against the in-process emulator (real Google clients), on a
+manual clock so that production-length bakes pass instantly and deterministically."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from console.engine import Engine
+from console.errors import LeaseHeldError
+from console.gcp.logs import Logs, audit_log_name
+from console.gcp.run import CloudRun
+from console.state import read_rollout
+
+STAGING = ("vinsight-staging", "us-central1")
+
+
+def make_engine(repo_config, emu, clients, **kwargs):
+    target = repo_config.targets("staging", "vinsight-backend")[0]
+    events = []
+    engine = Engine(repo_config, target, clients, emu.clock, on_event=events.append, **kwargs)
+    return engine, events
+
+
+def served(clients):
+    return CloudRun(clients).get_service(*STAGING, "vinsight-backend").served_split()
+
+
+@pytest.fixture
+def rollout(repo_config, emulator, clients_for):
+    def run(scenario: str, **kwargs):
+        emu = emulator(scenario=scenario)
+        clients = clients_for(emu)
+        engine, events = make_engine(repo_config, emu, clients, **kwargs)
+        before = served(clients)
+        outcome = engine.auto_promote()
+        return emu, clients, engine, events, before, outcome
+
+    return run
+
+
+def test_healthy_candidate_is_promoted_through_every_step(rollout):
+    emu, clients, engine, events, before, outcome = rollout("healthy")
+    assert outcome.outcome == "promoted" and outcome.exit_code == 0, outcome.message
+    assert served(clients) == {outcome.candidate: 100}
+    assert [s.percent for s in outcome.steps] == [10, 50, 100]
+    assert [s.verdict for s in outcome.steps] == ["pass", "pass", "pass"]
+    judged = outcome.steps[0].metrics
+    assert judged["candidate"]["requests"] >= 200 and judged["stable"]["error_rate"] is not None
+    assert all(r.ok for r in outcome.smoke)
+    state = read_rollout(CloudRun(clients).get_service(*STAGING, "vinsight-backend").annotations)
+    assert state.phase == "promoted" and state.stable == outcome.stable
+    # every traffic change on the way went through 10 and 50 %
+    percents = [e.data["after"].get(outcome.candidate, 0) for e in events if e.kind == "traffic"]
+    assert 10 in percents and 50 in percents and percents[-1] == 100
+
+
+def test_audit_entries_record_every_change(rollout):
+    emu, clients, engine, events, before, outcome = rollout("healthy")
+    entries = Logs(clients).list(STAGING[0], f'logName = "{audit_log_name(STAGING[0])}"', newest_first=False)
+    kinds = [e.payload["kind"] for e in entries]
+    assert "lease" in kinds and "start" in kinds and "smoke" in kinds and "verdict" in kinds
+    assert kinds.count("promote") == 1 and kinds.count("verdict") == 2
+    promote = next(e.payload for e in entries if e.payload["kind"] == "promote")
+    assert promote["after"] == {outcome.candidate: 100}
+    to_full = next(e.payload for e in entries if e.payload["kind"] == "traffic" and e.payload.get("percent") == 100)
+    assert to_full["before"] == {outcome.stable: 50, outcome.candidate: 50}
+    assert to_full["after"] == {outcome.candidate: 100}
+    assert promote["actor"].startswith(("operator:", "ci:"))
+
+
+def test_error_regression_rolls_back_with_the_rates_in_the_reasons(rollout):
+    emu, clients, engine, events, before, outcome = rollout("regression")
+    assert outcome.outcome == "rolled_back" and outcome.exit_code == 1
+    assert served(clients) == before
+    assert len(outcome.steps) <= 2 and outcome.steps[-1].verdict == "fail"
+    reasons = " ".join(outcome.steps[-1].reasons)
+    assert "5xx" in reasons and "vs stable" in reasons
+    service = CloudRun(clients).get_service(*STAGING, "vinsight-backend")
+    assert outcome.candidate in service.annotations["vinconsole.dev/failed"]
+    assert service.tags()["candidate"] == outcome.candidate  # its URL still works for debugging
+
+
+def test_latency_regression_rolls_back_naming_p95(rollout):
+    emu, clients, engine, events, before, outcome = rollout("slow")
+    assert outcome.outcome == "rolled_back" and outcome.exit_code == 1
+    assert "p95" in " ".join(outcome.steps[-1].reasons)
+    assert served(clients) == before
+
+
+def test_crash_looping_candidate_fails_smoke_and_never_gets_traffic(rollout):
+    emu, clients, engine, events, before, outcome = rollout("crashloop")
+    assert outcome.outcome == "rolled_back" and outcome.exit_code == 1
+    assert outcome.steps == [] and any(not r.ok for r in outcome.smoke)
+    service = emu.fleet.find(*STAGING, "vinsight-backend")
+    assert all(outcome.candidate not in split for _, split in service.split_changes())
+
+
+def test_failed_candidate_is_not_retried(rollout, repo_config, clients_for):
+    emu, clients, engine, events, before, outcome = rollout("regression")
+    again, _ = make_engine(repo_config, emu, clients)
+    second = again.auto_promote()
+    assert second.outcome == "noop" and second.exit_code == 0
+    assert "nothing to do" in second.message
+
+
+def test_flaky_api_completes_or_exits_3_with_safe_traffic(rollout):
+    emu, clients, engine, events, before, outcome = rollout("flaky-api")
+    split = served(clients)
+    assert sum(split.values()) == 100
+    if outcome.exit_code == 0:
+        assert split == {outcome.candidate: 100}
+    else:
+        assert outcome.exit_code == 3 and "traffic" in outcome.message
+
+
+def test_second_driver_is_refused_and_named(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    first, _ = make_engine(repo_config, emu, clients)
+    first.acquire()
+    second, _ = make_engine(repo_config, emu, clients)
+    second.lease = replace(second.lease, host="another-runner", pid=1, holder="ci:github-actions run 7 pid 1")
+    with pytest.raises(LeaseHeldError) as caught:
+        second.auto_promote()
+    assert first.lease.holder in str(caught.value)
+
+
+def test_interrupt_rolls_back_and_exits_130(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    stop = threading.Event()
+    engine, events = make_engine(repo_config, emu, clients, stop=stop)
+    engine.on_event = lambda e: (events.append(e), stop.set() if e.kind == "bake" else None)
+    before = served(clients)
+    outcome = engine.auto_promote()
+    assert outcome.exit_code == 130
+    assert served(clients) == before
+    assert "interrupted" in outcome.message
+
+
+def test_interrupt_with_hold_keeps_traffic_and_resumes(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    stop = threading.Event()
+    engine, events = make_engine(repo_config, emu, clients, stop=stop, on_interrupt="hold")
+    engine.on_event = lambda e: (events.append(e), stop.set() if e.kind == "bake" else None)
+    outcome = engine.auto_promote()
+    assert outcome.exit_code == 130
+    held = served(clients)
+    assert sorted(held.values()) == [10, 90]
+    resumed, resumed_events = make_engine(repo_config, emu, clients)
+    final = resumed.auto_promote()
+    assert any(e.kind == "resume" for e in resumed_events)
+    assert final.outcome == "promoted" and served(clients) == {outcome.candidate: 100}
+
+
+def test_one_command_rollback_and_manual_steps(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    engine, _ = make_engine(repo_config, emu, clients)
+    stepped = engine.step()
+    assert stepped.outcome == "stepped" and served(clients)[stepped.candidate] == 10
+    engine.step()
+    assert served(clients)[stepped.candidate] == 50
+    back = engine.rollback_now()
+    assert back.outcome == "rolled_back" and served(clients) == {stepped.stable: 100}
