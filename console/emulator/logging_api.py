@@ -1,0 +1,710 @@
+"""Cloud Logging v2 `LoggingServiceV2`: WriteLogEntries, ListLogEntries, TailLogEntries.
+
+Two sources of entries: the `LogStore` (what clients and the emulator itself wrote, such as the
+console's audit trail, returned as written) and Cloud Run's own logs generated from the
+synthetic traffic, lazily and deterministically per tick, only for the time range and
+services a query or tail actually asks for:
+
+- `projects/P/logs/run.googleapis.com%2Frequests`: a request log entry (ERROR, `httpRequest`)
+  for 5xx responses, at most `MAX_LOGGED_PER_TICK` per revision and tick (sampled);
+- `projects/P/logs/run.googleapis.com%2Fstderr`: for revisions whose behaviour has
+  `error_messages`, an application error (ERROR, `textPayload` with the message and a Python
+  stack trace) for each logged 5xx, sharing the request's trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import hashlib
+import itertools
+import json
+import math
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import grpc
+
+from console.emulator import filters
+from console.emulator.traffic import TICK_SECONDS, Traffic, _lognormal_mean_s
+
+if TYPE_CHECKING:  # pragma: no cover
+    from console.clock import Clock
+    from console.emulator.fleet import Fleet, SimService
+
+SERVICE = "google.logging.v2.LoggingServiceV2"
+REQUESTS_LOG_ID = "run.googleapis.com/requests"
+STDERR_LOG_ID = "run.googleapis.com/stderr"
+RUN_LOG_IDS = (REQUESTS_LOG_ID, STDERR_LOG_ID)
+MAX_LOGGED_PER_TICK = 20
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+CHUNK_SECONDS = 900  # generated logs are produced in chunks of this much clock time
+GENERATED_CACHE = 20_000  # revision ticks of generated entries kept
+
+
+class Invalid(Exception):
+    """Becomes INVALID_ARGUMENT with this message."""
+
+
+def _pb_classes() -> dict[str, Any]:
+    from google.cloud.logging_v2 import types
+
+    return {
+        "LogEntry": types.LogEntry.pb(),
+        "WriteRequest": types.WriteLogEntriesRequest.pb(),
+        "WriteResponse": types.WriteLogEntriesResponse.pb(),
+        "ListRequest": types.ListLogEntriesRequest.pb(),
+        "ListResponse": types.ListLogEntriesResponse.pb(),
+        "TailRequest": types.TailLogEntriesRequest.pb(),
+        "TailResponse": types.TailLogEntriesResponse.pb(),
+    }
+
+
+def normalize_log_name(log_name: str) -> str:
+    """`projects/P/logs/a/b` → `projects/P/logs/a%2Fb` (the log id is URL-encoded)."""
+    head, sep, log_id = log_name.partition("/logs/")
+    if not sep or not head.startswith("projects/") or "/" in head[len("projects/"):] or not log_id:
+        raise Invalid(f"log_name must look like \"projects/PROJECT_ID/logs/LOG_ID\", not {log_name!r}")
+    return f"{head}/logs/{quote(unquote(log_id), safe='')}"
+
+
+def project_of(log_name: str) -> str:
+    return log_name.split("/", 2)[1] if log_name.startswith("projects/") else ""
+
+
+def _ts_of(pb_ts: Any) -> float:
+    return pb_ts.seconds + pb_ts.nanos / 1e9
+
+
+def _set_ts(pb_ts: Any, t: float) -> None:
+    seconds = math.floor(t)
+    pb_ts.seconds = seconds
+    pb_ts.nanos = min(999_999_999, int(round((t - seconds) * 1e9)))
+
+
+def record_of(entry: Any) -> dict:
+    """The filterable view of a LogEntry protobuf: camelCase keys as the filter language spells them."""
+    from google.protobuf import json_format
+
+    record = json_format.MessageToDict(entry, preserving_proto_field_name=False)
+    record["timestamp"] = _ts_of(entry.timestamp)
+    if entry.HasField("receive_timestamp"):
+        record["receiveTimestamp"] = _ts_of(entry.receive_timestamp)
+    record["severity"] = int(entry.severity)
+    record.setdefault("logName", entry.log_name)
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# The store of written entries
+
+
+class _Stored:
+    __slots__ = ("key", "seq", "pb", "record", "project")
+
+    def __init__(self, key: tuple[float, str], seq: int, pb: Any, record: dict):
+        self.key = key
+        self.seq = seq
+        self.pb = pb
+        self.record = record
+        self.project = project_of(pb.log_name)
+
+
+class LogStore:
+    """Log entries written to the emulator; thread-safe. `changed` is notified on every write."""
+
+    def __init__(self, clock: "Clock | None" = None):
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.changed = threading.Condition(self._lock)
+        self._by_time: list[_Stored] = []  # sorted by (timestamp, insert_id)
+        self._keys: list[tuple[float, str]] = []
+        self._by_seq: list[_Stored] = []  # in write order
+        self._ids = itertools.count(1)
+        self.closed = False
+
+    def stop(self) -> None:
+        """Wake every waiting tail so that it ends (the emulator is shutting down)."""
+        with self._lock:
+            self.closed = True
+            self.changed.notify_all()
+
+    def _now(self) -> float:
+        return self.clock.now() if self.clock is not None else time.time()
+
+    @property
+    def seq(self) -> int:
+        with self._lock:
+            return len(self._by_seq)
+
+    def __len__(self) -> int:
+        return self.seq
+
+    def write(self, entries: Iterable[Any]) -> list[Any]:
+        """Store entries (LogEntry protobufs, proto-plus LogEntry objects or dicts in the API's
+        snake_case shape). Timestamp defaults to now, insert_id to a fresh id. Returns the stored
+        protobufs."""
+        LogEntry = _pb_classes()["LogEntry"]
+        prepared = []
+        now = self._now()
+        for entry in entries:
+            pb = _to_pb(entry, LogEntry)
+            if not pb.log_name:
+                raise Invalid("every log entry needs a log_name (on the entry or the request)")
+            pb.log_name = normalize_log_name(pb.log_name)
+            if not pb.HasField("timestamp"):
+                _set_ts(pb.timestamp, now)
+            if not pb.HasField("receive_timestamp"):
+                _set_ts(pb.receive_timestamp, now)
+            prepared.append(pb)
+        with self._lock:
+            for pb in prepared:
+                if not pb.insert_id:
+                    pb.insert_id = "w" + hashlib.sha1(str(next(self._ids)).encode() + pb.SerializeToString()).hexdigest()[:15]
+                item = _Stored((_ts_of(pb.timestamp), pb.insert_id), len(self._by_seq) + 1, pb, record_of(pb))
+                index = bisect.bisect_right(self._keys, item.key)
+                self._keys.insert(index, item.key)
+                self._by_time.insert(index, item)
+                self._by_seq.append(item)
+            self.changed.notify_all()
+        return prepared
+
+    def between(self, lo: float, hi: float) -> list[_Stored]:
+        """Stored entries with lo <= timestamp < hi, oldest first."""
+        with self._lock:
+            i = bisect.bisect_left(self._keys, (lo, ""))
+            j = bisect.bisect_left(self._keys, (hi, ""))
+            return self._by_time[i:j]
+
+    def after(self, seq: int) -> list[_Stored]:
+        """Entries written after the seq-th write (for tails)."""
+        with self._lock:
+            return self._by_seq[seq:]
+
+    def entries(self) -> list[Any]:
+        """Every stored entry protobuf, oldest first (for tests and debugging)."""
+        with self._lock:
+            return [item.pb for item in self._by_time]
+
+
+def _to_pb(entry: Any, LogEntry: Any) -> Any:
+    if isinstance(entry, LogEntry):
+        pb = LogEntry()
+        pb.CopyFrom(entry)
+        return pb
+    inner = getattr(type(entry), "pb", None)
+    if inner is not None and hasattr(entry, "_pb"):
+        pb = LogEntry()
+        pb.CopyFrom(type(entry).pb(entry))
+        return pb
+    if isinstance(entry, dict):
+        from google.cloud.logging_v2.types import LogEntry as PlusEntry
+
+        data = dict(entry)
+        for key in ("timestamp", "receive_timestamp"):
+            if isinstance(data.get(key), (int, float)):
+                data[key] = datetime.fromtimestamp(data[key], timezone.utc)
+        return PlusEntry.pb(PlusEntry(data))
+    raise TypeError(f"cannot store {type(entry).__name__} as a log entry")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cloud Run's own logs, generated from the traffic
+
+
+_BACKEND_PATHS = ("/api/stock/{ticker}", "/api/stock/{ticker}/history", "/api/portfolio", "/api/search?q={ticker}",
+                  "/api/watchlist", "/api/quotes?symbols={ticker},{ticker2}")
+_FRONTEND_PATHS = ("/", "/dashboard", "/stock/{ticker}", "/portfolio", "/_next/data/build/{ticker}.json")
+_TICKERS = ("AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "TSLA", "META", "BRK.B", "JPM", "V", "ASML", "SAP")
+_AGENTS = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "vinsight-frontend/1.0 (+https://vinsight.example)",
+    "python-httpx/0.28.1",
+)
+
+
+class _Filler(dict):
+    """Values for `{placeholders}` in error messages: numbers and ids that vary per entry."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__()
+        self.rng = rng
+
+    def __missing__(self, key: str) -> str:
+        r = self.rng
+        makers = {
+            "ip": lambda: f"10.{r.randint(0, 9)}.{r.randint(0, 255)}.{r.randint(2, 254)}",
+            "port": lambda: str(r.choice((5432, 6379, 443, 8080))),
+            "ms": lambda: str(r.choice((1000, 2000, 5000, 10000, 30000))),
+            "n": lambda: str(r.randint(1, 500)),
+            "line": lambda: str(r.randint(20, 400)),
+            "id": lambda: f"{r.getrandbits(48):012x}",
+            "user": lambda: str(r.randint(1000, 99999)),
+            "ticker": lambda: r.choice(_TICKERS),
+        }
+        return makers.get(key, lambda: str(r.randint(1, 9999)))()
+
+
+def _fill(message: str, rng: random.Random) -> str:
+    if "{" not in message:
+        return message
+    try:
+        return message.format_map(_Filler(rng))
+    except (ValueError, IndexError, AttributeError):
+        return message
+
+
+def _traceback_for(message: str, rng: random.Random) -> str:
+    """A realistic Python stack trace ending in `message` (used when the message has none)."""
+    exc = message.split(":", 1)[0].strip()
+    if "psycopg" in exc or "asyncpg" in exc or "sqlalchemy" in exc.lower():
+        frames = [("/app/vinsight/api.py", rng.randint(120, 220), "portfolio", "rows = await db.fetch_positions(user.id)"),
+                  ("/app/vinsight/db.py", rng.randint(40, 120), "fetch_positions", "async with self.pool.acquire() as conn:")]
+    elif exc in ("KeyError", "IndexError", "TypeError", "ValueError", "ZeroDivisionError", "AttributeError"):
+        frames = [("/app/vinsight/api.py", rng.randint(120, 220), "stock", "return render_quote(score(quote))"),
+                  ("/app/vinsight/score.py", rng.randint(150, 260), "score", "weights = WEIGHTS[quote.symbol]")]
+    elif "Timeout" in exc or "timeout" in message:
+        frames = [("/app/vinsight/quotes.py", rng.randint(60, 120), "fetch_chart", "resp = await client.get(url, timeout=30)"),
+                  ("/usr/local/lib/python3.11/site-packages/httpx/_client.py", 1814, "get", "return await self.request(")]
+    else:
+        frames = [("/app/vinsight/api.py", rng.randint(100, 240), "handle", "return await handler(request)")]
+    lines = ["Traceback (most recent call last):",
+             '  File "/usr/local/lib/python3.11/site-packages/starlette/routing.py", line 74, in app',
+             "    response = await func(request)"]
+    for path, line, fn, code in frames:
+        lines.append(f'  File "{path}", line {line}, in {fn}')
+        lines.append(f"    {code}")
+    lines.append(message)
+    return "\n".join(lines)
+
+
+def _resource(svc: "SimService", revision: str) -> dict:
+    return {"type": "cloud_run_revision", "labels": {
+        "project_id": svc.project, "location": svc.region, "service_name": svc.name,
+        "revision_name": revision, "configuration_name": svc.name}}
+
+
+def _service_host(svc: "SimService") -> str:
+    digest = hashlib.sha1(f"{svc.project}/{svc.name}".encode()).hexdigest()
+    return f"{svc.name}-{int(digest[:8], 16) % 10**10:010d}.{svc.region}.run.app"
+
+
+class Generator:
+    """Cloud Run request and stderr log records per revision tick, deterministic, cached."""
+
+    def __init__(self, fleet: "Fleet", traffic: Traffic):
+        self.fleet = fleet
+        self.traffic = traffic
+        self._cache: OrderedDict[tuple, list[dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def records(self, svc: "SimService", after: float, until: float, revisions: set[str] | None = None) -> list[dict]:
+        """Records from the service's ticks ending in (after, until], revisions optionally narrowed."""
+        out: list[dict] = []
+        for tick in self.traffic.ticks(svc, after, until):
+            for name, rt in tick.revisions.items():
+                if revisions is not None and name not in revisions:
+                    continue
+                if not rt.errors:
+                    continue
+                key = (svc.project, svc.region, svc.name, name, rt.start, rt.end)
+                with self._lock:
+                    cached = self._cache.get(key)
+                    if cached is not None:
+                        self._cache.move_to_end(key)
+                if cached is None:
+                    cached = self._generate(svc, name, rt)
+                    with self._lock:
+                        self._cache[key] = cached
+                        while len(self._cache) > GENERATED_CACHE:
+                            self._cache.popitem(last=False)
+                out.extend(cached)
+        return out
+
+    def _generate(self, svc: "SimService", revision: str, rt: Any) -> list[dict]:
+        rng = random.Random(f"logs/{self.fleet.seed}/{svc.project}/{svc.region}/{svc.name}/{revision}/{int(rt.start)}/{int(rt.end)}")
+        rev = svc.revisions.get(revision)
+        b = rev.behavior_at((rt.start + rt.end) / 2) if rev is not None else None
+        codes = [code for code, n in sorted(rt.codes.items()) if code >= 500 for _ in range(n)]
+        if len(codes) > MAX_LOGGED_PER_TICK:
+            codes = rng.sample(codes, MAX_LOGGED_PER_TICK)
+        resource = _resource(svc, revision)
+        host = _service_host(svc)
+        paths = _FRONTEND_PATHS if "frontend" in svc.name else _BACKEND_PATHS
+        median = b.latency_median_ms if b is not None else 100.0
+        mean_s = _lognormal_mean_s(median, b.latency_sigma if b is not None else 0.6)
+        records: list[dict] = []
+        for code in codes:
+            ts = rng.uniform(rt.start, rt.end)
+            if b is not None and b.crash_looping:
+                latency = rng.uniform(0.002, 0.02)
+            else:
+                latency = min(60.0, rng.lognormvariate(math.log(mean_s * 1.5), 0.7))
+            trace = f"projects/{svc.project}/traces/{rng.getrandbits(128):032x}"
+            instance = f"00{rng.getrandbits(120):030x}"[: 2 + 30]
+            tickers = rng.sample(_TICKERS, 2)
+            path = rng.choice(paths).format(ticker=tickers[0], ticker2=tickers[1])
+            method = "POST" if path == "/api/watchlist" and rng.random() < 0.5 else "GET"
+            insert = f"{rng.getrandbits(64):016x}"
+            records.append({
+                "logName": f"projects/{svc.project}/logs/{quote(REQUESTS_LOG_ID, safe='')}",
+                "resource": resource,
+                "timestamp": ts,
+                "receiveTimestamp": ts + latency + rng.uniform(0.2, 1.5),
+                "severity": 500,
+                "insertId": insert,
+                "httpRequest": {
+                    "requestMethod": method,
+                    "requestUrl": f"https://{host}{path}",
+                    "requestSize": str(rng.randint(300, 900)),
+                    "status": code,
+                    "responseSize": str(rng.randint(90, 400)),
+                    "userAgent": rng.choice(_AGENTS),
+                    "remoteIp": f"{rng.randint(24, 220)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                    "serverIp": "216.239.36.53",
+                    "latency": f"{latency:.6f}s",
+                    "protocol": "HTTP/1.1",
+                },
+                "trace": trace,
+                "spanId": f"{rng.getrandbits(64):016x}",
+                "traceSampled": False,
+                "labels": {"instanceId": instance},
+            })
+            if b is not None and b.error_messages:
+                message = _fill(rng.choice(b.error_messages), rng)
+                if "Traceback (most recent call last)" not in message:
+                    message = _traceback_for(message, rng)
+                err_ts = max(rt.start, ts + latency * rng.uniform(0.5, 0.95))
+                err_ts = min(err_ts, rt.end - 1e-3)
+                records.append({
+                    "logName": f"projects/{svc.project}/logs/{quote(STDERR_LOG_ID, safe='')}",
+                    "resource": resource,
+                    "timestamp": err_ts,
+                    "receiveTimestamp": err_ts + rng.uniform(0.2, 1.5),
+                    "severity": 500,
+                    "insertId": f"{rng.getrandbits(64):016x}",
+                    "textPayload": message,
+                    "trace": trace,
+                    "labels": {"instanceId": instance},
+                })
+        return records
+
+
+def pb_of_record(record: dict, LogEntry: Any) -> Any:
+    """A LogEntry protobuf for a generated record."""
+    pb = LogEntry()
+    pb.log_name = record["logName"]
+    pb.resource.type = record["resource"]["type"]
+    pb.resource.labels.update(record["resource"]["labels"])
+    _set_ts(pb.timestamp, record["timestamp"])
+    _set_ts(pb.receive_timestamp, record["receiveTimestamp"])
+    pb.severity = record["severity"]
+    pb.insert_id = record["insertId"]
+    if "textPayload" in record:
+        pb.text_payload = record["textPayload"]
+    http = record.get("httpRequest")
+    if http:
+        h = pb.http_request
+        h.request_method = http["requestMethod"]
+        h.request_url = http["requestUrl"]
+        h.request_size = int(http["requestSize"])
+        h.status = http["status"]
+        h.response_size = int(http["responseSize"])
+        h.user_agent = http["userAgent"]
+        h.remote_ip = http["remoteIp"]
+        h.server_ip = http["serverIp"]
+        h.protocol = http["protocol"]
+        seconds = float(http["latency"].rstrip("s"))
+        h.latency.seconds = int(seconds)
+        h.latency.nanos = int(round((seconds - int(seconds)) * 1e9))
+    pb.trace = record.get("trace", "")
+    pb.span_id = record.get("spanId", "")
+    pb.labels.update(record.get("labels", {}))
+    return pb
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+class _Source:
+    """Which generated logs a filter can possibly match: services and revisions per project."""
+
+    def __init__(self, fleet: "Fleet", projects: set[str], node: filters.Node):
+        self.services: list[tuple["SimService", set[str] | None]] = []
+        log_names = filters.allowed_values(node, ("logName",))
+        if log_names is not None:
+            wanted = {unquote(n) for n in log_names}
+            run_names = {f"projects/{p}/logs/{lid}" for p in projects for lid in RUN_LOG_IDS}
+            if not wanted & run_names:
+                return
+        for term in filters.conjuncts(node):
+            if isinstance(term, filters.Compare) and term.op == "log_id" and unquote(str(term.value)) not in RUN_LOG_IDS:
+                return
+        rtypes = filters.allowed_values(node, ("resource", "type"))
+        if rtypes is not None and "cloud_run_revision" not in rtypes:
+            return
+        names = filters.allowed_values(node, ("resource", "labels", "service_name"))
+        revisions = filters.allowed_values(node, ("resource", "labels", "revision_name"))
+        locations = filters.allowed_values(node, ("resource", "labels", "location"))
+        for svc in fleet.services():
+            if svc.project not in projects:
+                continue
+            if names is not None and svc.name not in names:
+                continue
+            if locations is not None and svc.region not in locations:
+                continue
+            self.services.append((svc, revisions))
+
+
+def _parse_projects(resource_names: Iterable[str]) -> set[str]:
+    projects = set()
+    for name in resource_names:
+        if not name.startswith("projects/") or "/" in name[len("projects/"):] or name == "projects/":
+            raise Invalid(f"resource_names: {name!r} is not supported by the emulator (use \"projects/PROJECT_ID\")")
+        projects.add(name[len("projects/"):])
+    if not projects:
+        raise Invalid("resource_names is required (e.g. [\"projects/PROJECT_ID\"])")
+    return projects
+
+
+def _parse_filter(text: str) -> filters.Node:
+    try:
+        return filters.parse_logging(text)
+    except filters.FilterError as exc:
+        raise Invalid(f"Invalid filter: {exc}") from None
+
+
+class Query:
+    """ListLogEntries over the store and the generated logs, in timestamp order, paged."""
+
+    def __init__(self, fleet: "Fleet", logs: LogStore, generator: Generator, traffic: Traffic):
+        self.fleet = fleet
+        self.logs = logs
+        self.generator = generator
+        self.traffic = traffic
+
+    def run(self, projects: set[str], node: filters.Node, descending: bool, limit: int,
+            after_key: tuple[float, str] | None) -> tuple[list[tuple[tuple[float, str], dict, Any]], bool]:
+        """Up to `limit` (key, record, stored pb or None) after `after_key`; and whether more remain."""
+        now = self.traffic.now()
+        lo, hi = filters.time_bounds(node)
+        source = _Source(self.fleet, projects, node)
+        gen_lo = max(self.traffic.history_start, lo if lo is not None else -math.inf)
+        gen_hi = min(now, hi if hi is not None else math.inf)
+        if after_key is not None:
+            if descending:
+                gen_hi = min(gen_hi, after_key[0] + 1e-9)
+            else:
+                gen_lo = max(gen_lo, after_key[0] - 1e-9)
+        segments: list[tuple[float, float, bool]] = []  # [a, b) and whether to generate
+        if source.services and gen_hi > gen_lo:
+            a = math.floor(gen_lo / CHUNK_SECONDS) * CHUNK_SECONDS
+            segments.append((-math.inf, a, False))
+            while a < gen_hi:
+                segments.append((a, a + CHUNK_SECONDS, True))
+                a += CHUNK_SECONDS
+            segments.append((a, math.inf, False))
+        else:
+            segments.append((-math.inf, math.inf, False))
+        if descending:
+            segments.reverse()
+        out: list[tuple[tuple[float, str], dict, Any]] = []
+        for a, b, generate in segments:
+            if after_key is not None and ((descending and a > after_key[0]) or (not descending and b < after_key[0])):
+                continue
+            if lo is not None and b < lo or hi is not None and a > hi:
+                continue
+            found: list[tuple[tuple[float, str], dict, Any]] = []
+            for item in self.logs.between(a, b):
+                if item.project in projects and filters.matches(node, item.record):
+                    found.append((item.key, item.record, item.pb))
+            if generate:
+                for svc, revisions in source.services:
+                    for record in self.generator.records(svc, a, min(b, now), revisions):
+                        if filters.matches(node, record):
+                            found.append(((record["timestamp"], record["insertId"]), record, None))
+            found.sort(key=lambda f: f[0], reverse=descending)
+            for f in found:
+                if after_key is not None and ((f[0] <= after_key) if not descending else (f[0] >= after_key)):
+                    continue
+                out.append(f)
+            if len(out) > limit:
+                return out[:limit], True
+        return out, False
+
+
+def _fingerprint(resource_names: Iterable[str], filter_: str, order_by: str) -> str:
+    return hashlib.sha256(json.dumps([sorted(resource_names), filter_, order_by]).encode()).hexdigest()[:16]
+
+
+def _encode_token(key: tuple[float, str], fingerprint: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"t": repr(key[0]), "i": key[1], "f": fingerprint}).encode()).decode()
+
+
+def _decode_token(token: str, fingerprint: str) -> tuple[float, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        key, fp = (float(data["t"]), str(data["i"])), str(data["f"])
+    except Exception:  # noqa: BLE001 - any garbage is one answer
+        raise Invalid(f"page_token {token!r} is not a token this API returned") from None
+    if fp != fingerprint:
+        raise Invalid("page_token does not belong to this request (resource_names, filter or order_by changed)")
+    return key
+
+
+def _order(order_by: str) -> bool:
+    """True for descending."""
+    text = " ".join(order_by.lower().split())
+    if text in ("", "timestamp", "timestamp asc"):
+        return False
+    if text == "timestamp desc":
+        return True
+    raise Invalid(f"order_by must be \"timestamp asc\" or \"timestamp desc\", not {order_by!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# gRPC
+
+
+def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic) -> list[grpc.GenericRpcHandler]:
+    """The gRPC handlers of google.logging.v2.LoggingServiceV2 (Write, List, Tail)."""
+    pb = _pb_classes()
+    LogEntry = pb["LogEntry"]
+    if logs.clock is None:
+        logs.clock = fleet.clock
+    generator = Generator(fleet, traffic)
+    query = Query(fleet, logs, generator, traffic)
+
+    def write_log_entries(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            entries = []
+            default_name = normalize_log_name(request.log_name) if request.log_name else ""
+            for index, given in enumerate(request.entries):
+                entry = LogEntry()
+                entry.CopyFrom(given)
+                if not entry.log_name:
+                    if not default_name:
+                        raise Invalid(f"entries[{index}].log_name is required (or set log_name on the request)")
+                    entry.log_name = default_name
+                if not entry.HasField("resource"):
+                    if request.HasField("resource"):
+                        entry.resource.CopyFrom(request.resource)
+                    else:
+                        entry.resource.type = "global"
+                        entry.resource.labels["project_id"] = project_of(normalize_log_name(entry.log_name))
+                for k, v in request.labels.items():
+                    if k not in entry.labels:
+                        entry.labels[k] = v
+                entries.append(entry)
+            if not entries:
+                raise Invalid("entries must not be empty")
+            if not request.dry_run:
+                logs.write(entries)
+            return pb["WriteResponse"]()
+        except Invalid as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    def list_log_entries(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            projects = _parse_projects(request.resource_names)
+            node = _parse_filter(request.filter)
+            descending = _order(request.order_by)
+            if request.page_size < 0 or request.page_size > MAX_PAGE_SIZE:
+                raise Invalid(f"page_size must be between 0 and {MAX_PAGE_SIZE}, not {request.page_size}")
+            size = request.page_size or DEFAULT_PAGE_SIZE
+            fingerprint = _fingerprint(request.resource_names, request.filter, request.order_by)
+            after = _decode_token(request.page_token, fingerprint) if request.page_token else None
+            found, more = query.run(projects, node, descending, size, after)
+            response = pb["ListResponse"]()
+            for _key, record, stored in found:
+                response.entries.append(stored if stored is not None else pb_of_record(record, LogEntry))
+            if more and found:
+                response.next_page_token = _encode_token(found[-1][0], fingerprint)
+            return response
+        except Invalid as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+
+    def tail_log_entries(request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        first = next(request_iterator, None)
+        if first is None:
+            return
+        try:
+            projects = _parse_projects(first.resource_names)
+            node = _parse_filter(first.filter)
+        except Invalid as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return
+        yield from _tail(projects, node, context)
+
+    def _tail(projects: set[str], node: filters.Node, context: grpc.ServicerContext) -> Iterator[Any]:
+        stop = threading.Event()
+
+        def on_done() -> None:
+            stop.set()
+            with logs.changed:
+                logs.changed.notify_all()
+
+        context.add_callback(on_done)
+        opened = traffic.now()
+        seq = logs.seq
+        # generated entries: ticks are processed once they have ended (10 s grid near now)
+        generated_until = math.floor(opened / TICK_SECONDS) * TICK_SECONDS
+        source = _Source(fleet, projects, node)
+        while not stop.is_set() and not logs.closed and context.is_active():
+            batch: list[tuple[tuple[float, str], Any]] = []
+            for item in logs.after(seq):
+                seq = item.seq
+                if item.project in projects and filters.matches(node, item.record):
+                    batch.append((item.key, item.pb))
+            upto = math.floor(traffic.now() / TICK_SECONDS) * TICK_SECONDS
+            if source.services and upto > generated_until:
+                for svc, revisions in source.services:
+                    for record in generator.records(svc, generated_until, upto, revisions):
+                        if record["timestamp"] >= opened and filters.matches(node, record):
+                            batch.append(((record["timestamp"], record["insertId"]), record))
+                generated_until = upto
+            if batch:
+                batch.sort(key=lambda b: b[0])
+                response = pb["TailResponse"]()
+                for _key, item in batch:
+                    response.entries.append(item if not isinstance(item, dict) else pb_of_record(item, LogEntry))
+                yield response
+                continue
+            with logs.changed:
+                if logs.seq == seq and not stop.is_set() and not logs.closed:
+                    next_tick = generated_until + TICK_SECONDS
+                    wait = fleet.clock.real_seconds(max(0.0, next_tick - traffic.now()))
+                    logs.changed.wait(timeout=min(1.0, max(0.05, wait)))
+
+    return [
+        grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "WriteLogEntries": grpc.unary_unary_rpc_method_handler(
+                    write_log_entries,
+                    request_deserializer=pb["WriteRequest"].FromString,
+                    response_serializer=lambda m: m.SerializeToString(),
+                ),
+                "ListLogEntries": grpc.unary_unary_rpc_method_handler(
+                    list_log_entries,
+                    request_deserializer=pb["ListRequest"].FromString,
+                    response_serializer=lambda m: m.SerializeToString(),
+                ),
+                "TailLogEntries": grpc.stream_stream_rpc_method_handler(
+                    tail_log_entries,
+                    request_deserializer=pb["TailRequest"].FromString,
+                    response_serializer=lambda m: m.SerializeToString(),
+                ),
+            },
+        )
+    ]
