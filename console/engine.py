@@ -800,18 +800,25 @@ class Engine:
                 self.release()
 
     def rollback_target(self, to: str | None) -> str:
+        """Where a rollback goes: the named revision, the rollout's stable one, else the previous revision."""
         assert self.service is not None
         if to:
             if to not in self.revisions:
                 raise UsageError(f"revision {to} does not exist in {self.target.key}")
             return to
+        serving = self.service.served_split()
         state = self.state
-        if state is not None:
-            return state.stable if state.active else (state.stable if state.phase == "promoted" else state.stable)
+        if state is not None and (state.active or (state.phase == "promoted" and state.candidate in serving)):
+            return state.stable
         recorded = self.service.annotations.get(STABLE_ANNOTATION)
-        if recorded in self.revisions:
+        if recorded in self.revisions and serving.get(recorded, 0) < 100:
             return recorded
-        raise UsageError(f"{self.target.key}: no stable revision is recorded; name one with --to REVISION")
+        newest_serving = max((self.revisions[r] for r in serving if r in self.revisions), key=lambda r: r.created, default=None)
+        if newest_serving is not None:
+            older = [r for r in self.revisions.values() if r.ready and r.created < newest_serving.created]
+            if older:
+                return max(older, key=lambda r: r.created).name
+        raise UsageError(f"{self.target.key}: no earlier ready revision to roll back to; name one with --to REVISION")
 
     def plan_rollback(self, to: str | None = None) -> tuple[str, str]:
         self.refresh()
