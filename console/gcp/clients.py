@@ -46,8 +46,9 @@ class Clients:
     Clients are created on first use, once, and are safe to share between threads.
     """
 
-    def __init__(self, emulator_host: str | None = None):
+    def __init__(self, emulator_host: str | None = None, retry_deadline: float = RETRY_DEADLINE):
         self.emulator_host = emulator_host
+        self.retry_deadline = retry_deadline
         self._lock = threading.Lock()
         self._made: dict[str, Any] = {}
         self._channel: Any = None
@@ -132,6 +133,10 @@ class Clients:
             return LoggingServiceV2Client()
 
         return self._client("logging", build)
+
+    def retry(self) -> Any:
+        """The retry policy for idempotent calls on these clients."""
+        return read_retry(self.retry_deadline)
 
     def close(self) -> None:
         with self._lock:

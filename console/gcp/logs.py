@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from console.errors import ApiError
-from console.gcp.clients import READ_TIMEOUT, WRITE_TIMEOUT, Clients, guarded, read_retry
+from console.gcp.clients import READ_TIMEOUT, WRITE_TIMEOUT, Clients, guarded
 
 AUDIT_LOG_ID = "vinconsole-audit"
 
@@ -91,7 +91,7 @@ class Logs:
         )
 
         def call() -> list[LogEntry]:
-            pager = self.clients.logging.list_log_entries(request=request, retry=read_retry(), timeout=READ_TIMEOUT)
+            pager = self.clients.logging.list_log_entries(request=request, retry=self.clients.retry(), timeout=READ_TIMEOUT)
             return [log_entry(proto) for proto in itertools.islice(pager, limit)]
 
         return guarded(f"ListLogEntries({project})", call)
@@ -128,7 +128,7 @@ class Logs:
         request = WriteLogEntriesRequest(entries=[entry])
         guarded(
             f"WriteLogEntries({log_id})",
-            lambda: self.clients.logging.write_log_entries(request=request, retry=read_retry(), timeout=WRITE_TIMEOUT),
+            lambda: self.clients.logging.write_log_entries(request=request, retry=self.clients.retry(), timeout=WRITE_TIMEOUT),
         )
 
     def tail(self, project: str, filter_: str) -> "TailStream":

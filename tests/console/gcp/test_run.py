@@ -87,6 +87,7 @@ def test_unavailable_becomes_a_typed_error_naming_the_call(emulator, clients_for
     emu = emulator()
     run = CloudRun(clients_for(emu))
     emu.inject_fault("GetService", "UNAVAILABLE", times=1000)
+    run.clients.retry_deadline = 1.5  # retried with backoff, then given up: quickly in a test
     with pytest.raises(UnavailableError) as caught:
         run.get_service(*STAGING, "vinsight-backend")
     assert "GetService(vinsight-backend)" in str(caught.value)
