@@ -42,6 +42,8 @@ SERVICE = "google.logging.v2.LoggingServiceV2"
 REQUESTS_LOG_ID = "run.googleapis.com/requests"
 STDERR_LOG_ID = "run.googleapis.com/stderr"
 RUN_LOG_IDS = (REQUESTS_LOG_ID, STDERR_LOG_ID)
+_REQUESTS_ENC = quote(REQUESTS_LOG_ID, safe="")
+_STDERR_ENC = quote(STDERR_LOG_ID, safe="")
 MAX_LOGGED_PER_TICK = 20
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -167,7 +169,9 @@ class LogStore:
         with self._lock:
             for pb in prepared:
                 if not pb.insert_id:
-                    pb.insert_id = "w" + hashlib.sha1(str(next(self._ids)).encode() + pb.SerializeToString()).hexdigest()[:15]
+                    # rising ids: entries with equal timestamps list in write order (ties sort by insert_id)
+                    n = next(self._ids)
+                    pb.insert_id = f"{n:010x}{hashlib.sha1(str(n).encode()).hexdigest()[:6]}"
                 item = _Stored((_ts_of(pb.timestamp), pb.insert_id), len(self._by_seq) + 1, pb, record_of(pb))
                 index = bisect.bisect_right(self._keys, item.key)
                 self._keys.insert(index, item.key)
@@ -342,61 +346,72 @@ class Generator:
         paths = _FRONTEND_PATHS if "frontend" in svc.name else _BACKEND_PATHS
         median = b.latency_median_ms if b is not None else 100.0
         mean_s = _lognormal_mean_s(median, b.latency_sigma if b is not None else 0.6)
+        log_mean = math.log(mean_s * 1.5)
+        crash = b is not None and b.crash_looping
+        messages = b.error_messages if b is not None else ()
+        requests_log = f"projects/{svc.project}/logs/{_REQUESTS_ENC}"
+        stderr_log = f"projects/{svc.project}/logs/{_STDERR_ENC}"
+        trace_prefix = f"projects/{svc.project}/traces/"
+        instances = [_instance_id(svc, revision, k) for k in range(max(1, rt.active_instances))]
+        span = rt.end - rt.start
         records: list[dict] = []
         for code in codes:
-            ts = rng.uniform(rt.start, rt.end)
-            if b is not None and b.crash_looping:
-                latency = rng.uniform(0.002, 0.02)
-            else:
-                latency = min(60.0, rng.lognormvariate(math.log(mean_s * 1.5), 0.7))
-            trace = f"projects/{svc.project}/traces/{rng.getrandbits(128):032x}"
-            instance = f"00{rng.getrandbits(120):030x}"[: 2 + 30]
-            tickers = rng.sample(_TICKERS, 2)
-            path = rng.choice(paths).format(ticker=tickers[0], ticker2=tickers[1])
-            method = "POST" if path == "/api/watchlist" and rng.random() < 0.5 else "GET"
-            insert = f"{rng.getrandbits(64):016x}"
+            bits = rng.getrandbits(256)  # one draw for every id and small choice of this request
+            ts = rt.start + span * rng.random()
+            latency = 0.002 + 0.018 * rng.random() if crash else min(60.0, math.exp(log_mean + 0.7 * rng.gauss(0.0, 1.0)))
+            trace = f"{trace_prefix}{bits & (2**128 - 1):032x}"
+            instance = instances[(bits >> 128) % len(instances)]
+            path = paths[(bits >> 136) % len(paths)]
+            if "{" in path:
+                path = path.format(ticker=_TICKERS[(bits >> 144) % len(_TICKERS)],
+                                   ticker2=_TICKERS[(bits >> 152) % len(_TICKERS)])
+            method = "POST" if path == "/api/watchlist" and (bits >> 160) & 1 else "GET"
+            ip = bits >> 168
             records.append({
-                "logName": f"projects/{svc.project}/logs/{quote(REQUESTS_LOG_ID, safe='')}",
+                "logName": requests_log,
                 "resource": resource,
                 "timestamp": ts,
-                "receiveTimestamp": ts + latency + rng.uniform(0.2, 1.5),
+                "receiveTimestamp": ts + latency + 0.2 + ((bits >> 200) & 0xFF) / 200.0,
                 "severity": 500,
-                "insertId": insert,
+                "insertId": f"{bits >> 192:016x}",
                 "httpRequest": {
                     "requestMethod": method,
                     "requestUrl": f"https://{host}{path}",
-                    "requestSize": str(rng.randint(300, 900)),
+                    "requestSize": str(300 + (bits >> 208) % 600),
                     "status": code,
-                    "responseSize": str(rng.randint(90, 400)),
-                    "userAgent": rng.choice(_AGENTS),
-                    "remoteIp": f"{rng.randint(24, 220)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                    "responseSize": str(90 + (bits >> 216) % 300),
+                    "userAgent": _AGENTS[(bits >> 224) % len(_AGENTS)],
+                    "remoteIp": f"{24 + ip % 196}.{(ip >> 8) & 255}.{(ip >> 16) & 255}.{1 + ((ip >> 24) & 255) % 254}",
                     "serverIp": "216.239.36.53",
                     "latency": f"{latency:.6f}s",
                     "protocol": "HTTP/1.1",
                 },
                 "trace": trace,
-                "spanId": f"{rng.getrandbits(64):016x}",
+                "spanId": f"{(bits >> 64) & (2**64 - 1):016x}",
                 "traceSampled": False,
                 "labels": {"instanceId": instance},
             })
-            if b is not None and b.error_messages:
-                message = _fill(rng.choice(b.error_messages), rng)
+            if messages:
+                message = _fill(messages[(bits >> 232) % len(messages)], rng)
                 if "Traceback (most recent call last)" not in message:
                     message = _traceback_for(message, rng)
-                err_ts = max(rt.start, ts + latency * rng.uniform(0.5, 0.95))
-                err_ts = min(err_ts, rt.end - 1e-3)
+                err_ts = min(max(rt.start, ts + latency * (0.5 + 0.45 * rng.random())), rt.end - 1e-3)
                 records.append({
-                    "logName": f"projects/{svc.project}/logs/{quote(STDERR_LOG_ID, safe='')}",
+                    "logName": stderr_log,
                     "resource": resource,
                     "timestamp": err_ts,
-                    "receiveTimestamp": err_ts + rng.uniform(0.2, 1.5),
+                    "receiveTimestamp": err_ts + 0.2 + ((bits >> 240) & 0xFF) / 200.0,
                     "severity": 500,
-                    "insertId": f"{rng.getrandbits(64):016x}",
+                    "insertId": f"{(bits >> 100) & (2**64 - 1):016x}",
                     "textPayload": message,
                     "trace": trace,
                     "labels": {"instanceId": instance},
                 })
         return records
+
+
+def _instance_id(svc: "SimService", revision: str, k: int) -> str:
+    return "00" + hashlib.sha256(f"{svc.project}/{svc.name}/{revision}/{k}".encode()).hexdigest()[:94]
 
 
 def pb_of_record(record: dict, LogEntry: Any) -> Any:
@@ -453,6 +468,8 @@ class _Source:
         rtypes = filters.allowed_values(node, ("resource", "type"))
         if rtypes is not None and "cloud_run_revision" not in rtypes:
             return
+        if any(_needs_field_generated_logs_lack(term) for term in filters.conjuncts(node)):
+            return
         names = filters.allowed_values(node, ("resource", "labels", "service_name"))
         revisions = filters.allowed_values(node, ("resource", "labels", "revision_name"))
         locations = filters.allowed_values(node, ("resource", "labels", "location"))
@@ -464,6 +481,20 @@ class _Source:
             if locations is not None and svc.region not in locations:
                 continue
             self.services.append((svc, revisions))
+
+
+_GENERATED_LABELS = {"instanceId"}
+_ABSENT_FROM_GENERATED = {"jsonPayload", "protoPayload", "operation", "sourceLocation"}
+
+
+def _needs_field_generated_logs_lack(term: filters.Node) -> bool:
+    """A conjunct that only entries with e.g. a jsonPayload can satisfy (audit queries)."""
+    if not isinstance(term, filters.Compare) or term.op in ("!=", "!~", "log_id"):
+        return False
+    head = term.path[0]
+    if head in _ABSENT_FROM_GENERATED:
+        return True
+    return head == "labels" and len(term.path) > 1 and term.path[1] not in _GENERATED_LABELS
 
 
 def _parse_projects(resource_names: Iterable[str]) -> set[str]:

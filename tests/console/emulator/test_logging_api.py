@@ -1,0 +1,241 @@
+"""Logging v2 Write/List/Tail through the real google-cloud-logging client."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from google.api import monitored_resource_pb2
+from google.api_core import exceptions
+from google.cloud.logging_v2.types import (
+    ListLogEntriesRequest,
+    LogEntry,
+    TailLogEntriesRequest,
+    WriteLogEntriesRequest,
+)
+from google.logging.type.log_severity_pb2 import ERROR as SEVERITY_ERROR
+from google.protobuf import struct_pb2
+
+from console.emulator import filters
+from console.emulator.fleet import REVISION, TrafficEntry
+
+PROJECT = "vinsight-prod"
+AUDIT = f"projects/{PROJECT}/logs/vinconsole-audit"
+STDERR = f"projects/{PROJECT}/logs/run.googleapis.com%2Fstderr"
+REQUESTS = f"projects/{PROJECT}/logs/run.googleapis.com%2Frequests"
+
+
+def write(clients, payload: dict | None = None, text: str | None = None, severity: str = "NOTICE", **fields) -> None:
+    entry = LogEntry(
+        log_name=AUDIT,
+        resource=monitored_resource_pb2.MonitoredResource(
+            type="cloud_run_revision", labels={"project_id": PROJECT, "service_name": "vinsight-backend"}
+        ),
+        severity=severity,
+        **fields,
+    )
+    if payload is not None:
+        struct = struct_pb2.Struct()
+        struct.update(payload)
+        entry.json_payload = struct
+    if text is not None:
+        entry.text_payload = text
+    clients.logging.write_log_entries(request=WriteLogEntriesRequest(entries=[entry]), retry=None, timeout=5)
+
+
+def list_entries(clients, filter_: str, order_by: str = "timestamp asc", page_size: int = 100, project: str = PROJECT) -> list[LogEntry]:
+    req = ListLogEntriesRequest(resource_names=[f"projects/{project}"], filter=filter_, order_by=order_by, page_size=page_size)
+    return list(clients.logging.list_log_entries(request=req, retry=None, timeout=10))
+
+
+def first_page(clients, filter_: str, page_size: int = 200) -> list[LogEntry]:
+    """Newest entries first, one page only (an unbounded filter would page through 25 h of logs)."""
+    req = ListLogEntriesRequest(resource_names=[f"projects/{PROJECT}"], filter=filter_, order_by="timestamp desc",
+                                page_size=page_size)
+    pager = clients.logging.list_log_entries(request=req, retry=None, timeout=10)
+    return list(next(iter(pager.pages)).entries)
+
+
+def test_write_then_list_with_a_filter(emu, clients, manual_clock):
+    write(clients, {"action": "promote", "service": "vinsight-backend", "traffic": {"before": 10, "after": 100}},
+          labels={"actor": "ci"})
+    manual_clock.advance(5)
+    write(clients, {"action": "rollback", "service": "vinsight-backend"}, labels={"actor": "alice"})
+    write(clients, {"action": "promote", "service": "vinsight-frontend"}, labels={"actor": "ci"})
+    found = list_entries(clients, f'logName = "{AUDIT}" AND jsonPayload.action = "promote" AND labels.actor = "ci"')
+    assert [e.json_payload["service"] for e in found] == ["vinsight-backend", "vinsight-frontend"]
+    first = found[0]
+    assert first.json_payload["traffic"]["after"] == 100  # nested structs survive
+    assert first.timestamp.timestamp() == pytest.approx(manual_clock.now() - 5)  # defaulted to now
+    assert first.insert_id and first.receive_timestamp
+    assert first.resource.labels["service_name"] == "vinsight-backend"
+    assert len(list_entries(clients, 'jsonPayload.traffic.before >= 10')) == 1
+    assert len(list_entries(clients, 'jsonPayload.action : "ROLL"')) == 1  # has: case-insensitive substring
+    assert len(list_entries(clients, f'logName = "{AUDIT}" -jsonPayload.action = "promote"')) == 1
+    assert len(list_entries(clients, f'log_id("vinconsole-audit") AND (labels.actor = "alice" OR labels.actor = "bob")')) == 1
+    newest = list_entries(clients, f'logName = "{AUDIT}"', order_by="timestamp desc")
+    assert newest[-1].json_payload["traffic"]["before"] == 10
+    since = datetime.fromtimestamp(manual_clock.now() - 1, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(list_entries(clients, f'logName = "{AUDIT}" AND timestamp >= "{since}"')) == 2
+    assert list_entries(clients, f'logName = "{AUDIT}"', project="vinsight-staging") == []
+
+
+def test_severity_filter(emu, clients):
+    write(clients, text="started", severity="INFO")
+    write(clients, text="lease lost", severity="WARNING")
+    write(clients, text="rollback failed", severity="ERROR")
+    write(clients, text="paging", severity="CRITICAL")
+    named = list_entries(clients, f'logName = "{AUDIT}" AND severity >= ERROR')
+    assert [e.text_payload for e in named] == ["rollback failed", "paging"]
+    assert all(e.severity >= SEVERITY_ERROR for e in named)
+    numeric = list_entries(clients, f'logName = "{AUDIT}" severity>=400')
+    assert [e.text_payload for e in numeric] == ["lease lost", "rollback failed", "paging"]
+    assert [e.text_payload for e in list_entries(clients, f'logName = "{AUDIT}" severity = WARNING')] == ["lease lost"]
+    assert [e.text_payload for e in list_entries(clients, f'logName = "{AUDIT}" textPayload : "roll"')] == ["rollback failed"]
+
+
+def test_pagination_and_order(emu, clients, manual_clock):
+    for i in range(7):
+        write(clients, {"n": i})
+        manual_clock.advance(1)
+    req = ListLogEntriesRequest(resource_names=[f"projects/{PROJECT}"], filter=f'logName = "{AUDIT}"',
+                                order_by="timestamp desc", page_size=3)
+    pages = list(clients.logging.list_log_entries(request=req, retry=None, timeout=5).pages)
+    assert [len(p.entries) for p in pages] == [3, 3, 1]
+    assert [e.json_payload["n"] for p in pages for e in p.entries] == [6, 5, 4, 3, 2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ('severity >= LOUD', "unknown severity"),
+        ('timestamp >= "yesterday"', "RFC 3339"),
+        ('(logName = "x"', "missing ')'"),
+        ('payload.x = "y"', "unknown field"),
+    ],
+)
+def test_bad_filters_are_invalid_argument(clients, bad, words):
+    with pytest.raises(exceptions.InvalidArgument, match=words.replace("(", r"\(").replace(")", r"\)")):
+        list_entries(clients, bad)
+
+
+def test_bad_order_and_resource_names(clients):
+    with pytest.raises(exceptions.InvalidArgument, match="order_by"):
+        list_entries(clients, "", order_by="severity")
+    with pytest.raises(exceptions.InvalidArgument, match="resource_names"):
+        req = ListLogEntriesRequest(resource_names=["organizations/1"])
+        list(clients.logging.list_log_entries(request=req, retry=None, timeout=5))
+
+
+def _open_tail(clients, filter_: str, got: list, ready: threading.Event, streams: list) -> threading.Thread:
+    def run() -> None:
+        # the library pre-fetches the first response: opening a tail blocks until an entry arrives
+        stream = clients.logging.tail_log_entries(
+            iter([TailLogEntriesRequest(resource_names=[f"projects/{PROJECT}"], filter=filter_)]), timeout=30
+        )
+        streams.append(stream)
+        try:
+            for response in stream:
+                got.extend(response.entries)
+                ready.set()
+                return
+        except exceptions.GoogleAPICallError:
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_tail_receives_an_entry_written_after_it_opened(emu, clients):
+    write(clients, {"action": "before"})
+    got: list = []
+    ready = threading.Event()
+    streams: list = []
+    thread = _open_tail(clients, f'logName = "{AUDIT}" AND jsonPayload.action = "after"', got, ready, streams)
+    threading.Event().wait(0.3)  # the tail is open and waiting
+    write(clients, {"action": "other"})
+    write(clients, {"action": "after"})
+    assert ready.wait(10)
+    thread.join(5)
+    assert [e.json_payload["action"] for e in got] == ["after"]
+    for stream in streams:
+        stream.cancel()
+
+
+def test_tail_streams_generated_errors_as_time_passes(emulator, clients_for, manual_clock):
+    emu = emulator(scenario="incident")
+    clients = clients_for(emu)
+    got: list = []
+    ready = threading.Event()
+    streams: list = []
+    opened = manual_clock.now()
+    thread = _open_tail(clients, f'logName = "{REQUESTS}" AND httpRequest.status >= 500', got, ready, streams)
+    threading.Event().wait(0.2)
+    manual_clock.advance(30)
+    assert ready.wait(10)
+    thread.join(5)
+    assert got and all(e.timestamp.timestamp() >= opened for e in got)
+    assert all(e.http_request.status >= 500 for e in got)
+    for stream in streams:
+        stream.cancel()
+
+
+def test_generated_stderr_entries_carry_stack_traces(emulator, clients_for, manual_clock):
+    emu = emulator(scenario="incident")
+    clients = clients_for(emu)
+    query = f'logName = "{STDERR}" AND resource.labels.service_name = "vinsight-backend" AND severity >= ERROR'
+    errors = first_page(clients, query)
+    assert len(errors) == 200  # ≈ 6 % of 40 req/s since 20 minutes ago
+    assert errors[-1].timestamp.timestamp() > manual_clock.now() - 20 * 60
+    texts = [e.text_payload for e in errors[:200]]
+    assert all("Traceback (most recent call last):" in t and '  File "' in t for t in texts)
+    assert len({t.splitlines()[-1] for t in texts}) >= 3  # several distinct messages
+    first = errors[0]
+    assert first.severity == SEVERITY_ERROR
+    labels = first.resource.labels
+    assert first.resource.type == "cloud_run_revision"
+    assert set(labels) == {"project_id", "location", "service_name", "revision_name", "configuration_name"}
+    # each app error shares its trace with a request log entry for a 5xx
+    around = datetime.fromtimestamp(first.timestamp.timestamp() - 60, timezone.utc).isoformat()
+    requests = list_entries(clients, f'logName = "{REQUESTS}" AND trace = "{first.trace}" AND timestamp >= "{around}"')
+    assert len(requests) == 1 and requests[0].http_request.status >= 500
+    assert requests[0].http_request.request_url.startswith("https://vinsight-backend-")
+    assert requests[0].http_request.latency.ToTimedelta().total_seconds() > 0
+    # deterministic: the same query gives the same entries
+    again = first_page(clients, query)
+    assert [e.insert_id for e in again] == [e.insert_id for e in errors]
+
+
+def test_request_logs_follow_the_revision_serving(emulator, clients_for, manual_clock):
+    emu = emulator(scenario="regression")
+    clients = clients_for(emu)
+    svc = emu.fleet.find(PROJECT, "us-central1", "vinsight-backend")
+    stable, candidate = list(svc.revisions)[-2:]
+    start = manual_clock.now()
+    with emu.fleet.lock:
+        svc.record_served([TrafficEntry(REVISION, stable, 50), TrafficEntry(REVISION, candidate, 50)], start)
+    manual_clock.advance(300)
+    since = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    found = list_entries(clients, f'logName = "{REQUESTS}" AND timestamp >= "{since}"', page_size=1000)
+    by_revision: dict[str, int] = {}
+    for e in found:
+        by_revision[e.resource.labels["revision_name"]] = by_revision.get(e.resource.labels["revision_name"], 0) + 1
+    assert by_revision.get(candidate, 0) > 5 * by_revision.get(stable, 0)  # 8 % vs 0.4 % 5xx
+    assert all(e.severity == SEVERITY_ERROR and e.http_request.status >= 500 for e in found)
+
+
+def test_log_store_write_from_the_emulator(emu):
+    emu.logs.write([{"log_name": f"projects/{PROJECT}/logs/vinconsole-audit", "json_payload": {"action": "seed"},
+                     "timestamp": 1_700_000_000.0}])
+    stored = emu.logs.entries()
+    assert stored[-1].json_payload["action"] == "seed"
+    assert stored[-1].timestamp.seconds == 1_700_000_000
+
+
+def test_logging_filter_precedence():
+    # Cloud Logging: NOT binds tightest, then OR, then AND
+    node = filters.parse_logging('labels.a = "1" labels.b = "2" OR labels.c = "3"')
+    assert filters.matches(node, {"labels": {"a": "1", "c": "3"}})
+    assert not filters.matches(node, {"labels": {"c": "3"}})
