@@ -29,7 +29,7 @@ from console.gcp.clients import Clients
 from console.gcp.logs import Logs
 from console.gcp.monitoring import Metrics
 from console.gcp.run import CloudRun
-from console.identity import my_lease, pid_alive
+from console.identity import driver_identity, my_lease, pid_alive
 from console.judge import Evidence, Verdict, judge_step
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
 from console.samples import first_window_start, judge_params, last_complete_end, slow_threshold, step_samples
@@ -116,7 +116,7 @@ class Engine:
         self.on_interrupt = on_interrupt
         self.lease = my_lease(clock.now(), config.rollout.lease_seconds)
         self.audit = Audit(
-            self.logs, target.project, target.region, target.service, target.env, self.lease.holder, warn=self._warn
+            self.logs, target.project, target.region, target.service, target.env, driver_identity(), warn=self._warn
         )
         self.notifier = Notifier(config.notifications.webhook_url_env, warn=self._warn)
         self.service: ServiceState | None = None
@@ -195,6 +195,7 @@ class Engine:
         reason: str,
         kind: str = "traffic",
         audit: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> ServiceState:
         """One conflict-safe, verified traffic write carrying the rollout state and the lease."""
         assert self.service is not None
@@ -236,6 +237,7 @@ class Engine:
             after=split_json(after),
             driver=self.lease.holder,
             candidate_created=state.candidate_created if state else None,
+            **dict(details or {}),
         )
         self.emit("traffic", f"traffic now {describe_split(after)} — {reason}", before=before, after=after)
         return self.service
@@ -644,6 +646,12 @@ class Engine:
             hold_lease=False,
             reason=f"rolled back {state.candidate} ({why}): " + "; ".join(reasons),
             kind="rollback",
+            details={
+                "why": why,
+                "reasons": reasons,
+                # the candidate's bad traffic began with the step that failed (none if it never got any)
+                "errors_started": state.step_started if state.percent else None,
+            },
         )
         message = f"rolled back {state.candidate}: {state.stable} serves 100 % — " + "; ".join(reasons)
         self.emit("rollback", message, reasons=reasons)
@@ -825,8 +833,13 @@ class Engine:
         target = self.rollback_target(to)
         return target, f"send 100 % to {target} (serving now: {describe_split(self.service.served_split())})"
 
-    def rollback_now(self, to: str | None = None, reason: str = "rolled back by the operator") -> Outcome:
-        """One-command rollback: 100 % to `to` (default: the stable revision)."""
+    def rollback_now(
+        self, to: str | None = None, reason: str = "rolled back by the operator", errors_started: float | None = None
+    ) -> Outcome:
+        """One-command rollback: 100 % to `to` (default: the stable revision).
+
+        `errors_started` (when known, e.g. from the incident view) dates the incident for time to restore.
+        """
         try:
             self.acquire()
             target = self.rollback_target(to)
@@ -847,7 +860,9 @@ class Engine:
                                     stable=target, percent=0)
             self.write({target: 100}, state=new_state, annotations=annotations, hold_lease=False,
                        tags={self.config.rollout.stable_tag: target},
-                       reason=f"rolled back to {target} ({reason}); was {describe_split(before)}", kind="rollback")
+                       reason=f"rolled back to {target} ({reason}); was {describe_split(before)}", kind="rollback",
+                       details={"why": "operator", "reasons": [reason], "errors_started": errors_started,
+                                "rolled_back_from": failed_now[0] if failed_now else None})
             message = f"{target} serves 100 % of {self.target.key} (was {describe_split(before)})"
             self.emit("rollback", message)
             self.notifier.send(f"vinconsole: rolled back {self.target.key}: {message}")
