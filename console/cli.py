@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser)
     parser.add_argument("--demo", action="store_true", help="run on the built-in emulator seeded from the config")
     parser.add_argument(
+        "--read-only", action="store_true", help="the TUI without any action that changes traffic (hidden and refused)"
+    )
+    parser.add_argument(
         "--auto-promote", action="store_true",
         help="headless rollout: smoke-check, step traffic, judge, promote or roll back (exit 0 promoted/nothing to do, "
         "1 rolled back, 2 usage/config error, 3 infrastructure error, 130 interrupted)",
@@ -110,8 +113,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_auto_promote(args)
     if args.demo:
         return cmd_demo(args)
-    parser.print_help()
-    return EXIT_OK
+    return cmd_tui(args)
 
 
 def _clock(args: argparse.Namespace):
@@ -242,35 +244,49 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The emulator in this process, with the fleet's status redrawn every few seconds."""
-    import time
-
-    from rich.console import Console
-    from rich.live import Live
-
+    """The TUI on the in-process emulator seeded from the config, on a faster clock."""
     from console.clock import Clock
     from console.config import load_config
     from console.emulator import SCENARIOS, Emulator
     from console.errors import UsageError
-    from console.gcp.clients import Clients
-    from console.status import StatusReader
-    from console.tables import fleet_view
+    from console.gcp.clients import Clients, quiet_grpc
 
+    quiet_grpc()
     config = load_config(args.config)
-    targets = config.targets(args.env, args.service)
+    if args.env or args.service:
+        config.targets(args.env, args.service)  # an unknown name is a usage error before the TUI starts
     if args.scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {args.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     scale = args.time_scale or float(os.environ.get("VINCONSOLE_TIME_SCALE") or DEMO_TIME_SCALE)
     clock = Clock(scale)
-    console = Console()
+    from screens.app import run_tui
+
     with Emulator(config, scenario=args.scenario, clock=clock) as emulator:
         clients = Clients(emulator.address)
-        reader = StatusReader(config, clients, clock)
-        header = (
-            f"vinconsole --demo — emulator at {emulator.address}, scenario {args.scenario}, "
-            f"clock ×{scale:g} (simulated time runs {scale:g}× faster) — Ctrl-C to quit"
-        )
-        with Live(console=console, auto_refresh=False) as live:
-            while True:
-                live.update(fleet_view(reader.read(targets), header), refresh=True)
-                time.sleep(3)
+        try:
+            banner = f"vinconsole demo — emulator, clock ×{scale:g} (scenario {args.scenario}, {emulator.address})"
+            return run_tui(config, clients, clock, read_only=args.read_only, env=args.env, service=args.service,
+                           banner=banner)
+        finally:
+            clients.close()
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """`vinconsole` alone: the TUI on the real fleet, or on $VINCONSOLE_EMULATOR_HOST when set."""
+    from console.config import load_config
+    from console.gcp.clients import Clients, quiet_grpc
+
+    quiet_grpc()
+    config = load_config(args.config)
+    if args.env or args.service:
+        config.targets(args.env, args.service)
+    clock = _clock(args)
+    from screens.app import run_tui
+
+    clients = Clients.from_env()
+    try:
+        banner = f"vinconsole — {clients.target}" + (f", clock ×{clock.scale:g}" if clock.scaled else "")
+        return run_tui(config, clients, clock, read_only=args.read_only, env=args.env, service=args.service,
+                       banner=banner)
+    finally:
+        clients.close()

@@ -1,0 +1,189 @@
+"""The vinconsole terminal app: one factory for the CLI, the tests and the benchmark (posting's pattern)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from textual.app import App
+
+from console.clock import Clock
+from console.config import Config, Target
+from console.gcp.clients import Clients
+from console.status import FleetStatus
+from screens.bindings import APP_BINDINGS, DESCRIPTIONS
+from screens.commands import ActionCommands
+from screens.data import FleetData, MonthToDate
+from screens.modals import HelpScreen
+
+DEFAULT_REFRESH_SECONDS = 5.0
+MONTH_REFRESH_SECONDS = 60.0
+
+
+class VinconsoleApp(App[None]):
+    TITLE = "vinconsole"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    BINDINGS = APP_BINDINGS
+    CSS = """
+    Screen { layout: vertical; }
+    .banner { height: 1; padding: 0 1; background: $primary-background; text-style: bold; }
+    .filter { display: none; height: 3; }
+    .filter.shown { display: block; }
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        clients: Clients,
+        clock: Clock,
+        *,
+        read_only: bool = False,
+        env: str | None = None,
+        service: str | None = None,
+        banner: str | None = None,
+        refresh_seconds: float | None = DEFAULT_REFRESH_SECONDS,
+        ticking: bool = True,
+        month_to_date: bool = True,
+        cost_margin: float = 0.10,
+    ):
+        super().__init__()
+        self.config = config
+        self.clients = clients
+        self.clock = clock
+        self.read_only = read_only
+        self.start_env = env
+        self.start_service = service
+        self.banner = banner or f"vinconsole — {getattr(clients, 'target', 'Google Cloud')}"
+        self.refresh_seconds = refresh_seconds  # None: read once (snapshots)
+        self.ticking = ticking  # False: the data age does not tick (snapshots)
+        self.month_enabled = month_to_date
+        self.cost_margin = float(getattr(config.budget, "candidate_cost_margin_percent", cost_margin * 100)) / 100
+        self.data = FleetData(config, clients, clock)
+        self.targets: list[Target] = config.targets(env) if env and not service else config.targets()
+        self.fleet: FleetStatus | None = None  # the newest snapshot any view read
+        self.month: MonthToDate | None = None
+        if config.keys:
+            self.set_keymap(dict(config.keys))
+
+    # ------------------------------------------------------------------ screens
+
+    def on_mount(self) -> None:
+        from screens.fleet import FleetScreen
+
+        self.push_screen(FleetScreen())
+        if self.start_service:
+            env = self.start_env or next(t.env for t in self.config.targets(service=self.start_service))
+            self.open_service(f"{env}/{self.start_service}")
+
+    def target(self, key: str) -> Target:
+        env, service = key.split("/", 1)
+        return self.config.targets(env, service)[0]
+
+    def open_service(self, key: str) -> None:
+        from screens.service import ServiceScreen
+
+        target = self.target(key)
+        if isinstance(self.screen, ServiceScreen):
+            if self.screen.target.key == key:
+                return
+            self.pop_screen()
+        # Installed, so that leaving a service keeps its screen (and a rollout it drives) alive.
+        name = f"service:{key}"
+        if not self.is_screen_installed(name):
+            self.install_screen(ServiceScreen(target), name)
+        self.push_screen(name)
+
+    def service_screens(self) -> list[Any]:
+        from screens.service import ServiceScreen
+
+        return [s for s in self._installed_screens.values() if isinstance(s, ServiceScreen)]
+
+    async def action_quit(self) -> None:
+        """Quit; a rollout this console drives is paused (traffic held, lease released), not abandoned."""
+        driving = [s for s in self.service_screens() if s.auto_running]
+        for screen in driving:
+            screen.stop.set()
+        if driving:
+            self.notify("pausing the automatic rollout before quitting…", severity="warning")
+            for _ in range(100):
+                if not any(s.busy for s in driving):
+                    break
+                await asyncio.sleep(0.1)
+        self.exit()
+
+    def jump_choices(self) -> list[tuple[str, str]]:
+        choices = [(t.key, t.key) for t in self.config.targets()]
+        choices += [(f"env:{name}", f"environment {name}") for name in self.config.environments]
+        return choices
+
+    def jump(self, value: str | None) -> None:
+        from screens.fleet import FleetScreen
+        from screens.service import ServiceScreen
+
+        if not value:
+            return
+        if value.startswith("env:"):
+            while isinstance(self.screen, ServiceScreen):
+                self.pop_screen()
+            if isinstance(self.screen, FleetScreen):
+                self.screen.set_filter(value[4:])
+            return
+        self.open_service(value)
+
+    # ------------------------------------------------------------------ keys
+
+    def action_help(self) -> None:
+        screen = self.screen
+        rows = []
+        seen = set()
+        for binding in list(getattr(screen, "BINDINGS", [])) + list(APP_BINDINGS):
+            action = binding.action
+            if action in seen or not screen.check_action(action, ()) and not self.check_action(action, ()):
+                continue
+            seen.add(action)
+            keys = self._keys_for(binding)
+            rows.append((keys, DESCRIPTIONS.get(binding.id or action, binding.description)))
+        notes = []
+        if self.read_only:
+            notes.append("READ-ONLY: every action that changes traffic is hidden and refused.")
+        notes.append("State is shown as a symbol plus colour: ● ok  ▲ warning  ✖ bad  ◆ in progress  ? no data; ↑/↓ mark values that moved.")
+        self.push_screen(HelpScreen(f"keys — {getattr(screen, 'HELP_TITLE', 'vinconsole')}", rows, notes))
+
+    def _keys_for(self, binding: Any) -> str:
+        keymap = getattr(self, "_keymap", None) or {}
+        keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+        names = {"question_mark": "?", "slash": "/", "colon": ":", "escape": "esc"}
+        return ", ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+
+
+def create_app(
+    config: Config,
+    clients: Clients,
+    clock: Clock,
+    *,
+    read_only: bool = False,
+    env: str | None = None,
+    service: str | None = None,
+    banner: str | None = None,
+    **options: Any,
+) -> VinconsoleApp:
+    """The app the CLI runs and the tests drive. `options`: refresh_seconds, ticking, month_to_date."""
+    return VinconsoleApp(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner, **options)
+
+
+def run_tui(
+    config: Config,
+    clients: Clients,
+    clock: Clock,
+    *,
+    read_only: bool = False,
+    env: str | None = None,
+    service: str | None = None,
+    banner: str | None = None,
+) -> int:
+    """Run the TUI in this terminal until the operator quits."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    app = create_app(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,214 @@
+"""The home screen: every service × environment, live."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.status import FleetStatus
+from screens.app import MONTH_REFRESH_SECONDS
+from screens.bindings import FLEET_BINDINGS
+from screens.data import MonthToDate
+from screens.modals import JumpTo
+from widgets.cost import budget_bar
+from widgets.fleet_table import FleetTable
+from widgets.format import usd
+from widgets.status_line import StatusLine
+
+ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
+
+
+class FleetScreen(Screen):
+    BINDINGS = FLEET_BINDINGS
+    HELP_TITLE = "fleet"
+    PALETTE_ACTIONS = ("open", "filter", "jump", "refresh")
+    PALETTE_PREFIX = "fleet: "
+    DEFAULT_CSS = """
+    FleetScreen #budget { height: 2; padding: 0 1; }
+    FleetScreen FleetTable { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.previous: dict = {}
+        self.current: FleetStatus | None = None
+        self._read_mono: float | None = None
+        self._timer: Timer | None = None
+        self._failures = 0
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._banner(), classes="banner", id="banner")
+        yield Input(placeholder="filter: part of env/service, enter to keep, esc to clear", id="filter", classes="filter")
+        yield FleetTable(id="fleet")
+        yield Static("", id="budget")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def _banner(self) -> Text:
+        text = Text(self.app.banner)
+        if self.filter_text:
+            text.append(f"   filter: {self.filter_text}", style="yellow")
+        return text
+
+    def on_mount(self) -> None:
+        status = self.query_one(StatusLine)
+        status.read_only = self.app.read_only
+        if self.app.ticking:
+            self.set_interval(1.0, self._tick)
+        self.query_one(FleetTable).focus()
+        self.load()
+
+    # ---------------------------------------------------------------- refresh loop
+
+    @work(thread=True, exclusive=True, group="fleet-refresh")
+    def load(self) -> None:
+        """Read the fleet; the next read is scheduled only once this one has finished."""
+        app = self.app
+        self._loading = True
+        try:
+            fleet = app.data.read(app.targets)
+            month = None
+            if app.month_enabled and (app.month is None or time.monotonic() - getattr(app.month, "_mono", 0) > MONTH_REFRESH_SECONDS):
+                try:
+                    month = app.data.month_to_date(app.targets, fleet)
+                    month._mono = time.monotonic()  # type: ignore[attr-defined]
+                except Exception as error:  # noqa: BLE001 - cost is secondary: show and retry later
+                    app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
+            app.call_from_thread(self._apply, fleet, month)
+        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
+            app.call_from_thread(self._failed, error)
+        finally:
+            self._loading = False
+
+    def _schedule(self, delay: float | None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if delay is not None and self.is_current:
+            self._timer = self.set_timer(delay, self.load)
+
+    def _apply(self, fleet: FleetStatus, month: MonthToDate | None) -> None:
+        app = self.app
+        if self.current is not None:
+            self.previous = {f"{s.env}/{s.service}": s for s in self.current.services}
+        self.current = fleet
+        app.fleet = fleet
+        if month is not None:
+            app.month = month
+        self._read_mono = time.monotonic()
+        errors = [s.error for s in fleet.services if s.error]
+        self._failures = self._failures + 1 if errors else 0
+        status = self.query_one(StatusLine)
+        status.error = errors[0] if errors else None
+        status.calls = fleet.api_calls
+        status.data_age = 0.0
+        self._draw()
+        delay = app.refresh_seconds
+        if errors and delay is not None:
+            delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
+        status.retry_in = delay if errors else None
+        self._schedule(delay)
+
+    def _failed(self, error: Exception) -> None:
+        self._failures += 1
+        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
+        status = self.query_one(StatusLine)
+        status.error = str(error)
+        status.retry_in = delay
+        self._schedule(delay if self.app.refresh_seconds is not None else None)
+
+    def _tick(self) -> None:
+        if self._read_mono is not None:
+            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+
+    def _draw(self) -> None:
+        app = self.app
+        if self.current is None:
+            return
+        month = app.month
+        table = self.query_one(FleetTable)
+        table.show(
+            self.current.services,
+            self.previous,
+            month.per_service if month else {},
+            now=self.current.read_at,
+            bake_seconds=app.config.rollout.bake_seconds,
+            max_bake_seconds=app.config.rollout.max_bake_seconds,
+            filter_text=self.filter_text,
+        )
+        budget = app.config.budget
+        if month is not None:
+            line = Text(f"fleet month to date {usd(month.total, 2)} · forecast {usd(month.forecast, 2)} of budget {usd(budget.monthly_usd, 2)}  ")
+            bar = budget_bar(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
+            share = (month.forecast or 0) / budget.monthly_usd * 100
+            crossed = [m for m in budget.alert_percents if share >= m]
+            mark = Text(f" {share:.0f} %" + (f" ▲ past {crossed[-1]} %" if crossed else " ●"), style="yellow" if crossed else "green")
+            self.query_one("#budget", Static).update(Text.assemble(line, "\n", bar, mark))
+        else:
+            self.query_one("#budget", Static).update(Text("month to date: reading…" if app.month_enabled else "", style="dim"))
+
+    def on_screen_resume(self) -> None:
+        self.query_one(StatusLine).read_only = self.app.read_only
+        if self.app.fleet is not None and self.app.fleet is not self.current:
+            self._apply(self.app.fleet, None)  # the newest snapshot another view read
+        elif self.current is not None and self._timer is None and not self._loading and self.app.refresh_seconds is not None:
+            self.load()
+
+    def on_screen_suspend(self) -> None:
+        self._schedule(None)
+
+    # ------------------------------------------------------------------- actions
+
+    def action_open(self) -> None:
+        key = self.query_one(FleetTable).selected_key
+        if key:
+            self.app.open_service(key)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.open_service(event.row_key.value)
+
+    def action_refresh(self) -> None:
+        if not self._loading:
+            self.load()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.set_filter(event.value, keep_box=True)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.remove_class("shown")
+        self.query_one(FleetTable).focus()
+
+    def set_filter(self, text: str, keep_box: bool = False) -> None:
+        self.filter_text = text
+        if not keep_box:
+            self.query_one("#filter", Input).remove_class("shown")
+        self.query_one("#banner", Static).update(self._banner())
+        self._draw()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("shown") or self.filter_text:
+            box.value = ""
+            self.set_filter("")
+            self.query_one(FleetTable).focus()
+
+    def action_jump(self) -> None:
+        self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)

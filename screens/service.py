@@ -1,0 +1,628 @@
+"""One service in one environment: revisions, traffic, stable vs candidate, the judge, and the actions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, RichLog, Static
+
+from console.config import Target
+from console.model import ROLLOUT_ANNOTATION
+from console.state import RolloutState, read_rollout
+from console.status import FleetStatus, ServiceStatus
+from screens.bindings import SERVICE_BINDINGS, TRAFFIC_ACTIONS
+from screens.data import Series
+from screens.modals import ChooseRevision, ConfirmTraffic, JumpTo, SplitInput
+from screens.verdicts import steps_of, view_from_event, view_from_state
+from widgets.cost import CostPanel, CostRow, CostView
+from widgets.format import rollout_text, short_revision
+from widgets.history import StepHistory
+from widgets.revisions_table import RevisionsTable
+from widgets.smoke import SmokeResults
+from widgets.sparks import CompareSparks, SeriesView
+from widgets.status_line import StatusLine
+from widgets.traffic_bar import TrafficBar
+from widgets.verdict import VerdictPanel
+
+ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
+ACTION_REFRESH_SECONDS = 1.0  # refresh faster while an action runs or a rollout is live
+
+
+class ServiceScreen(Screen):
+    BINDINGS = SERVICE_BINDINGS
+    HELP_TITLE = "service"
+    PALETTE_ACTIONS = ("step", "split", "smoke", "auto", "pause", "promote", "rollback", "filter", "jump", "back", "refresh")
+    PALETTE_PREFIX = "service: "
+    DEFAULT_CSS = """
+    ServiceScreen #body { height: 1fr; }
+    ServiceScreen #title { height: 1; padding: 0 1; }
+    ServiceScreen #lower { height: auto; }
+    ServiceScreen #left { width: 3fr; height: auto; }
+    ServiceScreen #right { width: 2fr; height: auto; }
+    ServiceScreen #events { height: 6; border: round $primary-darken-3; padding: 0 1; }
+    """
+
+    def __init__(self, target: Target) -> None:
+        super().__init__()
+        self.target = target
+        self.production = target.environment.production
+        self.current: ServiceStatus | None = None
+        self.previous: ServiceStatus | None = None
+        self.series: Series | None = None
+        self.filter_text = ""
+        self.live_verdict: tuple[str, Any] | None = None  # (rollout id, VerdictView) from our engine
+        self.smoke: list[dict] = []
+        self.smoke_headline = ""
+        self.busy = ""  # the action this screen's engine is running
+        self.auto_running = False
+        self.stop = threading.Event()
+        self._read_mono: float | None = None
+        self._timer: Timer | None = None
+        self._failures = 0
+        self._loading = False
+        self._again = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.app.banner, classes="banner")
+        yield Input(placeholder="filter revisions: name, image or tag; enter keep, esc clear", id="filter", classes="filter")
+        with VerticalScroll(id="body"):
+            yield Static("", id="title")
+            yield TrafficBar(self.target.service, id="traffic")
+            yield RevisionsTable(id="revisions")
+            yield CompareSparks(self.target.service, id="sparks")
+            with Horizontal(id="lower"):
+                with Vertical(id="left"):
+                    yield VerdictPanel(id="verdict")
+                    yield StepHistory(id="history")
+                    yield RichLog(id="events", max_lines=200, wrap=False, markup=False)
+                with Vertical(id="right"):
+                    yield SmokeResults(id="smoke")
+                    yield CostPanel(id="cost")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#events", RichLog).border_title = "events"
+        status = self.query_one(StatusLine)
+        status.read_only = self.app.read_only
+        status.source = self.target.key
+        if self.app.ticking:
+            self.set_interval(1.0, self._tick)
+        self.query_one(RevisionsTable).focus()
+        fleet = self.app.fleet
+        cached = next((s for s in fleet.services if s.env == self.target.env and s.service == self.target.service), None) if fleet else None
+        if cached is not None:
+            self.current = cached
+            self._draw()
+        self._draw_title()
+        self.load()
+
+    # ------------------------------------------------------------ refresh loop
+
+    @work(thread=True, exclusive=True, group="service-refresh")
+    def load(self) -> None:
+        app = self.app
+        self._loading = True
+        try:
+            fleet = app.data.read([self.target])
+            service = fleet.services[0]
+            state = state_of(service.rollout)
+            series = None
+            if not service.error:
+                since = state.step_started if state and state.active else None
+                series = app.data.series(self.target, since=since)
+                fleet.api_calls += series.api_calls
+            app.call_from_thread(self._apply, fleet, series)
+        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
+            app.call_from_thread(self._failed, error)
+        finally:
+            self._loading = False
+
+    def _schedule(self, delay: float | None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if delay is not None and self.is_attached:
+            self._timer = self.set_timer(delay, self.load)
+
+    def _next_delay(self) -> float | None:
+        base = self.app.refresh_seconds
+        if base is None:
+            return None
+        state = self.state
+        if self.busy or (state is not None and state.active):
+            return min(base, ACTION_REFRESH_SECONDS)
+        return base
+
+    def refresh_soon(self) -> None:
+        """After an action: read again now, or right after the read in flight."""
+        if self._loading:
+            self._again = True
+        else:
+            self._schedule(0.05)
+
+    def _apply(self, fleet: FleetStatus, series: Series | None) -> None:
+        service = fleet.services[0]
+        status = self.query_one(StatusLine)
+        status.calls = fleet.api_calls
+        if service.error:
+            self._failures += 1
+            status.error = service.error
+            delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
+            status.retry_in = delay
+            self._schedule(delay if self.app.refresh_seconds is not None else None)
+            return
+        self._failures = 0
+        status.error = None
+        status.retry_in = None
+        if self.current is not None and self.current is not service:
+            self.previous = self.current
+        self.current = service
+        if series is not None:
+            self.series = series
+        self._read_mono = time.monotonic()
+        status.data_age = 0.0
+        self._draw()
+        if self._again:
+            self._again = False
+            self._schedule(0.05)
+        else:
+            self._schedule(self._next_delay())
+
+    def _failed(self, error: Exception) -> None:
+        self._failures += 1
+        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
+        status = self.query_one(StatusLine)
+        status.error = str(error)
+        status.retry_in = delay
+        self._schedule(delay if self.app.refresh_seconds is not None else None)
+
+    def _tick(self) -> None:
+        if self._read_mono is not None:
+            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+        self._draw_title()
+
+    # -------------------------------------------------------------------- drawing
+
+    @property
+    def state(self) -> RolloutState | None:
+        return state_of(self.current.rollout) if self.current is not None else None
+
+    def roles(self) -> dict[str, str]:
+        service = self.current
+        if service is None:
+            return {}
+        state = self.state
+        roles: dict[str, str] = {}
+        if state is not None and state.active:
+            roles[state.stable] = "stable"
+            roles[state.candidate] = "candidate"
+            return roles
+        cfg = self.app.config.rollout
+        for r in service.revisions:
+            if r.traffic_percent == 100 or r.tag == cfg.stable_tag:
+                roles.setdefault(r.name, "stable")
+        for r in service.revisions:
+            if r.tag == cfg.candidate_tag and r.name not in roles:
+                roles[r.name] = "candidate"
+        return roles
+
+    def _pair(self) -> tuple[str | None, str | None]:
+        roles = self.roles()
+        stable = next((r for r, role in roles.items() if role == "stable"), None)
+        candidate = next((r for r, role in roles.items() if role == "candidate"), None)
+        return stable, candidate
+
+    def _draw_title(self) -> None:
+        t = self.target
+        text = Text(f"{t.env} / {t.service}", style="bold")
+        text.append(f"  {t.project} · {t.region}", style="dim")
+        if self.production:
+            text.append("  ⚑ PRODUCTION", style="bold red")
+        now = self.app.clock.now()
+        if self.current is not None:
+            text.append("  ")
+            text.append_text(rollout_text(self.current.rollout, now, self.app.config.rollout.bake_seconds, self.app.config.rollout.max_bake_seconds))
+            state = self.state
+            if state is not None and state.active:
+                if self.auto_running:
+                    text.append("  driven by this console (space pauses)", style="dim")
+                elif state.driver == self._my_holder():
+                    text.append("  started here; s steps on, a automates", style="dim")
+                else:
+                    text.append(f"  started by {state.driver}", style="dim")
+        self.query_one("#title", Static).update(text)
+
+    def _draw(self) -> None:
+        service = self.current
+        if service is None:
+            return
+        app = self.app
+        roles = self.roles()
+        self._draw_title()
+        self.query_one(TrafficBar).show({r.name: r.traffic_percent for r in service.revisions if r.traffic_percent}, roles)
+        self.query_one(RevisionsTable).show(service, self.previous, roles, self.filter_text)
+        stable, candidate = self._pair()
+        self.query_one(CompareSparks).show(self._series_view("stable", stable), self._series_view("candidate", candidate))
+        state = self.state
+        now = app.clock.now()
+        if self.live_verdict is not None and state is not None and self.live_verdict[0] == state.id:
+            self.query_one(VerdictPanel).show(self.live_verdict[1])
+        else:
+            driver = ""
+            if state is not None:
+                driver = "judged by this console" if state.driver == self._my_holder() else f"driven by {state.driver}"
+            windows = self.series.windows if self.series else {}
+            self.query_one(VerdictPanel).show(view_from_state(state, app.config, self.target.service, windows, now, driver))
+        headline = ""
+        if state is not None:
+            headline = f"rollout {state.id}: {short_revision(state.candidate, self.target.service)} vs stable {short_revision(state.stable, self.target.service)}, steps {' → '.join(map(str, state.steps))} %"
+        self.query_one(StepHistory).show(steps_of(state, now), now, headline)
+        self.query_one(SmokeResults).show(self.smoke, self.smoke_headline)
+        self.query_one(CostPanel).show(self._cost_view(stable, candidate))
+
+    def _my_holder(self) -> str:
+        from console.identity import driver_identity
+        import os
+
+        return f"{driver_identity()} pid {os.getpid()}"
+
+    def _series_view(self, role: str, revision: str | None) -> SeriesView:
+        service = self.current
+        r = service.revision(revision) if (service and revision) else None
+        errors = self.series.errors.get(revision, []) if (self.series and revision) else []
+        p95 = self.series.p95.get(revision, []) if (self.series and revision) else []
+        fault = False
+        if role == "candidate" and r is not None and r.error_rate is not None:
+            stable = self._pair()[0]
+            s = service.revision(stable) if stable else None
+            limit = self.app.config.analysis.max_error_rate_increase_pp / 100
+            fault = (s is not None and s.error_rate is not None and r.error_rate > s.error_rate + limit) or not r.ready
+        return SeriesView(
+            role=role, revision=revision, traffic_percent=r.traffic_percent if r else 0,
+            request_rate=r.request_rate if r else None, error_rate=r.error_rate if r else None,
+            p95_ms=r.p95_ms if r else None, errors=errors[-30:], p95=p95[-30:], fault=fault,
+        )
+
+    def _cost_view(self, stable: str | None, candidate: str | None) -> CostView:
+        service = self.current
+        app = self.app
+        rows = []
+        for r in service.revisions:
+            if r.cost_per_hour is None and r.traffic_percent == 0:
+                continue
+            role = {stable: " (stable)", candidate: " (candidate)"}.get(r.name, "")
+            rows.append(CostRow(short_revision(r.name, self.target.service) + role, r.cost_per_hour, r.cost_per_1k_requests))
+        s = service.revision(stable) if stable else None
+        c = service.revision(candidate) if candidate else None
+        month = app.month
+        return CostView(
+            rows=rows,
+            candidate_per_1k=c.cost_per_1k_requests if c else None,
+            stable_per_1k=s.cost_per_1k_requests if s else None,
+            margin=app.cost_margin,
+            service_month_to_date=month.per_service.get(self.target.key) if month else None,
+            month_to_date=month.total if month else None,
+            forecast=month.forecast if month else None,
+            budget=app.config.budget.monthly_usd,
+            marks=tuple(app.config.budget.alert_percents),
+        )
+
+    # -------------------------------------------------------------- engine plumbing
+
+    def _engine(self):
+        from console.engine import Engine
+
+        app = self.app
+        return Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
+                      stop=self.stop, on_interrupt="hold")
+
+    def _event_from_thread(self, event: Any) -> None:
+        try:
+            self.app.call_from_thread(self._on_event, event)
+        except RuntimeError:  # the app is closing
+            pass
+
+    def _on_event(self, event: Any) -> None:
+        if not self.is_attached:
+            return
+        log = self.query_one("#events", RichLog)
+        kind = event.kind
+        if kind == "warn" and "audit entry" in event.message:
+            return  # the audit log is best effort; not the operator's business here
+        style = {"rollback": "bold red", "error": "red", "warn": "yellow", "promote": "green", "verdict": "bold", "traffic": "cyan"}.get(kind, "")
+        log.write(Text(f"{kind:>8} {event.message}", style=style))
+        state = self.state
+        rollout_id = state.id if state else None
+        if kind in ("bake", "verdict"):
+            data = dict(event.data)
+            view = view_from_event(data, "judged by this console")
+            self.live_verdict = (rollout_id, view)
+            self.query_one(VerdictPanel).show(view)
+        elif kind == "smoke":
+            if event.message.startswith("smoke checks against"):
+                self.smoke = []
+                self.smoke_headline = event.message
+            result = event.data.get("result")
+            if result:
+                self.smoke.append(dict(result))
+            self.query_one(SmokeResults).show(self.smoke, self.smoke_headline)
+        elif kind in ("traffic", "start", "resume"):
+            self.refresh_soon()
+        elif kind == "rollback":
+            self.notify(event.message, title="rolled back", severity="error", timeout=10)
+            self.refresh_soon()
+        elif kind == "promote":
+            self.notify(event.message, title="promoted", timeout=8)
+            self.refresh_soon()
+        elif kind == "hold":
+            self.notify("paused: traffic held where it is; space resumes", title="paused", severity="warning")
+            self.refresh_soon()
+        elif kind == "error":
+            self.notify(event.message, title="error", severity="error", timeout=10)
+
+    # ------------------------------------------------------------------ guards
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TRAFFIC_ACTIONS and self.app.read_only:
+            return False  # hidden from the footer, the key does nothing
+        if action in TRAFFIC_ACTIONS and action != "pause" and self.busy:
+            return None  # shown disabled while an action runs
+        return True
+
+    def _refuse(self, action: str) -> bool:
+        if action in TRAFFIC_ACTIONS and self.app.read_only:
+            self.notify(f"read-only: {action} changes traffic and is refused", severity="error")
+            return True
+        if self.busy and not (action == "pause" and self.auto_running):
+            self.notify(f"busy: {self.busy} is still running", severity="warning")
+            return True
+        return False
+
+    def _confirm_then(self, plan: str, run: Callable[[], None]) -> None:
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                run()
+            else:
+                self.notify("not confirmed: nothing changed", severity="warning")
+
+        self.app.push_screen(
+            ConfirmTraffic(self.target.key, plan, production=self.production, service=self.target.service), done
+        )
+
+    @work(thread=True, group="action")
+    def _plan(self, what: str, planner: Callable[[Any], str], run: Callable[[], None]) -> None:
+        """Work out (with I/O) what an action would do, then ask for confirmation on the UI."""
+        try:
+            plan = planner(self._engine())
+        except Exception as error:  # noqa: BLE001
+            self.app.call_from_thread(self._action_failed, what, error)
+            return
+        if plan.startswith("nothing"):
+            self.app.call_from_thread(self.notify, plan, severity="warning")
+            return
+        self.app.call_from_thread(self._confirm_then, plan, run)
+
+    @work(thread=True, group="action")
+    def _run(self, what: str, call: Callable[[Any], Any]) -> None:
+        """Run one engine call; tell the operator how it went."""
+        engine = self._engine()
+        try:
+            outcome = call(engine)
+        except Exception as error:  # noqa: BLE001 - LeaseHeldError, UsageError, API errors: shown, never a crash
+            self.app.call_from_thread(self._action_failed, what, error)
+        else:
+            self.app.call_from_thread(self._action_done, what, outcome)
+        finally:
+            self.app.call_from_thread(self._set_busy, "")
+
+    def _start(self, what: str, call: Callable[[Any], Any], auto: bool = False) -> None:
+        self._set_busy(what, auto)
+        self._run(what, call)
+
+    def _set_busy(self, what: str, auto: bool = False) -> None:
+        if not self.is_attached:
+            return
+        self.busy = what
+        self.auto_running = bool(what) and auto
+        if not what:
+            self.stop.clear()
+        self.query_one(StatusLine).busy = what
+        self.refresh_bindings()
+        self.refresh_soon()
+
+    def _action_done(self, what: str, outcome: Any) -> None:
+        if outcome is None or not self.is_attached:
+            return
+        if isinstance(outcome, list):  # smoke results
+            failed = [r for r in outcome if not r.ok]
+            if failed:
+                self.notify(", ".join(f"{r.name}: {r.error}" for r in failed), title="smoke checks failed", severity="error")
+            else:
+                self.notify(f"{len(outcome)} smoke checks passed", title="smoke checks")
+            return
+        severity = "information"
+        if outcome.outcome == "rolled_back" and what != "rollback":
+            severity = "error"
+        elif outcome.outcome == "aborted":
+            severity = "warning"
+        if outcome.outcome in ("rolled_back", "promoted") and what in ("auto", "resume"):
+            return  # the engine's event already said so, with the reasons
+        self.notify(outcome.message, title=f"{what}: {outcome.outcome}", severity=severity, timeout=8)
+
+    def _action_failed(self, what: str, error: Exception) -> None:
+        from console.errors import LeaseHeldError
+
+        if isinstance(error, LeaseHeldError):
+            message = f"{self.target.key} is held by {error.holder} (lease expires in {max(0, error.expires_in):.0f} s); nothing changed"
+            self.query_one(StatusLine).error = f"lease held by {error.holder}"
+            self.notify(message, title=f"{what}: refused", severity="error", timeout=10)
+        else:
+            self.notify(str(error), title=f"{what} failed", severity="error", timeout=10)
+
+    # ------------------------------------------------------------------- actions
+
+    def action_step(self) -> None:
+        if self._refuse("step"):
+            return
+        self._plan("step", lambda e: e.plan_step()[1], lambda: self._start("step", lambda e: e.step()))
+
+    def action_split(self) -> None:
+        if self._refuse("split"):
+            return
+        state = self.state
+        if not (state and state.active and state.phase != "smoke"):
+            self.notify("a custom split needs a rollout past its smoke checks: step first (s)", severity="warning")
+            return
+
+        def chosen(percent: int | None) -> None:
+            if percent is None:
+                return
+            plan = f"send {state.candidate} {percent} % and {state.stable} {100 - percent} % (now {state.percent} %)"
+            self._confirm_then(plan, lambda: self._start("split", lambda e: e.set_split(percent)))
+
+        self.app.push_screen(SplitInput(short_revision(state.candidate, self.target.service), state.percent), chosen)
+
+    def action_smoke(self) -> None:
+        if self._refuse("smoke"):
+            return
+        stable, candidate = self._pair()
+        state = self.state
+        if state is not None and state.active:
+            candidate = state.candidate
+        if candidate is None:
+            self.notify("no candidate revision to check (none is tagged)", severity="warning")
+            return
+        self.smoke = []
+        self.smoke_headline = f"running against {short_revision(candidate, self.target.service)}…"
+        self.query_one(SmokeResults).show([], self.smoke_headline)
+        self._start("smoke", lambda e: e.smoke(candidate))
+
+    def action_auto(self) -> None:
+        if self._refuse("auto"):
+            return
+
+        def plan(engine: Any) -> str:
+            state, text = engine.plan_step()
+            if state is not None and state.active:
+                return f"resume the automatic rollout of {state.candidate} at {state.percent} % ({state.phase}); the engine steps, judges, promotes or rolls back"
+            if text.startswith("nothing"):
+                return text
+            steps = " → ".join(map(str, self.app.config.rollout.steps))
+            return f"automatic rollout: {text.split(', then')[0]}, then steps {steps} % judged at each step; rolls back by itself on a regression"
+
+        self._plan("auto", plan, self._start_auto)
+
+    def _start_auto(self) -> None:
+        self.live_verdict = None
+        self.stop.clear()
+        self._start("auto", lambda e: e.auto_promote(), auto=True)
+
+    def action_pause(self) -> None:
+        if self.app.read_only:
+            self._refuse("pause")
+            return
+        if self.auto_running:
+            self.stop.set()
+            self.notify("pausing: the engine holds traffic where it is and releases the lease", title="pause")
+            return
+        if self._refuse("pause"):
+            return
+        state = self.state
+        if state is None or not state.active:
+            self.notify("no rollout to pause or resume (a starts one)", severity="warning")
+            return
+        self.action_auto()
+
+    def action_promote(self) -> None:
+        if self._refuse("promote"):
+            return
+        state = self.state
+        if not (state and state.active):
+            self.notify("no rollout in progress to promote", severity="warning")
+            return
+        plan = f"promote {state.candidate} to 100 % now (from {state.percent} %); {state.stable} kept as tag 'previous'"
+        self._confirm_then(plan, lambda: self._start("promote", lambda e: e.promote_now()))
+
+    def action_rollback(self) -> None:
+        if self._refuse("rollback"):
+            return
+        service = self.current
+        if service is None:
+            return
+        stable, _ = self._pair()
+        state = self.state
+        if state is not None:
+            stable = state.stable
+        choices: list[tuple[str, str]] = []
+        if stable:
+            choices.append((stable, f"{short_revision(stable, self.target.service)} — stable (default)"))
+        for r in service.revisions:
+            if r.name != stable and r.ready:
+                choices.append((r.name, f"{short_revision(r.name, self.target.service)} — {r.image.rsplit('/', 1)[-1]}, {r.traffic_percent} % now"))
+
+        def chosen(revision: str | None) -> None:
+            if revision is None:
+                return
+            to = None if revision == stable else revision
+            self._plan("rollback", lambda e: e.plan_rollback(to)[1],
+                       lambda: self._start("rollback", lambda e: e.rollback_now(to)))
+
+        self.app.push_screen(ChooseRevision(f"{self.target.key}: roll back to", choices), chosen)
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("shown") or self.filter_text:
+            box.value = ""
+            self._set_filter("")
+            return
+        if self.auto_running:
+            self.notify("the automatic rollout keeps running in this console; back on this service with enter", severity="information")
+        self.app.pop_screen()
+
+    def action_refresh(self) -> None:
+        self.refresh_soon()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._draw()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.remove_class("shown")
+        self.query_one(RevisionsTable).focus()
+
+    def _set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.query_one("#filter", Input).remove_class("shown")
+        self.query_one(RevisionsTable).focus()
+        self._draw()
+
+    def action_jump(self) -> None:
+        self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)
+
+
+def state_of(rollout: dict | None) -> RolloutState | None:
+    """The rollout state from ServiceStatus.rollout (the parsed annotation)."""
+    if not rollout or "error" in rollout:
+        return None
+    return read_rollout({ROLLOUT_ANNOTATION: json.dumps(rollout)})

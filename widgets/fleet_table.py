@@ -1,0 +1,92 @@
+"""The fleet: one row per service × environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from widgets.format import health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
+from widgets.summary import summarize
+
+COLUMNS = ("health", "env", "service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
+
+
+class FleetTable(DataTable):
+    """`show(services, previous, month_to_date, ...)`; row keys are 'env/service'."""
+
+    DEFAULT_CSS = """
+    FleetTable { height: auto; max-height: 100%; }
+    """
+    BINDINGS = [Binding("enter", "select_cursor", "open", id="open")]
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(
+        self,
+        services: Sequence[Any],
+        previous: Mapping[str, Any],
+        month_to_date: Mapping[str, float],
+        *,
+        now: float,
+        bake_seconds: float,
+        max_bake_seconds: float,
+        filter_text: str = "",
+    ) -> None:
+        selected = self.selected_key
+        self.clear()
+        needle = filter_text.lower()
+        for service in services:
+            key = f"{service.env}/{service.service}"
+            if needle and needle not in key.lower():
+                continue
+            now_sum = summarize(service)
+            old = previous.get(key)
+            old_sum = summarize(old) if old is not None else None
+            if service.error:
+                serving: Text | str = Text("✖ " + service.error[:60], style="red")
+            else:
+                serving = split_text(now_sum.split, service.service)
+            self.add_row(
+                health_text(now_sum.health, now_sum.health_word),
+                service.env + (" ⚑" if service.production else ""),
+                service.service,
+                serving,
+                rollout_text(service.rollout, now, bake_seconds, max_bake_seconds),
+                with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
+                with_trend(
+                    pct(now_sum.error_rate),
+                    trend(now_sum.error_rate, old_sum and old_sum.error_rate, relative=0.25, absolute=0.002),
+                ),
+                with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum and old_sum.p95_ms, relative=0.15)),
+                usd(now_sum.cost_per_hour),
+                usd(month_to_date.get(key), 2) if key in month_to_date else "—",
+                key=key,
+            )
+        if selected is not None:
+            self.select_key(selected)
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - an empty or shrunk table has no selection
+            return None
+
+    def select_key(self, key: str) -> bool:
+        try:
+            index = self.get_row_index(key)
+        except Exception:  # noqa: BLE001 - the row is gone (filtered out)
+            return False
+        self.move_cursor(row=index, animate=False)
+        return True

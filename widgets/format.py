@@ -1,0 +1,153 @@
+"""How the console writes numbers, states and changes: pure functions, no Textual, no I/O.
+
+Every state is written as a symbol plus a word or a colour, never colour alone (k9s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+
+#: health → (symbol, style). The symbol carries the meaning; the colour only helps.
+HEALTH = {
+    "ok": ("●", "green"),
+    "warn": ("▲", "yellow"),
+    "bad": ("✖", "bold red"),
+    "unknown": ("?", "dim"),
+    "busy": ("◆", "cyan"),
+}
+
+PHASE = {
+    "smoke": ("◆", "cyan", "smoke checks"),
+    "baking": ("◆", "cyan", "baking"),
+    "paused": ("‖", "yellow", "paused"),
+    "promoted": ("✔", "green", "promoted"),
+    "rolled_back": ("↺", "bold red", "rolled back"),
+    "aborted": ("■", "yellow", "aborted"),
+}
+
+UP, DOWN = "↑", "↓"
+
+
+def pct(fraction: float | None, digits: int = 2) -> str:
+    """A 0..1 fraction as a percent ('0.42 %'); '—' when there is no data."""
+    if fraction is None:
+        return "—"
+    return f"{fraction * 100:.{digits}f} %"
+
+
+def ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:.0f} ms"
+
+
+def rate(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}/s"
+    return f"{value:.1f}/s"
+
+
+def usd(value: float | None, digits: int | None = None) -> str:
+    if value is None:
+        return "—"
+    if digits is None:
+        digits = 2 if abs(value) >= 1 else 4 if abs(value) >= 0.001 else 6
+    return f"${value:,.{digits}f}"
+
+
+def age(seconds: float | None) -> str:
+    """'42s', '7m', '3h', '5d'."""
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f}h"
+    return f"{seconds // 86400:.0f}d"
+
+
+def mmss(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def short_revision(name: str, service: str | None = None) -> str:
+    """'vinsight-backend-00055-evi' → '00055-evi' when the service name is known."""
+    if service and name.startswith(service + "-"):
+        return name[len(service) + 1 :]
+    return name
+
+
+def short_image(image: str) -> str:
+    """The last path part with its tag: 'backend:v1.6.13'."""
+    return image.rsplit("/", 1)[-1] if image else "—"
+
+
+def trend(new: float | None, old: float | None, *, relative: float = 0.10, absolute: float = 0.0) -> str:
+    """'↑' or '↓' when a value moved by more than `relative` (and more than `absolute`), else ''."""
+    if new is None or old is None:
+        return ""
+    delta = new - old
+    if abs(delta) <= absolute:
+        return ""
+    if old == 0:
+        return UP if delta > 0 else ""
+    if abs(delta) / abs(old) <= relative:
+        return ""
+    return UP if delta > 0 else DOWN
+
+
+def with_trend(text: str, mark: str, bad_when_up: bool = True) -> Text:
+    """A value followed by its trend mark, the mark coloured by whether the move is bad."""
+    out = Text(text)
+    if mark:
+        bad = (mark == UP) == bad_when_up
+        out.append(" " + mark, style="red" if bad else "green")
+    else:
+        out.append("  ")
+    return out
+
+
+def health_text(level: str, word: str | None = None) -> Text:
+    symbol, style = HEALTH.get(level, HEALTH["unknown"])
+    return Text(f"{symbol} {word or level}", style=style)
+
+
+def rollout_text(rollout: Mapping[str, Any] | None, now: float, bake_seconds: float, max_bake_seconds: float) -> Text:
+    """'◆ at 10 % baking 1:40 of 5:00', '✔ promoted', '↺ rolled back', 'idle'."""
+    if not rollout:
+        return Text("idle", style="dim")
+    if "error" in rollout:
+        return Text("? " + str(rollout["error"]), style="yellow")
+    phase = str(rollout.get("phase", "?"))
+    symbol, style, word = PHASE.get(phase, ("?", "yellow", phase))
+    percent = rollout.get("percent", 0)
+    if phase == "baking":
+        baked = now - float(rollout.get("step_started") or now)
+        limit = max_bake_seconds * (2 if rollout.get("extended") else 1) if baked > bake_seconds else bake_seconds
+        return Text(f"{symbol} at {percent} % baking {mmss(baked)} of {mmss(limit)}", style=style)
+    if phase == "smoke":
+        return Text(f"{symbol} smoke checks", style=style)
+    if phase == "paused":
+        return Text(f"{symbol} paused at {percent} %", style=style)
+    return Text(f"{symbol} {word}", style=style)
+
+
+def split_text(split: Mapping[str, int], service: str | None = None) -> str:
+    """'00054-jif 90 % · 00055-evi 10 %' in descending percent."""
+    if not split:
+        return "no traffic"
+    ordered = sorted(split.items(), key=lambda item: (-item[1], item[0]))
+    return " · ".join(f"{short_revision(rev, service)} {p} %" for rev, p in ordered)

@@ -1,0 +1,68 @@
+"""A service's revisions: traffic, readiness, RED metrics and cost, with moves marked ↑/↓."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from widgets.format import age, ms, pct, rate, short_image, short_revision, trend, usd, with_trend
+
+COLUMNS = (
+    "revision", "age", "image", "tag", "traffic", "ready", "inst", "req/s", "5xx", "p50", "p95", "p99", "cost/h", "$/1k req",
+)
+
+
+class RevisionsTable(DataTable):
+    """`show(service, previous)`: `service` is a ServiceStatus; row keys are revision names."""
+
+    DEFAULT_CSS = """
+    RevisionsTable { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, service: Any, previous: Any | None = None, roles: Mapping[str, str] | None = None, filter_text: str = "") -> None:
+        roles = roles or {}
+        old = {r.name: r for r in previous.revisions} if previous is not None else {}
+        cursor = self.cursor_row
+        self.clear()
+        needle = filter_text.lower()
+        for r in service.revisions:
+            if needle and needle not in f"{r.name} {r.image} {r.tag or ''}".lower():
+                continue
+            o = old.get(r.name)
+            tag = r.tag or ""
+            role = roles.get(r.name)
+            if role and role != tag:
+                tag = f"{tag} ({role})" if tag else f"({role})"
+            traffic = Text(f"{r.traffic_percent} %", style="bold" if r.traffic_percent else "dim")
+            if o is not None and o.traffic_percent != r.traffic_percent:
+                traffic.append(" ↑" if r.traffic_percent > o.traffic_percent else " ↓", style="cyan")
+            ready = Text("✔ yes", style="green") if r.ready else Text("✖ no", style="bold red")
+            self.add_row(
+                short_revision(r.name, service.service),
+                age(r.age_seconds),
+                short_image(r.image),
+                tag,
+                traffic,
+                ready,
+                "—" if r.instances is None else str(r.instances),
+                with_trend(rate(r.request_rate), trend(r.request_rate, o and o.request_rate), bad_when_up=False),
+                with_trend(pct(r.error_rate), trend(r.error_rate, o and o.error_rate, relative=0.25, absolute=0.002)),
+                with_trend(ms(r.p50_ms), trend(r.p50_ms, o and o.p50_ms, relative=0.15)),
+                with_trend(ms(r.p95_ms), trend(r.p95_ms, o and o.p95_ms, relative=0.15)),
+                with_trend(ms(r.p99_ms), trend(r.p99_ms, o and o.p99_ms, relative=0.15)),
+                usd(r.cost_per_hour),
+                usd(r.cost_per_1k_requests),
+                key=r.name,
+            )
+        if self.row_count:
+            self.move_cursor(row=min(cursor, self.row_count - 1), animate=False)

@@ -1,0 +1,49 @@
+"""One line at the bottom of every view: where the data comes from, how old it is, what failed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from widgets.format import age
+
+
+class StatusLine(Widget):
+    """`data_age` in seconds (None: not read yet), `error` the last API error (None: fine)."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    data_age: reactive[float | None] = reactive(None)
+    error: reactive[str | None] = reactive(None)
+    busy: reactive[str] = reactive("")
+    source: reactive[str] = reactive("")
+    calls: reactive[int | None] = reactive(None)
+    read_only: reactive[bool] = reactive(False)
+    retry_in: reactive[float | None] = reactive(None)
+
+    def render(self) -> Text:
+        out = Text()
+        if self.read_only:
+            out.append("READ-ONLY ", style="bold black on yellow")
+            out.append(" ")
+        if self.error:
+            out.append("✖ API error: ", style="bold red")
+            out.append(self.error, style="red")
+            if self.retry_in is not None:
+                out.append(f" — retrying in {self.retry_in:.0f}s", style="red")
+            out.append("  ")
+        if self.data_age is None:
+            out.append("… reading", style="yellow")
+        else:
+            stale = self.data_age > 30
+            out.append(("▲ " if stale else "● ") + f"data {age(self.data_age)} old", style="yellow" if stale else "green")
+        if self.calls is not None:
+            out.append(f"  {self.calls} API calls/refresh", style="dim")
+        if self.busy:
+            out.append("  ◆ " + self.busy, style="cyan")
+        if self.source:
+            out.append("  " + self.source, style="dim")
+        return out
