@@ -167,3 +167,60 @@ def test_one_command_rollback_and_manual_steps(repo_config, emulator, clients_fo
     assert served(clients)[stepped.candidate] == 50
     back = engine.rollback_now()
     assert back.outcome == "rolled_back" and served(clients) == {stepped.stable: 100}
+
+
+def test_image_is_deployed_with_no_traffic_then_rolled_out(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    engine, events = make_engine(repo_config, emu, clients)
+    before = served(clients)
+    outcome = engine.auto_promote(image="us-central1-docker.pkg.dev/vinsight/app/backend:v9.9.9")
+    assert outcome.outcome == "promoted", outcome.message
+    revisions = {r.name: r for r in CloudRun(clients).list_revisions(*STAGING, "vinsight-backend")}
+    assert revisions[outcome.candidate].image.endswith(":v9.9.9")
+    assert outcome.candidate not in before
+    deployed = next(e for e in events if "deployed" in e.message)
+    assert deployed.kind == "traffic"
+
+
+def test_metrics_outage_puts_stable_back_and_exits_3(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    clients.retry_deadline = 1.0
+    engine, events = make_engine(repo_config, emu, clients)
+    before = served(clients)
+    engine.on_event = lambda e: (events.append(e), e.kind == "bake" and emu.inject_fault("ListTimeSeries", "UNAVAILABLE", 10_000))
+    outcome = engine.auto_promote()
+    assert outcome.exit_code == 3
+    assert served(clients) == before
+    assert "ListTimeSeries" in outcome.message and "traffic put back on stable" in outcome.message
+
+
+def test_webhook_is_told_and_a_failing_one_never_fails_the_rollout(repo_config, emulator, clients_for, monkeypatch):
+    import http.server
+    import json as jsonlib
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            received.append(jsonlib.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(500 if len(received) == 1 else 200)  # the first post fails
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("VINCONSOLE_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
+        emu = emulator()
+        engine, events = make_engine(repo_config, emu, clients_for(emu))
+        outcome = engine.auto_promote()
+    finally:
+        server.shutdown()
+    assert outcome.outcome == "promoted"
+    assert any("rolling out" in post["text"] for post in received)
+    assert any("promoted" in post["text"] for post in received)
+    assert any(e.kind == "warn" and "webhook" in e.message for e in events)
