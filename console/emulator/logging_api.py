@@ -47,11 +47,11 @@ _STDERR_ENC = quote(STDERR_LOG_ID, safe="")
 MAX_LOGGED_PER_TICK = 20
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-CHUNK_SECONDS = 900  # generated logs are produced in chunks of this much clock time
+CHUNK_SECONDS = 300  # generated logs are produced in chunks of this much clock time
 GENERATED_CACHE = 20_000  # revision ticks of generated entries kept
 
 
-class Invalid(Exception):
+class Invalid(ValueError):
     """Becomes INVALID_ARGUMENT with this message."""
 
 

@@ -98,7 +98,7 @@ ALIGNERS = {"ALIGN_NONE", "ALIGN_DELTA", "ALIGN_RATE", "ALIGN_SUM", "ALIGN_MEAN"
 REDUCERS = {"REDUCE_NONE", "REDUCE_SUM", "REDUCE_MEAN", "REDUCE_MAX"}
 
 
-class Invalid(Exception):
+class Invalid(ValueError):
     """Becomes INVALID_ARGUMENT with this message."""
 
 

@@ -374,6 +374,7 @@ class Traffic:
                     self._cache.move_to_end(key0 + (start, end))
                     out.append(hit)
         if missing:
+            self.fleet.services()  # lets the fleet apply what the clock says happened (reconciled updates)
             with self.fleet.lock:
                 history = service.split_changes()
                 revisions = dict(service.revisions)
