@@ -245,3 +245,21 @@ def test_filter_functions():
     record["metric"]["labels"]["response_code"] = "200"
     assert not filters.matches(node, record)
     assert filters.allowed_values(node, ("resource", "labels", "revision_name")) == {"a", "b"}
+
+
+def test_raw_points_and_mean_reducer(emu, clients, manual_clock):
+    end = manual_clock.now()
+    raw = list_series(clients, request(end, minutes=5, aligner=Aligner.ALIGN_NONE, reducer=Reducer.REDUCE_NONE, group_by=[],
+                                       extra=' AND metric.label.response_code = "200"', period=0))
+    points = raw[0].points
+    assert all(p.interval.end_time.timestamp() - p.interval.start_time.timestamp() == 10 for p in points)  # raw ticks
+    assert points[0].interval.end_time.timestamp() == end - METRIC_DELAY_SECONDS
+    aligned = list_series(clients, request(end, minutes=5, group_by=[], extra=' AND metric.label.response_code = "200"'))
+    newest = aligned[0].points[0]
+    in_window = [p.value.int64_value for p in points
+                 if newest.interval.start_time.timestamp() < p.interval.end_time.timestamp() <= newest.interval.end_time.timestamp()]
+    assert sum(in_window) == newest.value.int64_value
+    mean = list_series(clients, request(end, minutes=5, reducer=Reducer.REDUCE_MEAN, group_by=[]))
+    assert len(mean) == 1 and all(p.value.double_value > 0 for p in mean[0].points)
+    with pytest.raises(exceptions.InvalidArgument, match="requires a per_series_aligner"):
+        list_series(clients, request(end, aligner=Aligner.ALIGN_NONE, period=0))
