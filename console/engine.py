@@ -567,7 +567,7 @@ class Engine:
             elif candidate is not None and candidate.ready_message:
                 crash = f"{state.candidate} is unhealthy: {candidate.ready_message}"
             baked = now - state.step_started
-            verdict = judge_step(params, carried, samples, baked, crash_looping=bool(crash), health_failed=crash)
+            verdict = judge_step(params, carried, samples, baked, health_failed=crash, step_started=state.step_started)
             self.emit(
                 "bake",
                 f"step {state.step + 1}/{len(state.steps)} at {state.percent} %: baked {_mmss(baked)} "

@@ -68,7 +68,7 @@ class ProgressPanel:
                     continue
                 cand, stab = metric.get("candidate_rate"), metric.get("stable_rate")
                 rates = (
-                    f"{label} {cand * 100:.2f} % vs stable {stab * 100:.2f} %"
+                    f"{label} {cand * 100:.2f} % vs {stab * 100:.2f} % (rollout)"
                     if cand is not None and stab is not None
                     else f"{label}: no data yet"
                 )
