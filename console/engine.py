@@ -8,7 +8,6 @@ written to the audit log; the caller is told of everything through `Event`s.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -37,7 +36,6 @@ from console.smoke import SmokeResult, run_smoke
 from console.state import (
     FAILED_ANNOTATION,
     STABLE_ANNOTATION,
-    Lease,
     RolloutState,
     failed_candidates,
     lease_blocks,

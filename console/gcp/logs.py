@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from console.errors import ApiError
-from console.gcp.clients import READ_TIMEOUT, WRITE_TIMEOUT, Clients, guarded
+from console.gcp.clients import READ_TIMEOUT, WRITE_TIMEOUT, Clients, api_error, guarded
 
 AUDIT_LOG_ID = "vinconsole-audit"
 
@@ -156,12 +156,8 @@ class TailStream:
             for response in self._stream:
                 for proto in response.entries:
                     yield log_entry(proto)
-        except Exception as exc:  # noqa: BLE001 - turned into a typed error
-            guarded(self._call, lambda: _raise(exc))
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc
+        except Exception as exc:  # noqa: BLE001 - a broken stream becomes a typed error the tail retries on
+            raise api_error(self._call, exc) from exc
 
 
 class LogTail:

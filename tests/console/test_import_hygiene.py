@@ -3,7 +3,6 @@
 import pkgutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import console
