@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from typing import Any
 
 from textual.app import App
@@ -63,8 +65,24 @@ class VinconsoleApp(App[None]):
         self.targets: list[Target] = config.targets(env) if env and not service else config.targets()
         self.fleet: FleetStatus | None = None  # the newest snapshot any view read
         self.month: MonthToDate | None = None
+        self._month_lock = threading.Lock()
+        self._month_mono = 0.0
         if config.keys:
             self.set_keymap(dict(config.keys))
+
+    def month_if_due(self, fleet: FleetStatus | None) -> MonthToDate | None:
+        """Worker threads only: read month-to-date spend when it is due (one reader at a time).
+
+        Returns the new figures, or None when they are fresh enough."""
+        if not self.month_enabled:
+            return None
+        with self._month_lock:  # a second reader waits, then finds the figures fresh
+            if self.month is not None and time.monotonic() - self._month_mono < MONTH_REFRESH_SECONDS:
+                return None
+            month = self.data.month_to_date(self.targets if self.start_service is None else self.config.targets(), fleet)
+            self._month_mono = time.monotonic()
+            self.month = month
+            return month
 
     # ------------------------------------------------------------------ screens
 

@@ -12,7 +12,6 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from console.status import FleetStatus
-from screens.app import MONTH_REFRESH_SECONDS
 from screens.bindings import FLEET_BINDINGS
 from screens.data import MonthToDate
 from screens.modals import JumpTo
@@ -76,12 +75,10 @@ class FleetScreen(Screen):
         try:
             fleet = app.data.read(app.targets)
             month = None
-            if app.month_enabled and (app.month is None or time.monotonic() - getattr(app.month, "_mono", 0) > MONTH_REFRESH_SECONDS):
-                try:
-                    month = app.data.month_to_date(app.targets, fleet)
-                    month._mono = time.monotonic()  # type: ignore[attr-defined]
-                except Exception as error:  # noqa: BLE001 - cost is secondary: show and retry later
-                    app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
+            try:
+                month = app.month_if_due(fleet)
+            except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
+                app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
             app.call_from_thread(self._apply, fleet, month)
         except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
             app.call_from_thread(self._failed, error)

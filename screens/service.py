@@ -124,6 +124,10 @@ class ServiceScreen(Screen):
                 since = state.step_started if state and state.active else None
                 series = app.data.series(self.target, since=since)
                 fleet.api_calls += series.api_calls
+            try:
+                app.month_if_due(None)
+            except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
+                app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
             app.call_from_thread(self._apply, fleet, series)
         except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
             app.call_from_thread(self._failed, error)

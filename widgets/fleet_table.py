@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from widgets.format import health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
 from widgets.summary import summarize
 
-COLUMNS = ("health", "env", "service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
+COLUMNS = ("health", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
 
 
 class FleetTable(DataTable):
@@ -56,9 +56,8 @@ class FleetTable(DataTable):
             else:
                 serving = split_text(now_sum.split, service.service)
             self.add_row(
-                health_text(now_sum.health, now_sum.health_word),
-                service.env + (" ⚑" if service.production else ""),
-                service.service,
+                health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word),
+                Text(key) + (Text(" ⚑", style="bold red") if service.production else Text("")),
                 serving,
                 rollout_text(service.rollout, now, bake_seconds, max_bake_seconds),
                 with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
