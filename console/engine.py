@@ -425,13 +425,10 @@ class Engine:
 
     def _drive(self, state: RolloutState) -> Outcome:
         if state.phase == "smoke":
-            results = self.smoke(state.candidate)
-            self.outcome.smoke = results
-            failed = [r for r in results if not r.ok]
-            if failed:
-                return self.roll_back(state, [f"smoke check {r.name} failed: {r.error}" for r in failed], "smoke")
-            state = replace(state, phase="baking", step=0, percent=state.steps[0], step_started=self.clock.now())
-            self._write_step(state)
+            first = self._smoke_then_first_step(state)
+            if isinstance(first, Outcome):
+                return first
+            state = first
         while True:
             if state.percent >= 100:
                 return self._confirm_full(state)
@@ -472,6 +469,17 @@ class Engine:
                 extended=False,
             )
             self._write_step(state)
+
+    def _smoke_then_first_step(self, state: RolloutState) -> RolloutState | Outcome:
+        """Smoke-check the candidate behind its tag; only if every check passes, send it the first step."""
+        results = self.smoke(state.candidate)
+        self.outcome.smoke = results
+        failed = [r for r in results if not r.ok]
+        if failed:
+            return self.roll_back(state, [f"smoke check {r.name} failed: {r.error}" for r in failed], "smoke")
+        state = replace(state, phase="baking", step=0, percent=state.steps[0], step_started=self.clock.now())
+        self._write_step(state)
+        return state
 
     def _confirm_full(self, state: RolloutState) -> Outcome:
         """The last step: the candidate serves everyone; check its health once more, then promote."""
@@ -746,13 +754,10 @@ class Engine:
                 if state is None:
                     return self.outcome
             if state.phase == "smoke":
-                results = self.smoke(state.candidate)
-                self.outcome.smoke = results
-                failed = [r for r in results if not r.ok]
-                if failed:
-                    return self.roll_back(state, [f"smoke check {r.name} failed: {r.error}" for r in failed], "smoke")
-                state = replace(state, phase="baking", step=0, percent=state.steps[0], step_started=self.clock.now())
-                self._write_step(state)
+                first = self._smoke_then_first_step(state)
+                if isinstance(first, Outcome):
+                    return first
+                state = first
             else:
                 nxt = next((i for i, p in enumerate(state.steps) if p > state.percent), len(state.steps) - 1)
                 state = replace(state, phase="baking", step=nxt, percent=state.steps[nxt], step_started=self.clock.now())
