@@ -20,6 +20,8 @@ from console.model import Revision, ServiceState, TrafficStatus, TrafficTarget, 
 
 # How long (real seconds) a write may take to be served before we call it unverified.
 VERIFY_SECONDS = 30.0
+# Sends of one UpdateService when the API is unavailable (each only after re-reading the service).
+UPDATE_ATTEMPTS = 3
 RESERVED_ANNOTATION_PREFIXES = (
     "run.googleapis.com/",
     "serving.knative.dev/",
@@ -259,16 +261,21 @@ class CloudRun:
 
         call = f"UpdateService({state.name})"
         poll = polling.DEFAULT_POLLING.with_timeout(WRITE_TIMEOUT).with_delay(initial=0.1, maximum=1.0, multiplier=1.5)
-        try:
-            operation = guarded(
-                call, lambda: self.clients.services.update_service(request=request, retry=None, timeout=WRITE_TIMEOUT)
-            )
-            guarded(call, lambda: operation.result(timeout=WRITE_TIMEOUT, polling=poll))
-        except UnavailableError:
-            # The write may or may not have been applied: look before deciding.
-            current = self.get_service(state.project, state.region, state.name)
-            if not _written(current, traffic, annotations):
-                raise
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                operation = guarded(
+                    call, lambda: self.clients.services.update_service(request=request, retry=None, timeout=WRITE_TIMEOUT)
+                )
+                guarded(call, lambda: operation.result(timeout=WRITE_TIMEOUT, polling=poll))
+                return
+            except UnavailableError:
+                # The write may or may not have been applied: look before deciding.
+                current = self.get_service(state.project, state.region, state.name)
+                if _written(current, traffic, annotations):
+                    return
+                if current.etag != request.service.etag or attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)  # same etag: nothing was applied, so sending again is safe
 
     def wait_until_served(
         self, project: str, region: str, service: str, traffic: Sequence[TrafficTarget]

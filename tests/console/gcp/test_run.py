@@ -114,3 +114,12 @@ def test_permission_denied_says_which_roles(emulator, clients_for):
 def test_resource_quantities():
     assert parse_cpu("1000m") == 1.0 and parse_cpu("2") == 2.0
     assert parse_memory_gib("512Mi") == 0.5 and parse_memory_gib("2Gi") == 2.0
+
+
+def test_write_survives_an_unavailable_update(emulator, clients_for):
+    emu = emulator()
+    run = CloudRun(clients_for(emu))
+    state, _, stable, candidate = _pair(run)
+    emu.inject_fault("UpdateService", "UNAVAILABLE", times=2)
+    after = run.write_traffic(state, [TrafficTarget(90, stable), TrafficTarget(10, candidate, "candidate")])
+    assert after.served_split() == {stable: 90, candidate: 10}
