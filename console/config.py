@@ -49,6 +49,8 @@ class Service(_Strict):
     smoke: list[SmokeCheck] = []
     availability_target_percent: float = Field(default=99.5, gt=0, lt=100)
     latency_target_ms: float = Field(default=1000, gt=0)
+    # Latency SLO: this percent of requests must finish under latency_target_ms (console/slo.py).
+    latency_target_percent: float = Field(default=95.0, gt=0, lt=100)
 
 
 class Rollout(_Strict):
