@@ -18,14 +18,25 @@ REPO = Path(__file__).resolve().parents[2]
 SCALE = 200
 
 
+def strict_config(tmp_path: Path) -> Path:
+    """The shipped config with α = 0.002: a healthy candidate is then falsely rolled back about once
+    in a thousand runs instead of about once in a hundred (α is a probability, and these tests assert
+    what one run does; bench/judge.py measures the judge's rates)."""
+    text = (REPO / "config.toml").read_text()
+    assert "alpha = 0.05 " in text
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace("alpha = 0.05 ", "alpha = 0.002 "))
+    return path
+
+
 class EmulatorProcess:
-    def __init__(self, scenario: str):
+    def __init__(self, scenario: str, config: Path = REPO / "config.toml"):
         self.env = {
             **os.environ,
             "VINCONSOLE_TIME_SCALE": str(SCALE),
             "VINCONSOLE_TIME_EPOCH": str(int(time.time())),
             "GRPC_VERBOSITY": "ERROR",
-            "VINCONSOLE_CONFIG": str(REPO / "config.toml"),
+            "VINCONSOLE_CONFIG": str(config),
         }
         self.env.pop("GITHUB_STEP_SUMMARY", None)
         self.proc = subprocess.Popen(
@@ -74,8 +85,8 @@ class EmulatorProcess:
 def emulator_process():
     started = []
 
-    def start(scenario: str = "healthy") -> EmulatorProcess:
-        emu = EmulatorProcess(scenario)
+    def start(scenario: str = "healthy", config: Path = REPO / "config.toml") -> EmulatorProcess:
+        emu = EmulatorProcess(scenario, config)
         started.append(emu)
         return emu
 
@@ -108,7 +119,7 @@ def test_status_json_lists_the_fleet_with_numbers(emulator_process):
 
 
 def test_healthy_rollout_is_promoted_with_a_report(emulator_process, tmp_path):
-    emu = emulator_process("healthy")
+    emu = emulator_process("healthy", strict_config(tmp_path))
     summary = tmp_path / "summary.md"
     emu.env["GITHUB_STEP_SUMMARY"] = str(summary)
     started = time.monotonic()
@@ -152,8 +163,8 @@ def test_crashloop_fails_at_smoke_without_traffic(emulator_process, tmp_path):
     assert " 10 %" not in result.stdout.replace("0 %", "")
 
 
-def test_kill_9_then_rerun_resumes_and_a_concurrent_run_is_refused(emulator_process):
-    emu = emulator_process("healthy")
+def test_kill_9_then_rerun_resumes_and_a_concurrent_run_is_refused(emulator_process, tmp_path):
+    emu = emulator_process("healthy", strict_config(tmp_path))
     first = emu.spawn(*AUTO)
     seen = ""
     deadline = time.monotonic() + 60
