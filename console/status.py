@@ -23,7 +23,7 @@ from console.errors import ApiError
 from console.gcp.clients import Clients
 from console.gcp.monitoring import Metrics, WindowStats
 from console.gcp.run import CloudRun
-from console.model import ROLLOUT_ANNOTATION, Revision, ServiceState
+from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState
 
 LOOKBACK_WINDOWS = 5
 
@@ -60,6 +60,7 @@ class ServiceStatus:
     revisions: list[RevisionStatus]
     uri: str | None = None
     error: str | None = None
+    lease: dict | None = None  # {"holder", "expires"}: who drives the service now (None: nobody)
 
     def revision(self, name: str) -> RevisionStatus | None:
         return next((r for r in self.revisions if r.name == name), None)
@@ -139,6 +140,20 @@ def rollout_of(state: ServiceState) -> dict | None:
     except ValueError:
         return {"error": f"unreadable {ROLLOUT_ANNOTATION} annotation"}
     return value if isinstance(value, dict) else None
+
+
+def lease_of(state: ServiceState, now: float) -> dict | None:
+    """The unexpired lease on the service, as {"holder", "expires"} (None when nobody holds it)."""
+    raw = state.annotations.get(LEASE_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or float(value.get("expires", 0)) <= now:
+        return None
+    return {"holder": value.get("holder"), "expires": value.get("expires")}
 
 
 class StatusReader:
@@ -238,4 +253,5 @@ class StatusReader:
             rollout=rollout_of(state),
             revisions=rows,
             uri=state.uri,
+            lease=lease_of(state, now),
         )

@@ -241,12 +241,7 @@ class ServiceScreen(Screen):
             text.append_text(rollout_text(self.current.rollout, now, self.app.config.rollout.bake_seconds, self.app.config.rollout.max_bake_seconds))
             state = self.state
             if state is not None and state.active:
-                if self.auto_running:
-                    text.append("  driven by this console (space pauses)", style="dim")
-                elif state.driver == self._my_holder():
-                    text.append("  started here; s steps on, a automates", style="dim")
-                else:
-                    text.append(f"  started by {state.driver}", style="dim")
+                text.append("  " + self._driver_note(state), style="dim")
         self.query_one("#title", Static).update(text)
 
     def _draw(self) -> None:
@@ -266,8 +261,10 @@ class ServiceScreen(Screen):
             self.query_one(VerdictPanel).show(self.live_verdict[1])
         else:
             driver = ""
-            if state is not None:
-                driver = "judged by this console" if state.driver == self._my_holder() else f"driven by {state.driver}"
+            if state is not None and state.active:
+                driver = "shadow verdict from the windows on screen; " + self._driver_note(state)
+            elif state is not None:
+                driver = f"started by {state.driver}"
             windows = self.series.windows if self.series else {}
             self.query_one(VerdictPanel).show(view_from_state(state, app.config, self.target.service, windows, now, driver))
         headline = ""
@@ -276,6 +273,17 @@ class ServiceScreen(Screen):
         self.query_one(StepHistory).show(steps_of(state, now), now, headline)
         self.query_one(SmokeResults).show(self.smoke, self.smoke_headline)
         self.query_one(CostPanel).show(self._cost_view(stable, candidate))
+
+    def _driver_note(self, state: RolloutState) -> str:
+        """Who drives the rollout now: this console, another holder of the lease, or nobody."""
+        if self.auto_running:
+            return "driven by this console (space pauses)"
+        lease = getattr(self.current, "lease", None)
+        if lease and lease.get("holder") and lease.get("holder") != self._my_holder():
+            return f"driven by {lease['holder']}"
+        if self.busy:
+            return f"{self.busy} running here"
+        return "nobody drives it now: s steps on, a automates"
 
     def _my_holder(self) -> str:
         from console.identity import driver_identity

@@ -108,7 +108,8 @@ def view_from_state(state: RolloutState | None, config: Config, service: str, wi
         last = state.history[-1] if state.history else None
         if last and last.verdict == "fail" and last.reasons:
             reasons = last.reasons
-        return VerdictView("fail", f"rolled back {state.candidate} at {state.percent} %", reasons, carried_evidence(state, config), driver_note)
+        # the evidence stored on the state is what the earlier steps carried; the reasons hold the failing numbers
+        return VerdictView("fail", f"rolled back {state.candidate} at {state.percent} %", reasons, (), driver_note)
     if state.phase == "promoted":
         last = state.history[-1] if state.history else None
         return VerdictView("pass", f"promoted {state.candidate}", tuple(last.reasons) if last else (state.reason,), carried_evidence(state, config), driver_note)
