@@ -10,7 +10,7 @@ import pytest
 
 from console.engine import Engine
 from console.errors import LeaseHeldError
-from console.gcp.logs import Logs, audit_log_name
+from console.gcp.logs import Logs, audit_log_name, rfc3339
 from console.gcp.run import CloudRun
 from console.state import read_rollout
 
@@ -59,7 +59,10 @@ def test_healthy_candidate_is_promoted_through_every_step(rollout):
 
 def test_audit_entries_record_every_change(rollout):
     emu, clients, engine, events, before, outcome = rollout("healthy")
-    entries = Logs(clients).list(STAGING[0], f'logName = "{audit_log_name(STAGING[0])}"', newest_first=False)
+    since = rfc3339(emu.fleet.started)  # only this test's entries, not the emulator's seeded history
+    entries = Logs(clients).list(
+        STAGING[0], f'logName = "{audit_log_name(STAGING[0])}" AND timestamp >= "{since}"', newest_first=False
+    )
     kinds = [e.payload["kind"] for e in entries]
     assert "lease" in kinds and "start" in kinds and "smoke" in kinds and "verdict" in kinds
     assert kinds.count("promote") == 1 and kinds.count("verdict") == 2
