@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "step":
             action.add_argument("--revision", metavar="R", help="candidate revision when starting a rollout")
 
+    history = commands.add_parser("history", help="rollouts from the audit log and the DORA figures beside the targets")
+    _common(history)
+    history.add_argument("--since", default="30d", metavar="30d", help="how far back: Nd, Nh or Nm (default: 30d)")
+    history.add_argument("--json", action="store_true", help="print JSON (stable keys, null when there is no data)")
+
     emulator = commands.add_parser("emulator", help="run the Cloud Run / Monitoring / Logging emulator in the foreground")
     emulator.add_argument("--config", metavar="FILE", help="config file to seed the fleet from")
     emulator.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
@@ -107,6 +112,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_emulator(args)
     if args.command == "status":
         return cmd_status(args)
+    if args.command == "history":
+        return cmd_history(args)
     if args.command in ("step", "promote", "rollback"):
         return cmd_action(args)
     if args.auto_promote:
@@ -161,6 +168,36 @@ def cmd_status(args: argparse.Namespace) -> int:
         Console().print(fleet_view(fleet, f"vinconsole status — {clients.target}"))
     unreadable = [s for s in fleet.services if s.error]
     return EXIT_INFRA if unreadable and len(unreadable) == len(fleet.services) else EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from console.config import load_config
+    from console.errors import UsageError
+    from console.gcp.clients import Clients
+    from console.history import parse_since, read_history
+
+    config = load_config(args.config)
+    targets = config.targets(args.env, args.service)
+    try:
+        span = parse_since(args.since)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    until = _clock(args).now()
+    clients = Clients.from_env()
+    try:
+        history = read_history(config, clients, targets, until - span, until)
+    finally:
+        clients.close()
+    if args.json:
+        json.dump(history.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from rich.console import Console
+
+    from console.history import history_view
+
+    Console().print(history_view(history, f"vinconsole history — {clients.target}, last {args.since}"))
+    return EXIT_OK
 
 
 def _one_target(config, args: argparse.Namespace):

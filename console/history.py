@@ -433,6 +433,63 @@ def read_history(config: "Config", clients: "Clients", targets: Sequence["Target
     return build_history(entries, since, until, [t.key for t in targets], dora_targets)
 
 
+def history_view(history: History, title: str) -> Any:
+    """A rich renderable: the rollouts, then the DORA figures beside the team's targets."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    symbols = {"promoted": ("✔ promoted", "green"), "rolled_back": ("✘ rolled back", "red"),
+               "aborted": ("■ aborted", "yellow"), "in_progress": ("… in progress", "cyan")}
+    rollouts = Table(title=title, title_justify="left", expand=False)
+    for column in ("started (UTC)", "service", "candidate", "stable", "driver", "outcome", "steps", "lead", "restore"):
+        rollouts.add_column(column, no_wrap=column not in ("steps",))
+    for r in history.rollouts:
+        text, style = symbols.get(r.outcome, (r.outcome, ""))
+        if r.kind == "rollback":
+            text = "↶ operator rollback"
+        elif r.reverted is not None:
+            text += " ↶ later rolled back"
+        steps = " ".join(f"{s.percent}%{'✔' if s.verdict == 'pass' else '✘' if s.verdict == 'fail' else '?' if s.verdict else ''}"
+                         for s in r.steps)
+        if r.why and r.outcome != "promoted":
+            steps = (steps + f" ({r.why})").strip()
+        rollouts.add_row(
+            datetime.fromtimestamp(r.started, timezone.utc).strftime("%m-%d %H:%M"), r.key, r.candidate or "—",
+            r.stable or "—", f"{r.driver_kind}: {r.driver_name}", Text(text, style=style), steps,
+            _minutes(r.lead_time_minutes), _minutes(r.time_to_restore_minutes),
+        )
+    targets = history.targets
+    figures = Table(title="DORA", title_justify="left")
+    figures.add_column("service")
+    figures.add_column("deploys / week", justify="right")
+    figures.add_column(f"lead time (< {targets.lead_time_minutes:g} min)", justify="right")
+    figures.add_column(f"change failure rate (< {targets.change_failure_rate:.0%})", justify="right")
+    figures.add_column(f"time to restore (< {targets.time_to_restore_minutes:g} min)", justify="right")
+
+    def judged(value: float | None, ok: bool | None, text: str) -> Text:
+        if value is None:
+            return Text("— no data", style="dim")
+        return Text(("✔ " if ok else "✘ ") + text, style="green" if ok else "red")
+
+    for key, d in [*sorted(history.services.items()), ("overall", history.overall)]:
+        meets = d.meets(targets)
+        figures.add_row(
+            Text(key, style="bold" if key == "overall" else ""),
+            "—" if d.deployments_per_week is None else f"{d.deployments_per_week:.1f}",
+            judged(d.lead_time_minutes_median, meets["lead_time_minutes_median"], _minutes(d.lead_time_minutes_median)),
+            judged(d.change_failure_rate, meets["change_failure_rate"],
+                   f"{(d.change_failure_rate or 0):.1%} ({d.failures}/{d.changes})"),
+            judged(d.time_to_restore_minutes_median, meets["time_to_restore_minutes_median"],
+                   _minutes(d.time_to_restore_minutes_median)),
+        )
+    return Group(rollouts, figures)
+
+
+def _minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} min"
+
+
 def parse_since(text: str) -> float:
     """"30d", "12h", "90m" → seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dhm])\s*", text or "")
