@@ -124,8 +124,14 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def _clock(args: argparse.Namespace):
-    from console.clock import Clock
+    from console.clock import EPOCH_ENV, SCALE_ENV, Clock
+    from console.errors import UsageError
 
+    if os.environ.get(SCALE_ENV) and not os.environ.get(EPOCH_ENV) and args.command != "emulator":
+        # each process would start its own epoch and disagree with the emulator about the time
+        raise UsageError(
+            f"{SCALE_ENV} is set without {EPOCH_ENV}: set both, as the `export` line `vinconsole emulator` prints"
+        )
     try:
         return Clock.from_env()
     except ValueError as exc:

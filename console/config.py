@@ -119,6 +119,7 @@ class Pricing(_Strict):
 class Budget(_Strict):
     monthly_usd: float = Field(default=150.0, gt=0)
     alert_percents: list[Percent] = [50, 75, 90]
+    candidate_cost_margin_percent: float = Field(default=10.0, ge=0)  # flag a candidate costlier per request by more
 
 
 class Notifications(_Strict):

@@ -365,7 +365,7 @@ class Engine:
             self.outcome.steps = [
                 StepReport(h.percent, h.started, h.ended, h.verdict, {}, list(h.reasons)) for h in state.history
             ]
-            return state
+            return replace(state, driver=self.lease.holder)  # written with the next step or lease renewal
         stable = self.stable_revision()
         candidate = self.pick_candidate(stable, revision)
         if candidate is None:
@@ -791,6 +791,10 @@ class Engine:
             self.outcome = Outcome("stepped", 0, f"{state.candidate} now serves {percent} %", state.candidate,
                                    state.stable, traffic=self.service.served_split() if self.service else {})
             return self.outcome
+        except VinconsoleError as error:
+            if isinstance(error, (LeaseHeldError, UsageError)):
+                raise
+            return self._infrastructure_failure(error)
         finally:
             self.release()
 

@@ -47,7 +47,6 @@ class VinconsoleApp(App[None]):
         refresh_seconds: float | None = DEFAULT_REFRESH_SECONDS,
         ticking: bool = True,
         month_to_date: bool = True,
-        cost_margin: float = 0.10,
     ):
         super().__init__()
         self.config = config
@@ -60,7 +59,7 @@ class VinconsoleApp(App[None]):
         self.refresh_seconds = refresh_seconds  # None: read once (snapshots)
         self.ticking = ticking  # False: the data age does not tick (snapshots)
         self.month_enabled = month_to_date
-        self.cost_margin = float(getattr(config.budget, "candidate_cost_margin_percent", cost_margin * 100)) / 100
+        self.cost_margin = config.budget.candidate_cost_margin_percent / 100
         self.data = FleetData(config, clients, clock)
         self.targets: list[Target] = config.targets(env) if env and not service else config.targets()
         self.fleet: FleetStatus | None = None  # the newest snapshot any view read
