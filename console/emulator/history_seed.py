@@ -286,8 +286,6 @@ def _operator_release(w: _Writer, rng: random.Random, bad: str, prior: str, crea
 
 def seed_history(fleet: "Fleet", store: Any, days: int = DAYS) -> int:
     """Write the past `days` of audit entries of every service into `store` (a LogStore); returns how many."""
-    from google.protobuf import struct_pb2  # noqa: F401 - the emulator already depends on protobuf
-
     from console.emulator.logging_api import _pb_classes
 
     LogEntry = _pb_classes()["LogEntry"]
