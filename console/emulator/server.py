@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import grpc
 
-from console.clock import Clock, ManualClock
+from console.clock import Clock
 from console.emulator.fleet import SCENARIO_SPECS, Fleet
 from console.emulator.http import HttpFront
 from console.emulator.run_api import RunApi
@@ -146,10 +146,10 @@ class Emulator:
         clock: Clock | None = None,
         port: int = 0,
         seed: int = 0,
-        history: bool | None = None,
+        history: bool = True,
     ):
-        """`history`: seed 30 days of past audit entries (console/emulator/history_seed.py). By default
-        on, except on a ManualClock: tests that drive the clock by hand start from an empty audit log."""
+        """`history`: seed 30 days of past audit entries (console/emulator/history_seed.py), so that
+        history and DORA have data; tests that count audit entries start without it."""
         if scenario not in SCENARIO_SPECS:
             raise ValueError(f"unknown scenario {scenario!r}; known scenarios: {', '.join(SCENARIOS)}")
         self.config = config
@@ -165,7 +165,7 @@ class Emulator:
         self.logs: Any = None
         self._extra_handlers: list[grpc.GenericRpcHandler] = []
         self._build_e2_parts()
-        if history if history is not None else not isinstance(self.clock, ManualClock):
+        if history:
             from console.emulator.history_seed import seed_history
 
             seed_history(self.fleet, self.logs)

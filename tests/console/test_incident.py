@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from console.distribution import Histogram
-from console.emulator.history_seed import seed_history
 from console.gcp.monitoring import WindowStats
 from console.gcp.run import CloudRun
 from console.history import read_history
@@ -26,8 +25,7 @@ BACKEND = "vinsight-backend"
 
 @pytest.fixture
 def incident(repo_config, emulator, clients_for, manual_clock):
-    emu = emulator(scenario="incident")
-    seed_history(emu.fleet, emu.logs)  # on a ManualClock the emulator does not seed history by itself
+    emu = emulator(scenario="incident", history=True)
     clients = clients_for(emu)
     return emu, clients, IncidentReader(repo_config, clients, manual_clock)
 

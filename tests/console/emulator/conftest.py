@@ -36,14 +36,22 @@ def manual_clock() -> ManualClock:
 
 @pytest.fixture
 def emulator(repo_config: Config, manual_clock: ManualClock) -> Iterator[Callable[..., Emulator]]:
-    """A factory: `emulator(scenario="healthy", clock=None, seed=0, config=None)` → a started Emulator.
+    """A factory: `emulator(scenario="healthy", clock=None, seed=0, config=None, history=False)` → a started
+    Emulator.
 
-    Without `clock`, the emulator runs on the test's `manual_clock` (advance it by hand).
+    Without `clock`, the emulator runs on the test's `manual_clock` (advance it by hand); without
+    `history=True`, its audit log starts empty.
     """
     started: list[Emulator] = []
 
-    def make(scenario: str = "healthy", clock: Clock | None = None, seed: int = 0, config: Config | None = None) -> Emulator:
-        emu = Emulator(config or repo_config, scenario=scenario, clock=clock or manual_clock, seed=seed)
+    def make(
+        scenario: str = "healthy",
+        clock: Clock | None = None,
+        seed: int = 0,
+        config: Config | None = None,
+        history: bool = False,
+    ) -> Emulator:
+        emu = Emulator(config or repo_config, scenario=scenario, clock=clock or manual_clock, seed=seed, history=history)
         emu.start()
         started.append(emu)
         return emu
