@@ -246,7 +246,7 @@ class Engine:
         mine = self.service
         fresh = self.refresh()
         lease = read_lease(fresh.annotations)
-        if lease and (lease.host, lease.pid) != (self.lease.host, self.lease.pid) and lease.expires > self.clock.now():
+        if lease and not lease.same_holder(self.lease) and lease.expires > self.clock.now():
             raise LeaseLost(
                 f"{self.target.key}: {lease.holder} took the service over; it now serves "
                 f"{describe_split(fresh.served_split())}. This console stops here."
@@ -273,7 +273,7 @@ class Engine:
         if lease_blocks(lease, self.lease, now, pid_alive(lease.pid) if lease else False):
             assert lease is not None
             raise LeaseHeldError(lease.holder, lease.expires - now, self.target.key)
-        if lease and (lease.host, lease.pid) != (self.lease.host, self.lease.pid) and lease.expires > now:
+        if lease and not lease.same_holder(self.lease) and lease.expires > now:
             self.emit("warn", f"taking over the lease of {lease.holder}: that process no longer runs")
         self.write(
             service.served_split() or {},
@@ -294,7 +294,7 @@ class Engine:
         try:
             service = self.refresh()
             lease = read_lease(service.annotations)
-            if lease and (lease.host, lease.pid) == (self.lease.host, self.lease.pid):
+            if lease and lease.same_holder(self.lease):
                 self.write(service.served_split(), state=None, hold_lease=False, reason="lease released", kind="lease")
         except VinconsoleError as error:
             self._warn(f"could not release the lease (it expires by itself): {error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 
 from console.state import Lease
 
@@ -22,7 +23,13 @@ def driver_identity() -> str:
 
 def my_lease(now: float, seconds: float) -> Lease:
     host = socket.gethostname()
-    return Lease(holder=f"{driver_identity()} pid {os.getpid()}", host=host, pid=os.getpid(), expires=now + seconds)
+    return Lease(
+        holder=f"{driver_identity()} pid {os.getpid()}",
+        host=host,
+        pid=os.getpid(),
+        expires=now + seconds,
+        session=uuid.uuid4().hex[:8],
+    )
 
 
 def pid_alive(pid: int) -> bool:

@@ -100,6 +100,10 @@ class Lease:
     host: str
     pid: int
     expires: float
+    session: str = ""  # one per engine: two drivers in one process are two holders
+
+    def same_holder(self, other: "Lease") -> bool:
+        return (self.host, self.pid, self.session) == (other.host, other.pid, other.session)
 
     def to_annotation(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -125,7 +129,7 @@ def lease_blocks(lease: Lease | None, me: Lease, now: float, pid_alive: bool) ->
     """
     if lease is None or lease.expires <= now:
         return False
-    if (lease.host, lease.pid) == (me.host, me.pid):
+    if lease.same_holder(me):
         return False
     if lease.host == me.host and not pid_alive:
         return False

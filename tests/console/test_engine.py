@@ -227,3 +227,17 @@ def test_webhook_is_told_and_a_failing_one_never_fails_the_rollout(repo_config, 
     assert any("rolling out" in post["text"] for post in received)
     assert any("promoted" in post["text"] for post in received)
     assert any(e.kind == "warn" and "webhook" in e.message for e in events)
+
+
+def test_two_engines_in_one_process_are_two_holders(repo_config, emulator, clients_for):
+    """The terminal UI may hold an automatic rollout while the operator presses a key: the lease
+    must stop the second driver even in the same process."""
+    emu = emulator()
+    clients = clients_for(emu)
+    first, _ = make_engine(repo_config, emu, clients)
+    first.acquire()
+    second, _ = make_engine(repo_config, emu, clients)
+    with pytest.raises(LeaseHeldError):
+        second.step()
+    first.release()
+    assert second.step().outcome == "stepped"
