@@ -226,11 +226,9 @@ class CloudRun:
     def _update_request(self, raw: Any, traffic: Sequence[TrafficTarget], annotations: Mapping[str, str | None]) -> Any:
         from google.cloud import run_v2
 
-        service = run_v2.Service()
-        service.name = raw.name
-        service.etag = raw.etag
-        service.template = raw.template
-        service.labels = dict(raw.labels)
+        # The whole service as read, so that every setting we do not mean to touch (ingress,
+        # scaling, IAM invoker checks, ...) is sent back unchanged; output-only fields are ignored.
+        service = run_v2.Service.deserialize(run_v2.Service.serialize(raw))
         merged = dict(raw.annotations)
         for key, value in annotations.items():
             if value is None:

@@ -123,3 +123,29 @@ def test_write_survives_an_unavailable_update(emulator, clients_for):
     emu.inject_fault("UpdateService", "UNAVAILABLE", times=2)
     after = run.write_traffic(state, [TrafficTarget(90, stable), TrafficTarget(10, candidate, "candidate")])
     assert after.served_split() == {stable: 90, candidate: 10}
+
+
+def test_a_traffic_write_sends_every_other_setting_back_unchanged(run):
+    """UpdateService replaces the service: ingress, scaling, invoker settings... must go back as read."""
+    from google.cloud import run_v2
+
+    sent = []
+    client = run.clients.services
+    original = client.update_service
+
+    def spy(*args, **kwargs):
+        sent.append(kwargs["request"])
+        return original(*args, **kwargs)
+
+    client.update_service = spy
+    name = "projects/vinsight-staging/locations/us-central1/services/vinsight-backend"
+    raw = client.get_service(name=name)
+    state, _, stable, candidate = _pair(run)
+    run.write_traffic(state, [TrafficTarget(90, stable), TrafficTarget(10, candidate, "candidate")], {"vinconsole.dev/x": "1"})
+    request = sent[0].service
+    assert request.etag == raw.etag
+    assert dict(request.annotations) == {**dict(raw.annotations), "vinconsole.dev/x": "1"}
+    as_read = run_v2.Service.deserialize(run_v2.Service.serialize(request))
+    as_read.traffic = raw.traffic
+    as_read.annotations = raw.annotations
+    assert run_v2.Service.serialize(as_read) == run_v2.Service.serialize(raw)
