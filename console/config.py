@@ -46,6 +46,7 @@ class SmokeCheck(_Strict):
 class Service(_Strict):
     environments: list[str] = Field(min_length=1)
     image: str = ""
+    billing: Literal["request", "instance"] = "request"  # Cloud Run billing mode, for cost
     smoke: list[SmokeCheck] = []
     availability_target_percent: float = Field(default=99.5, gt=0, lt=100)
     latency_target_ms: float = Field(default=1000, gt=0)
@@ -114,6 +115,7 @@ class Pricing(_Strict):
     gib_second: float = Field(default=0.0000025, ge=0)
     per_million_requests: float = Field(default=0.40, ge=0)
     instance_vcpu_second: float = Field(default=0.000018, ge=0)
+    instance_gib_second: float = Field(default=0.000002, ge=0)
 
 
 class Budget(_Strict):

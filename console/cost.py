@@ -16,10 +16,18 @@ class Usage:
     requests: int
     vcpu: float
     memory_gib: float
+    billing: str = "request"  # Cloud Run's request-based or instance-based billing
 
 
 def window_cost(usage: Usage, pricing: Pricing) -> float:
-    """USD for the window: billable instance time × (vCPU × price + GiB × price) + requests × price."""
+    """USD for the window.
+
+    Request-based: billable instance time × (vCPU × price + GiB × price) + requests × price.
+    Instance-based: instance time × (vCPU × price + GiB × price), no per-request fee.
+    """
+    if usage.billing == "instance":
+        per_instance_second = usage.vcpu * pricing.instance_vcpu_second + usage.memory_gib * pricing.instance_gib_second
+        return usage.billable_instance_seconds * per_instance_second
     per_instance_second = usage.vcpu * pricing.vcpu_second + usage.memory_gib * pricing.gib_second
     return usage.billable_instance_seconds * per_instance_second + usage.requests * pricing.per_million_requests / 1e6
 

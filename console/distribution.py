@@ -34,10 +34,6 @@ class Histogram:
         if len(self.counts) < len(self.bounds) + 1:  # the API trims trailing zero buckets
             object.__setattr__(self, "counts", tuple(self.counts) + (0,) * (len(self.bounds) + 1 - len(self.counts)))
 
-    @classmethod
-    def empty(cls, bounds: Sequence[float]) -> "Histogram":
-        return cls(tuple(bounds), (0,) * (len(bounds) + 1))
-
     @property
     def count(self) -> int:
         return sum(self.counts)

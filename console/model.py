@@ -66,10 +66,6 @@ class ServiceState:
     uri: str | None = None
     ready_message: str = ""
 
-    @property
-    def full_name(self) -> str:
-        return f"projects/{self.project}/locations/{self.region}/services/{self.name}"
-
     def served_split(self) -> dict[str, int]:
         """Percent served per revision (an empty traffic list means 100 % to the latest ready)."""
         split: dict[str, int] = {}

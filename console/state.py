@@ -18,7 +18,6 @@ FAILED_ANNOTATION = ANNOTATION_PREFIX + "failed"
 FAILED_KEPT = 20
 
 ACTIVE_PHASES = ("smoke", "baking", "paused")
-ENDED_PHASES = ("promoted", "rolled_back", "aborted")
 
 
 @dataclass(frozen=True)

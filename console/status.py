@@ -97,6 +97,7 @@ def summarize_revision(
     windows: Sequence[WindowStats],
     span_seconds: float,
     pricing: Pricing,
+    billing: str = "request",
 ) -> dict[str, Any]:
     """Rates, percentiles and cost of one revision over a span (None where there is no data)."""
     if not windows:
@@ -115,6 +116,7 @@ def summarize_revision(
         requests=requests,
         vcpu=revision.cpu,
         memory_gib=revision.memory_gib,
+        billing=billing,
     )
     has_usage = bool(billable) or requests > 0
     return {
@@ -230,7 +232,11 @@ class StatusReader:
         rows = []
         for revision in revisions:
             summary = summarize_revision(
-                revision, list(windows.get((target.service, revision.name), {}).values()), span, self.config.pricing
+                revision,
+                list(windows.get((target.service, revision.name), {}).values()),
+                span,
+                self.config.pricing,
+                target.settings.billing,
             )
             rows.append(
                 RevisionStatus(

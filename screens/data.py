@@ -102,7 +102,10 @@ class FleetData:
                     if revision is None:
                         continue
                     for w in per_window.values():
-                        usage = Usage(w.end - w.start, w.billable_instance_seconds or 0.0, w.requests, revision.cpu, revision.memory_gib)
+                        usage = Usage(
+                            w.end - w.start, w.billable_instance_seconds or 0.0, w.requests,
+                            revision.cpu, revision.memory_gib, target.settings.billing,
+                        )
                         spent += window_cost(usage, self.config.pricing)
                 out.per_service[target.key] = spent
         out.total = sum(out.per_service.values())

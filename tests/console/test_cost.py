@@ -21,3 +21,8 @@ def test_no_requests_means_no_per_request_cost():
 def test_month_forecast_is_linear():
     assert month_forecast(30.0, 0.25) == pytest.approx(120.0)
     assert month_forecast(30.0, 0) is None
+
+
+def test_instance_based_billing_has_no_request_fee_and_its_own_prices():
+    usage = Usage(seconds=3600, billable_instance_seconds=3600, requests=1_000_000, vcpu=1, memory_gib=2, billing="instance")
+    assert window_cost(usage, Pricing()) == pytest.approx(3600 * (0.000018 + 2 * 0.000002))

@@ -17,7 +17,7 @@ def test_percentile_interpolates_inside_the_bucket():
     assert h.percentile(0.5) == pytest.approx(100)
     assert h.percentile(0.9) == pytest.approx(200)
     assert h.percentile(0.95) == pytest.approx(250)
-    assert Histogram.empty((1, 2)).percentile(0.5) is None
+    assert Histogram((1, 2), (0, 0, 0)).percentile(0.5) is None
 
 
 def test_overflow_bucket_reports_its_lower_edge():
