@@ -74,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "step":
             action.add_argument("--revision", metavar="R", help="candidate revision when starting a rollout")
 
+    incident = commands.add_parser(
+        "incident", help="the TUI on the on-call incident view: what is broken, since when, which revision, roll back"
+    )
+    incident.add_argument("--config", metavar="FILE", help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)")
+    incident.add_argument("--env", metavar="E", help="only this environment (e.g. production)")
+    incident.add_argument(
+        "--read-only", action="store_true", help="without the rollback key (hidden and refused, also in the palette)"
+    )
+
     history = commands.add_parser("history", help="rollouts from the audit log and the DORA figures beside the targets")
     _common(history)
     history.add_argument("--since", default="30d", metavar="30d", help="how far back: Nd, Nh or Nm (default: 30d)")
@@ -114,6 +123,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_status(args)
     if args.command == "history":
         return cmd_history(args)
+    if args.command == "incident":
+        return cmd_incident(args)
     if args.command in ("step", "promote", "rollback"):
         return cmd_action(args)
     if args.auto_promote:
@@ -308,8 +319,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         clients = Clients(emulator.address)
         try:
             banner = f"vinconsole demo — emulator, clock ×{scale:g} (scenario {args.scenario}, {emulator.address})"
+            # the incident scenario opens on the incident view (esc: the fleet); a named service still wins
+            start = "incident" if args.scenario == "incident" and not args.service else "fleet"
             return run_tui(config, clients, clock, read_only=args.read_only, env=args.env, service=args.service,
-                           banner=banner)
+                           banner=banner, start=start)
         finally:
             clients.close()
 
@@ -331,5 +344,25 @@ def cmd_tui(args: argparse.Namespace) -> int:
         banner = f"vinconsole — {clients.target}" + (f", clock ×{clock.scale:g}" if clock.scaled else "")
         return run_tui(config, clients, clock, read_only=args.read_only, env=args.env, service=args.service,
                        banner=banner)
+    finally:
+        clients.close()
+
+
+def cmd_incident(args: argparse.Namespace) -> int:
+    """`vinconsole incident`: the TUI on the incident view, on the real fleet or $VINCONSOLE_EMULATOR_HOST."""
+    from console.config import load_config
+    from console.gcp.clients import Clients, quiet_grpc
+
+    quiet_grpc()
+    config = load_config(args.config)
+    if args.env:
+        config.targets(args.env)  # an unknown environment is a usage error before the TUI starts
+    clock = _clock(args)
+    from screens.app import run_tui
+
+    clients = Clients.from_env()
+    try:
+        banner = f"vinconsole incident — {clients.target}" + (f", clock ×{clock.scale:g}" if clock.scaled else "")
+        return run_tui(config, clients, clock, read_only=args.read_only, env=args.env, banner=banner, start="incident")
     finally:
         clients.close()

@@ -47,6 +47,7 @@ class VinconsoleApp(App[None]):
         refresh_seconds: float | None = DEFAULT_REFRESH_SECONDS,
         ticking: bool = True,
         month_to_date: bool = True,
+        start: str = "fleet",
     ):
         super().__init__()
         self.config = config
@@ -59,6 +60,7 @@ class VinconsoleApp(App[None]):
         self.refresh_seconds = refresh_seconds  # None: read once (snapshots)
         self.ticking = ticking  # False: the data age does not tick (snapshots)
         self.month_enabled = month_to_date
+        self.start = start  # the first screen: fleet | incident | history
         self.cost_margin = config.budget.candidate_cost_margin_percent / 100
         self.data = FleetData(config, clients, clock)
         self.targets: list[Target] = config.targets(env) if env and not service else config.targets()
@@ -89,7 +91,11 @@ class VinconsoleApp(App[None]):
         from screens.fleet import FleetScreen
 
         self.push_screen(FleetScreen())
-        if self.start_service:
+        if self.start == "incident":
+            self.open_incident()
+        elif self.start == "history":
+            self.open_history()
+        elif self.start_service:
             env = self.start_env or next(t.env for t in self.config.targets(service=self.start_service))
             self.open_service(f"{env}/{self.start_service}")
 
@@ -110,6 +116,21 @@ class VinconsoleApp(App[None]):
         if not self.is_screen_installed(name):
             self.install_screen(ServiceScreen(target), name)
         self.push_screen(name)
+
+    def open_incident(self) -> None:
+        """The on-call incident view (one at a time; its log tail stops when it is closed)."""
+        from screens.incident import IncidentScreen
+
+        if isinstance(self.screen, IncidentScreen):
+            return
+        self.push_screen(IncidentScreen())
+
+    def open_history(self) -> None:
+        from screens.history import HistoryScreen
+
+        if isinstance(self.screen, HistoryScreen):
+            return
+        self.push_screen(HistoryScreen())
 
     def service_screens(self) -> list[Any]:
         from screens.service import ServiceScreen
@@ -185,7 +206,8 @@ def create_app(
     banner: str | None = None,
     **options: Any,
 ) -> VinconsoleApp:
-    """The app the CLI runs and the tests drive. `options`: refresh_seconds, ticking, month_to_date."""
+    """The app the CLI runs and the tests drive. `options`: refresh_seconds, ticking, month_to_date,
+    start ("fleet", "incident" or "history": the first screen)."""
     return VinconsoleApp(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner, **options)
 
 
@@ -198,9 +220,10 @@ def run_tui(
     env: str | None = None,
     service: str | None = None,
     banner: str | None = None,
+    start: str = "fleet",
 ) -> int:
-    """Run the TUI in this terminal until the operator quits."""
+    """Run the TUI in this terminal until the operator quits (`start`: fleet | incident | history)."""
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    app = create_app(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner)
+    app = create_app(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner, start=start)
     app.run()
     return app.return_code or 0

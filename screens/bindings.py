@@ -21,6 +21,8 @@ FLEET_BINDINGS = [
     Binding("colon", "jump", "jump", id="jump", key_display=":"),
     Binding("escape", "back", "clear filter", id="back", show=False),
     Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
+    Binding("i", "incident", "incident", id="incident"),
+    Binding("h", "history", "history", id="history"),
 ]
 
 SERVICE_BINDINGS = [
@@ -33,6 +35,31 @@ SERVICE_BINDINGS = [
     Binding("r", "rollback", "roll back", id="rollback"),
     Binding("slash", "filter", "filter", id="filter", key_display="/", show=False),
     Binding("colon", "jump", "jump", id="jump", key_display=":", show=False),
+    Binding("escape", "back", "back", id="back"),
+    Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
+]
+
+INCIDENT_BINDINGS = [
+    Binding("r", "rollback", "roll back to last good", id="rollback"),
+    Binding("1", "span_1h", "1 h", id="span_1h"),
+    Binding("6", "span_6h", "6 h", id="span_6h"),
+    Binding("2", "span_24h", "24 h", id="span_24h"),
+    Binding("left_square_bracket", "span_shorter", "shorter", id="span_shorter", key_display="[", show=False),
+    Binding("right_square_bracket", "span_longer", "longer", id="span_longer", key_display="]", show=False),
+    Binding("e", "entry", "error entry", id="entry"),
+    Binding("o", "open", "open service", id="open_service"),
+    Binding("colon", "jump", "jump", id="jump", key_display=":", show=False),
+    Binding("escape", "back", "back", id="back"),
+    Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
+]
+
+HISTORY_BINDINGS = [
+    Binding("slash", "filter", "filter", id="filter", key_display="/"),
+    Binding("7", "since_7d", "7 d", id="since_7d"),
+    Binding("3", "since_30d", "30 d", id="since_30d"),
+    Binding("9", "since_90d", "90 d", id="since_90d"),
+    Binding("left_square_bracket", "span_shorter", "shorter", id="span_shorter", key_display="[", show=False),
+    Binding("right_square_bracket", "span_longer", "longer", id="span_longer", key_display="]", show=False),
     Binding("escape", "back", "back", id="back"),
     Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
 ]
@@ -51,6 +78,18 @@ DESCRIPTIONS = {
     "pause": "pause / resume the automatic rollout (traffic held where it is)",
     "promote": "promote the candidate to 100 % now",
     "rollback": "roll back to stable or to a chosen revision",
+    "incident": "the on-call incident view: what is broken, since when, which revision",
+    "history": "release history and the DORA figures beside the team's targets",
+    "span_1h": "timeline over the last hour",
+    "span_6h": "timeline over the last 6 hours",
+    "span_24h": "timeline over the last 24 hours",
+    "span_shorter": "a shorter span",
+    "span_longer": "a longer span",
+    "entry": "the whole log entry (stack trace) of the selected error group",
+    "open_service": "open the selected service's screen",
+    "since_7d": "history of the last 7 days",
+    "since_30d": "history of the last 30 days",
+    "since_90d": "history of the last 90 days",
     "quit": "quit",
     "help": "this help",
 }

@@ -26,7 +26,7 @@ ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
 class FleetScreen(Screen):
     BINDINGS = FLEET_BINDINGS
     HELP_TITLE = "fleet"
-    PALETTE_ACTIONS = ("open", "filter", "jump", "refresh")
+    PALETTE_ACTIONS = ("open", "incident", "history", "filter", "jump", "refresh")
     PALETTE_PREFIX = "fleet: "
     DEFAULT_CSS = """
     FleetScreen #budget { height: 2; padding: 0 1; }
@@ -206,6 +206,12 @@ class FleetScreen(Screen):
             box.value = ""
             self.set_filter("")
             self.query_one(FleetTable).focus()
+
+    def action_incident(self) -> None:
+        self.app.open_incident()
+
+    def action_history(self) -> None:
+        self.app.open_history()
 
     def action_jump(self) -> None:
         self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)

@@ -1,0 +1,613 @@
+"""The on-call incident view: what is broken now, since when, which revision, and the one key that rolls it back.
+
+- every service × environment ranked by severity (console.incident.IncidentReader.overview);
+- for the selected one: the timeline (1 h / 6 h / 24 h) with its markers, the error groups with a
+  live tail (console.gcp.logs.LogTail, its own thread, reconnects by itself), the last known good
+  revision and why;
+- `r`: rollback_to_last_good after the usual confirmation (production: type the service name); the
+  data layer writes the audit entry with when the errors started.
+
+One refresh worker reads the overview and the selected service's detail; the next read is scheduled
+only once it has finished. API errors go to the status line and are retried with a backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Label, Static
+
+from screens.bindings import INCIDENT_BINDINGS, TRAFFIC_ACTIONS
+from screens.modals import MODAL_CSS, ConfirmTraffic, JumpTo
+from widgets.error_groups import ErrorGroupsTable, clock_text, revisions_text
+from widgets.format import age, pct, short_revision, split_text
+from widgets.incident_table import IncidentTable, level_text
+from widgets.status_line import StatusLine
+from widgets.timeline import TimelineChart, TimelineView
+
+ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
+SPANS = ("1h", "6h", "24h")
+TAIL_REDRAW_SECONDS = 0.5
+
+
+class ErrorEntryScreen(ModalScreen[None]):
+    """One whole log entry of an error group, stack trace included."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="ErrorEntryScreen") + """
+    ErrorEntryScreen > Vertical { width: 120; }
+    ErrorEntryScreen #entry-body { height: auto; max-height: 30; border: round $error; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "close", id="close"),
+        Binding("enter", "close", "close", show=False, id="close_enter"),
+        Binding("q", "close", "close", show=False, id="close_q"),
+    ]
+
+    def __init__(self, group: Any, service: str, now: float):
+        super().__init__()
+        self.group = group
+        self.service = service
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        g = self.group
+        entry = g.example
+        with Vertical():
+            yield Label(f"✖ {g.message}", classes="title")
+            meta = Text(f"{g.count} entries · first {clock_text(g.first_seen, self.now)} · last {clock_text(g.last_seen, self.now)}\n")
+            meta.append(f"revisions: {revisions_text(g.revisions, self.service)}\n", style="dim")
+            meta.append(f"signature: {g.signature}", style="dim")
+            yield Static(meta)
+            head = ""
+            if entry is not None:
+                when = datetime.fromtimestamp(entry.timestamp, timezone.utc).isoformat(timespec="milliseconds")
+                head = f"{entry.severity} {when} {entry.resource_labels.get('revision_name', '')} {entry.insert_id}\n\n"
+            with VerticalScroll(id="entry-body"):
+                yield Static(Text(head, style="dim") + Text(entry.text if entry is not None else "(no example kept)"), id="entry-text")
+            yield Static("esc / enter close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class TailEntry(Message):
+    def __init__(self, key: str, entry: Any):
+        super().__init__()
+        self.key = key
+        self.entry = entry
+
+
+class TailError(Message):
+    def __init__(self, key: str, error: Any):
+        super().__init__()
+        self.key = key
+        self.error = error
+
+
+class IncidentScreen(Screen):
+    BINDINGS = INCIDENT_BINDINGS
+    HELP_TITLE = "incident"
+    PALETTE_ACTIONS = ("rollback", "span_1h", "span_6h", "span_24h", "entry", "open", "jump", "back", "refresh")
+    PALETTE_PREFIX = "incident: "
+    DEFAULT_CSS = """
+    IncidentScreen #body { height: 1fr; }
+    IncidentScreen #headline { height: auto; padding: 0 1; }
+    IncidentScreen #lastgood { height: auto; padding: 0 1; }
+    IncidentScreen #tail { height: 1; padding: 0 1; }
+    IncidentScreen ErrorGroupsTable { border: round $primary-darken-2; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reader: Any = None  # IncidentReader, made in the first worker (it imports the Google clients)
+        self.rows: list[Any] = []
+        self.previous: dict[str, Any] = {}
+        self.selected: str | None = None
+        self.span = "1h"
+        self.detail: Any = None  # ServiceDetail of `selected` at `span`
+        self.busy = ""
+        self.tail: Any = None
+        self.tail_key: str | None = None
+        self.tail_state = "off"  # off | connecting | live | reconnecting
+        self.tail_error = ""
+        self.tail_new = 0
+        self.tail_last: float | None = None
+        self.bumped: set[str] = set()
+        self._tail_cutoff = 0.0
+        self._reconnects_seen = 0
+        self._errors_dirty = False
+        self._read_mono: float | None = None
+        self._timer: Timer | None = None
+        self._failures = 0
+        self._loading = False
+        self._again = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.app.banner, classes="banner")
+        with VerticalScroll(id="body"):
+            yield IncidentTable(id="incidents")
+            yield Static("", id="headline")
+            yield Static("", id="lastgood")
+            yield TimelineChart(id="timeline")
+            yield Static("", id="tail")
+            yield ErrorGroupsTable(id="errors")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#errors", ErrorGroupsTable).border_title = "errors grouped by signature — enter shows a whole entry"
+        status = self.query_one(StatusLine)
+        status.read_only = self.app.read_only
+        status.source = "incident view"
+        if self.app.ticking:
+            self.set_interval(1.0, self._tick)
+        self.set_interval(TAIL_REDRAW_SECONDS, self._tail_redraw)
+        self.query_one(IncidentTable).focus()
+        self._draw_tail()
+        self.load()
+
+    def on_unmount(self) -> None:
+        self._stop_tail()
+
+    # ------------------------------------------------------------ refresh loop
+
+    @work(thread=True, exclusive=True, group="incident-refresh")
+    def load(self) -> None:
+        """Read the ranked list and the selected service's detail; the next read waits for this one."""
+        app = self.app
+        self._loading = True
+        try:
+            if self.reader is None:
+                from console.incident import IncidentReader
+
+                self.reader = IncidentReader(app.config, app.clients, app.clock)
+            rows = self.reader.overview(app.targets)
+            key = self.selected if any(r.key == self.selected for r in rows) else (rows[0].key if rows else None)
+            span = self.span
+            detail, failure = None, None
+            row = next((r for r in rows if r.key == key), None)
+            if row is not None and not row.error:
+                try:
+                    detail = self.reader.detail(app.target(key), span, row)
+                except Exception as error:  # noqa: BLE001 - shown in the status line, retried
+                    failure = error
+            app.call_from_thread(self._apply, rows, key, span, detail, failure)
+        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
+            app.call_from_thread(self._failed, error)
+        finally:
+            self._loading = False
+
+    def _visible(self) -> bool:
+        if not self.is_attached:
+            return False
+        return self.is_current or (self in self.app.screen_stack and isinstance(self.app.screen, ModalScreen))
+
+    def _schedule(self, delay: float | None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if delay is not None and self.is_attached:
+            self._timer = self.set_timer(delay, self._timed_load)
+
+    def _timed_load(self) -> None:
+        self._timer = None
+        if self._visible():
+            self.load()
+
+    def refresh_soon(self) -> None:
+        """Read again now, or right after the read in flight (one read at a time)."""
+        if self._loading:
+            self._again = True
+        else:
+            self._schedule(0.05)
+
+    def _next(self, delay: float | None) -> None:
+        if self._again:
+            self._again = False
+            self._schedule(0.05)
+        else:
+            self._schedule(delay)
+
+    def _apply(self, rows: list[Any], key: str | None, span: str, detail: Any, failure: Exception | None) -> None:
+        if not self.is_attached:
+            return
+        app = self.app
+        now = app.clock.now()
+        if self.rows:
+            self.previous = {r.key: r for r in self.rows}
+        self.rows = rows
+        if self.selected is None or not any(r.key == self.selected for r in rows):
+            self.selected = key
+        self.query_one(IncidentTable).show(rows, now, self.previous, selected=self.selected)
+        if detail is not None and detail.row.key == self.selected and span == self.span:
+            self.detail = detail
+            self._tail_cutoff = detail.read_at
+            self.bumped = set()
+            self.tail_new = 0
+        elif key != self.selected or span != self.span:
+            self._again = True  # the operator moved on while we read: read what they look at now
+        self._draw_detail()
+        self._ensure_tail()
+        errors = [r.error for r in rows if r.error] + ([str(failure)] if failure else [])
+        status = self.query_one(StatusLine)
+        status.calls = (4 * len({(r.project, r.region) for r in rows})) + (detail.api_calls if detail else 0)
+        self._read_mono = time.monotonic()
+        status.data_age = 0.0
+        delay = app.refresh_seconds
+        if errors:
+            self._failures += 1
+            status.error = errors[0]
+            backoff = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
+            status.retry_in = backoff
+            self._next(backoff if delay is not None else None)
+        else:
+            self._failures = 0
+            status.error = None
+            status.retry_in = None
+            self._next(delay)
+
+    def _failed(self, error: Exception) -> None:
+        if not self.is_attached:
+            return
+        self._failures += 1
+        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
+        status = self.query_one(StatusLine)
+        status.error = str(error)
+        status.retry_in = delay
+        self._next(delay if self.app.refresh_seconds is not None else None)
+
+    def _tick(self) -> None:
+        if self._read_mono is not None:
+            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+        tail = self.tail
+        if tail is not None and tail.reconnects > self._reconnects_seen:
+            self._reconnects_seen = tail.reconnects
+            if self.tail_state != "live" or self.tail_last is None:
+                self.tail_state = "reconnecting"
+            self._draw_tail()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(StatusLine).read_only = self.app.read_only
+        if self.rows and self._timer is None and not self._loading and self.app.refresh_seconds is not None:
+            self.load()
+
+    # -------------------------------------------------------------------- drawing
+
+    @property
+    def row(self) -> Any | None:
+        return next((r for r in self.rows if r.key == self.selected), None)
+
+    def _draw_detail(self) -> None:
+        row = self.row
+        now = self.app.clock.now()
+        headline = self.query_one("#headline", Static)
+        lastgood = self.query_one("#lastgood", Static)
+        timeline = self.query_one(TimelineChart)
+        errors = self.query_one(ErrorGroupsTable)
+        if row is None:
+            headline.update(Text("no services to show", style="dim"))
+            return
+        text = Text(f"{row.env} / {row.service}", style="bold")
+        if row.production:
+            text.append("  ⚑ PRODUCTION", style="bold red")
+        text.append("   ")
+        text.append_text(level_text(row.level))
+        if row.reason:
+            text.append(f" — {row.reason}")
+        text.append("\n")
+        if row.since is not None:
+            text.append(f"errors since {datetime.fromtimestamp(row.since, timezone.utc).strftime('%H:%M UTC')} ({age(now - row.since)} ago) · ", style="bold")
+        text.append(f"5xx {pct(row.error_rate)} now vs {pct(row.baseline_error_rate)} over the trailing day · serving {split_text(row.serving, row.service)}", style="dim")
+        headline.update(text)
+        detail = self.detail if self.detail is not None and self.detail.row.key == row.key else None
+        lastgood.update(self._last_good_text(row, detail))
+        if detail is None:
+            timeline.show(None, "reading the timeline…" if not row.error else f"✖ {row.error}")
+            errors.show([], now, row.service)
+            return
+        message = "" if detail.timeline.span == self.span else f"reading {self.span}…"
+        timeline.show(self._timeline_view(detail), message)
+        self._draw_errors()
+
+    def _last_good_text(self, row: Any, detail: Any) -> Text:
+        if row.error:
+            return Text("")
+        if detail is None:
+            return Text("last known good: reading…", style="dim")
+        good = detail.last_good
+        if good is None:
+            return Text("● the newest windows are below the alerting burn rate: nothing to roll back", style="green")
+        if good.revision is None:
+            return Text(f"? no last known good revision: {good.reason}", style="yellow")
+        key = "r" if not self.app.read_only else "read-only: no rollback here"
+        out = Text("last known good: ", style="bold")
+        out.append(short_revision(good.revision, row.service), style="bold green")
+        out.append(f" — {good.reason.replace(row.service + '-', '')}")
+        if self.app.read_only:
+            out.append(f"   ({key})", style="yellow")
+        elif good.revision in row.serving and row.serving.get(good.revision) == 100:
+            out.append("   (serving 100 % already)", style="dim")
+        else:
+            out.append(f"   {key} rolls back to it", style="bold red")
+        return out
+
+    def _timeline_view(self, detail: Any) -> TimelineView:
+        row = detail.row
+        limit = None
+        if row.slo is not None:
+            rule = row.slo.alert.rule
+            limit = row.targets.availability_budget * (rule.burn_rate if rule is not None else 14.4)
+        roles = {rev: "◀ serving" for rev, p in row.serving.items() if p}
+        good = detail.last_good
+        if good is not None and good.revision and good.revision not in roles:
+            roles[good.revision] = "◀ last good"
+        height = self.app.size.height
+        return TimelineView(
+            span=detail.timeline.span, start=detail.timeline.start, end=detail.timeline.end, period=detail.timeline.period,
+            revisions=detail.timeline.revisions, markers=detail.timeline.markers, service=row.service, since=row.since,
+            error_limit=limit, latency_target_ms=row.targets.latency_ms, roles=roles,
+            max_revisions=4 if height >= 40 else 2, legend_lines=6 if height >= 40 else 3,
+        )
+
+    def _draw_errors(self) -> None:
+        detail = self.detail
+        if detail is None:
+            return
+        table = self.query_one(ErrorGroupsTable)
+        table.show(detail.errors, self.app.clock.now(), detail.row.service, self.bumped)
+        complete = "" if detail.errors_complete else " (the newest 5000 entries)"
+        table.border_title = f"errors grouped by signature{complete} — {len(detail.errors)} groups · enter shows a whole entry"
+        self._draw_tail()
+
+    def _draw_tail(self) -> None:
+        state = self.tail_state
+        if state == "live":
+            text = Text("● live tail", style="green")
+            text.append(f" · {self.tail_new} new entries since the last read", style="")
+            if self.tail_last is not None:
+                text.append(f" · last {datetime.fromtimestamp(self.tail_last, timezone.utc).strftime('%H:%M:%S')}", style="dim")
+        elif state == "connecting":
+            text = Text("◌ tail connected, waiting for the first new entry", style="cyan")
+        elif state == "reconnecting":
+            text = Text(f"▲ tail reconnecting (attempt {max(1, self._reconnects_seen)})", style="yellow")
+            if self.tail_error:
+                text.append(f": {self.tail_error[:100]}", style="yellow")
+        else:
+            text = Text("tail off", style="dim")
+        self.query_one("#tail", Static).update(text)
+
+    # ------------------------------------------------------------------ live tail
+
+    def _ensure_tail(self) -> None:
+        key = self.selected
+        if self.reader is None or key is None or (self.tail is not None and self.tail_key == key):
+            return
+        self._stop_tail()
+        row = self.row
+        if row is None or row.error:
+            return
+        self.tail_key = key
+        self.tail_state = "connecting"
+        self.tail_error = ""
+        self.tail_last = None
+        self._reconnects_seen = 0
+        self.tail = self.reader.tail_errors(
+            self.app.target(key),
+            lambda entry, key=key: self.post_message(TailEntry(key, entry)),
+            lambda error, key=key: self.post_message(TailError(key, error)),
+        )
+        self._draw_tail()
+
+    def _stop_tail(self) -> None:
+        if self.tail is not None:
+            self.tail.stop()
+        self.tail = None
+        self.tail_key = None
+        self.tail_state = "off"
+
+    @on(TailEntry)
+    def _tail_entry(self, message: TailEntry) -> None:
+        if message.key != self.tail_key:
+            return
+        entry = message.entry
+        self.tail_state = "live"
+        self.tail_last = entry.timestamp
+        detail = self.detail
+        if detail is None or detail.row.key != message.key or entry.timestamp <= self._tail_cutoff:
+            self._errors_dirty = True
+            return
+        from console.signatures import ErrorGroup, entry_text, headline, signature
+
+        text = entry_text(entry)
+        key = signature(text)
+        revision = entry.resource_labels.get("revision_name", "") or "?"
+        group = next((g for g in detail.errors if g.signature == key), None)
+        if group is None:
+            group = ErrorGroup(key, headline(text), 0, entry.timestamp, entry.timestamp, {}, entry)
+            detail.errors.append(group)
+        group.count += 1
+        group.revisions[revision] = group.revisions.get(revision, 0) + 1
+        group.first_seen = min(group.first_seen, entry.timestamp)
+        if entry.timestamp >= group.last_seen:
+            group.last_seen = entry.timestamp
+            group.example = entry
+            group.message = headline(text)
+        detail.errors.sort(key=lambda g: (-g.count, -g.last_seen, g.signature))
+        self.bumped.add(key)
+        self.tail_new += 1
+        self._errors_dirty = True
+
+    @on(TailError)
+    def _tail_error(self, message: TailError) -> None:
+        if message.key != self.tail_key:
+            return
+        self.tail_state = "reconnecting"
+        self.tail_error = str(message.error)
+        self._draw_tail()
+
+    def _tail_redraw(self) -> None:
+        if self._errors_dirty and self.is_attached:
+            self._errors_dirty = False
+            self._draw_errors()
+
+    # ------------------------------------------------------------------ selection
+
+    @on(DataTable.RowHighlighted, "#incidents")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = self.query_one(IncidentTable).selected_key  # where the cursor is now, not where it passed
+        if key is None or key == self.selected:
+            return
+        self.selected = key
+        self._draw_detail()
+        self._ensure_tail()
+        self.refresh_soon()
+
+    @on(DataTable.RowSelected, "#incidents")
+    def _incident_selected(self, event: DataTable.RowSelected) -> None:
+        self.query_one(ErrorGroupsTable).focus()
+
+    @on(DataTable.RowSelected, "#errors")
+    def _error_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_entry()
+
+    # ------------------------------------------------------------------ guards
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TRAFFIC_ACTIONS and self.app.read_only:
+            return False  # hidden from the footer, the key does nothing
+        if action in TRAFFIC_ACTIONS and self.busy:
+            return None
+        return True
+
+    def _refuse(self, action: str) -> bool:
+        if action in TRAFFIC_ACTIONS and self.app.read_only:
+            self.notify(f"read-only: {action} changes traffic and is refused", severity="error")
+            return True
+        if self.busy:
+            self.notify(f"busy: {self.busy} is still running", severity="warning")
+            return True
+        return False
+
+    # ------------------------------------------------------------------- actions
+
+    def action_rollback(self) -> None:
+        if self._refuse("rollback"):
+            return
+        row, detail = self.row, self.detail
+        if row is None or detail is None or detail.row.key != row.key:
+            self.notify("still reading this service: try again in a moment", severity="warning")
+            return
+        good = detail.last_good
+        if good is None or good.revision is None:
+            why = good.reason if good is not None else "no errors over the alerting rate"
+            self.notify(f"{row.key}: no last known good revision to roll back to ({why})", severity="warning", timeout=8)
+            return
+        if row.serving == {good.revision: 100}:
+            self.notify(f"{row.key}: {good.revision} serves 100 % already; nothing to do", severity="warning")
+            return
+        target = self.app.target(row.key)
+        plan = (f"roll back: send 100 % to {good.revision} (now {split_text(row.serving, row.service)}).\n"
+                f"Last known good: {good.reason}.")
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self._set_busy("rollback")
+                self._rollback(target, detail)
+            else:
+                self.notify("not confirmed: nothing changed", severity="warning")
+
+        self.app.push_screen(ConfirmTraffic(target.key, plan, production=target.environment.production,
+                                            service=target.service), done)
+
+    @work(thread=True, group="action")
+    def _rollback(self, target: Any, detail: Any) -> None:
+        from console.incident import rollback_to_last_good
+
+        app = self.app
+        try:
+            outcome = rollback_to_last_good(app.config, target, app.clients, app.clock, detail)
+        except Exception as error:  # noqa: BLE001 - lease held, usage or API errors: shown, never a crash
+            app.call_from_thread(self._rollback_failed, target, error)
+        else:
+            app.call_from_thread(self._rollback_done, target, outcome)
+        finally:
+            app.call_from_thread(self._set_busy, "")
+
+    def _rollback_done(self, target: Any, outcome: Any) -> None:
+        severity = "information" if outcome.outcome == "rolled_back" else "warning"
+        self.notify(outcome.message, title=f"{target.key}: {outcome.outcome.replace('_', ' ')}", severity=severity, timeout=10)
+
+    def _rollback_failed(self, target: Any, error: Exception) -> None:
+        from console.errors import LeaseHeldError
+
+        if isinstance(error, LeaseHeldError):
+            self.notify(f"{target.key} is held by {error.holder}; nothing changed", title="rollback refused", severity="error", timeout=10)
+        else:
+            self.notify(str(error), title="rollback failed", severity="error", timeout=10)
+
+    def _set_busy(self, what: str) -> None:
+        if not self.is_attached:
+            return
+        self.busy = what
+        self.query_one(StatusLine).busy = what
+        self.refresh_bindings()
+        self.refresh_soon()
+
+    def _set_span(self, span: str) -> None:
+        if span == self.span:
+            return
+        self.span = span
+        self._draw_detail()
+        self.refresh_soon()
+
+    def action_span_1h(self) -> None:
+        self._set_span("1h")
+
+    def action_span_6h(self) -> None:
+        self._set_span("6h")
+
+    def action_span_24h(self) -> None:
+        self._set_span("24h")
+
+    def action_span_shorter(self) -> None:
+        self._set_span(SPANS[max(0, SPANS.index(self.span) - 1)])
+
+    def action_span_longer(self) -> None:
+        self._set_span(SPANS[min(len(SPANS) - 1, SPANS.index(self.span) + 1)])
+
+    def action_entry(self) -> None:
+        group = self.query_one(ErrorGroupsTable).selected_group
+        if group is None:
+            self.notify("no error group selected", severity="warning")
+            return
+        self.app.push_screen(ErrorEntryScreen(group, self.row.service if self.row else "", self.app.clock.now()))
+
+    def action_open(self) -> None:
+        if self.selected:
+            self.app.open_service(self.selected)
+
+    def action_refresh(self) -> None:
+        self.refresh_soon()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:
+            from screens.fleet import FleetScreen
+
+            self.app.switch_screen(FleetScreen())
+
+    def action_jump(self) -> None:
+        self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)

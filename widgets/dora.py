@@ -1,0 +1,72 @@
+"""The DORA figures per service and overall, each beside the team's target, marked met / not met.
+
+Draws console.history.Dora objects and DoraTargets (duck-typed): ✔ met (green), ✖ not met (red),
+? no data (dim) — symbol plus colour, never colour alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+
+def judged(value: float | None, met: bool | None, text: str) -> Text:
+    if value is None or met is None:
+        return Text("? no data", style="dim")
+    return Text(("✔ " if met else "✖ ") + text, style="green" if met else "bold red")
+
+
+def minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} min"
+
+
+def figures_row(name: str, figures: Any, targets: Any) -> list[Any]:
+    meets = figures.meets(targets)
+    per_week = figures.deployments_per_week
+    return [
+        name,
+        Text("—" if per_week is None else f"{per_week:.1f}", style="" if per_week is not None else "dim"),
+        judged(figures.lead_time_minutes_median, meets["lead_time_minutes_median"], minutes(figures.lead_time_minutes_median)),
+        judged(figures.change_failure_rate, meets["change_failure_rate"],
+               "—" if figures.change_failure_rate is None else f"{figures.change_failure_rate:.1%} ({figures.failures}/{figures.changes})"),
+        judged(figures.time_to_restore_minutes_median, meets["time_to_restore_minutes_median"],
+               minutes(figures.time_to_restore_minutes_median) + (f" (n={figures.restores})" if figures.restores else "")),
+    ]
+
+
+def dora_table(overall: Any, services: Mapping[str, Any], targets: Any, span: str = "") -> Table:
+    table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
+    table.add_column("DORA" + (f" — last {span}" if span else ""), no_wrap=True)
+    table.add_column("deploys / week", justify="right")
+    table.add_column(f"lead time (target < {targets.lead_time_minutes:g} min)", justify="right")
+    table.add_column(f"change failure rate (target < {targets.change_failure_rate:.0%})", justify="right")
+    table.add_column(f"time to restore (target < {targets.time_to_restore_minutes:g} min)", justify="right")
+    for key in sorted(services):
+        table.add_row(*figures_row(key, services[key], targets))
+    row = figures_row("overall", overall, targets)
+    row[0] = Text("overall", style="bold")
+    table.add_row(*row)
+    return table
+
+
+class DoraPanel(Static):
+    DEFAULT_CSS = """
+    DoraPanel { height: auto; border: round $primary-darken-2; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__("", **kwargs)
+        self.border_title = "DORA figures beside the team's targets (✔ met · ✖ not met · ? no data)"
+        self.figures: Any = None
+
+    def show(self, overall: Any, services: Mapping[str, Any], targets: Any, span: str = "") -> None:
+        self.figures = overall
+        self.update(Group(dora_table(overall, services, targets, span)))
+
+    def show_message(self, message: str) -> None:
+        self.update(Text(message, style="dim"))

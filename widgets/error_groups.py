@@ -1,0 +1,78 @@
+"""Error log entries grouped by signature: count, first and last seen, which revisions, the message.
+
+Draws console.signatures.ErrorGroup objects (duck-typed). Groups the live tail bumped since the
+last full read are marked ↑ beside their count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from widgets.format import age, short_revision
+
+COLUMNS = ("count", "first seen", "last seen", "revisions", "message")
+
+
+def clock_text(at: float, now: float) -> str:
+    return f"{datetime.fromtimestamp(at, timezone.utc).strftime('%H:%M:%S')} ({age(now - at)} ago)"
+
+
+def revisions_text(revisions: dict[str, int], service: str = "") -> str:
+    ordered = sorted(revisions.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{short_revision(rev, service)} ×{n}" for rev, n in ordered)
+
+
+class ErrorGroupsTable(DataTable):
+    """`show(groups, now, service, bumped)`; row keys are the signatures."""
+
+    DEFAULT_CSS = """
+    ErrorGroupsTable { height: auto; max-height: 14; }
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.groups: list[Any] = []
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, groups: Sequence[Any], now: float, service: str = "", bumped: Collection[str] = ()) -> None:
+        keep = self.selected_key
+        self.groups = list(groups)
+        self.clear()
+        for group in self.groups:
+            count = Text(f"{group.count:>6}", style="bold")
+            count.append(" ↑" if group.signature in bumped else "  ", style="red")
+            self.add_row(
+                count,
+                clock_text(group.first_seen, now),
+                clock_text(group.last_seen, now),
+                revisions_text(group.revisions, service),
+                Text(group.message, style="red" if group.signature in bumped else ""),
+                key=group.signature,
+            )
+        if keep is not None:
+            try:
+                self.move_cursor(row=self.get_row_index(keep), animate=False)
+            except Exception:  # noqa: BLE001 - the group is gone
+                pass
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+
+    @property
+    def selected_group(self) -> Any | None:
+        key = self.selected_key
+        return next((g for g in self.groups if g.signature == key), None)

@@ -1,0 +1,167 @@
+"""Every rollout from the audit log, newest first, and the selected rollout's steps with their verdicts.
+
+Draws console.history.Rollout objects (duck-typed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import DataTable, Static
+
+from widgets.format import short_revision
+
+COLUMNS = ("started (UTC)", "env/service", "candidate", "stable", "driver", "outcome", "steps", "ended", "lead", "restore")
+
+OUTCOME = {
+    "promoted": ("✔ promoted", "green"),
+    "rolled_back": ("↺ rolled back", "bold red"),
+    "aborted": ("■ aborted", "yellow"),
+    "in_progress": ("◆ in progress", "cyan"),
+}
+VERDICT = {"pass": ("✔", "green"), "fail": ("✖", "bold red"), "inconclusive": ("?", "yellow")}
+
+
+def when(at: float | None) -> str:
+    return "—" if at is None else datetime.fromtimestamp(at, timezone.utc).strftime("%m-%d %H:%M")
+
+
+def minutes(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} min"
+
+
+def outcome_text(rollout: Any) -> Text:
+    if rollout.kind == "rollback":
+        return Text("↶ operator rollback", style="bold red")
+    word, style = OUTCOME.get(rollout.outcome, (rollout.outcome, ""))
+    out = Text(word, style=style)
+    if rollout.outcome == "promoted" and rollout.reverted is not None:
+        out.append(" ↶ reverted", style="red")
+    return out
+
+
+def steps_text(rollout: Any) -> Text:
+    out = Text()
+    for i, step in enumerate(rollout.steps):
+        if i:
+            out.append(" ")
+        out.append(f"{step.percent}%")
+        if step.verdict:
+            symbol, style = VERDICT.get(step.verdict, ("?", "yellow"))
+            out.append(symbol, style=style)
+    if rollout.why and rollout.outcome != "promoted":
+        out.append(f" ({rollout.why})", style="dim")
+    return out
+
+
+def driver_text(rollout: Any) -> Text:
+    kind = rollout.driver_kind
+    out = Text("CI " if kind == "ci" else "op " if kind == "operator" else "? ", style="cyan" if kind == "ci" else "magenta")
+    out.append(rollout.driver_name or rollout.driver)
+    return out
+
+
+def matches(rollout: Any, needle: str) -> bool:
+    if not needle:
+        return True
+    hay = " ".join(str(x) for x in (rollout.key, rollout.candidate, rollout.stable, rollout.driver, rollout.outcome,
+                                     rollout.kind, rollout.why or "", "ci" if rollout.driver_kind == "ci" else "operator"))
+    return needle.lower() in hay.lower()
+
+
+def rollout_key(rollout: Any) -> str:
+    return f"{rollout.key}@{rollout.started}@{rollout.id or rollout.kind}"
+
+
+class RolloutsTable(DataTable):
+    """`show(rollouts, filter_text)`: newest first."""
+
+    DEFAULT_CSS = """
+    RolloutsTable { height: 1fr; min-height: 6; }
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.rollouts: dict[str, Any] = {}
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, rollouts: Sequence[Any], filter_text: str = "") -> int:
+        keep = self.selected_key
+        self.clear()
+        self.rollouts = {}
+        for r in sorted(rollouts, key=lambda r: r.started, reverse=True):
+            if not matches(r, filter_text):
+                continue
+            key = rollout_key(r)
+            if key in self.rollouts:
+                continue
+            self.rollouts[key] = r
+            self.add_row(
+                when(r.started), r.key, short_revision(r.candidate or "—", r.service), short_revision(r.stable or "—", r.service),
+                driver_text(r), outcome_text(r), steps_text(r), when(r.ended),
+                minutes(r.lead_time_minutes), minutes(r.time_to_restore_minutes), key=key,
+            )
+        if keep is not None and keep in self.rollouts:
+            self.move_cursor(row=self.get_row_index(keep), animate=False)
+        return len(self.rollouts)
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001
+            return None
+
+    @property
+    def selected(self) -> Any | None:
+        key = self.selected_key
+        return self.rollouts.get(key) if key else None
+
+
+class RolloutDetail(Static):
+    """The selected rollout: who drove it, each step with its verdict and reasons."""
+
+    DEFAULT_CSS = """
+    RolloutDetail { height: auto; max-height: 10; border: round $primary-darken-2; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__("", **kwargs)
+        self.border_title = "selected rollout"
+
+    def show(self, r: Any | None) -> None:
+        if r is None:
+            self.update(Text("no rollout selected", style="dim"))
+            return
+        head = Text(f"{r.key}  ", style="bold")
+        head.append_text(outcome_text(r))
+        head.append(f"  {short_revision(r.candidate or '—', r.service)} vs stable {short_revision(r.stable or '—', r.service)}")
+        head.append(f"  driven by {r.driver}", style="dim")
+        if r.ended_by and r.ended_by != r.driver:
+            head.append(f", ended by {r.ended_by}", style="dim")
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right")
+        table.add_column()
+        table.add_column()
+        table.add_column(ratio=1)
+        for step in r.steps:
+            symbol, style = VERDICT.get(step.verdict or "", ("·", "dim"))
+            word = step.verdict or "no verdict"
+            table.add_row(f"{step.percent} %", when(step.at), Text(f"{symbol} {word}", style=style),
+                          Text("; ".join(step.reasons), overflow="ellipsis", no_wrap=True))
+        parts: list[Any] = [head]
+        if r.steps:
+            parts.append(table)
+        if r.reasons:
+            parts.append(Text("why: " + "; ".join(r.reasons), style="dim", overflow="ellipsis", no_wrap=True))
+        self.update(Group(*parts))

@@ -1,0 +1,137 @@
+"""The incident view's ranked list: one row per service × environment, most severe first.
+
+Draws what it is given (console.incident.ServiceIncident rows, duck-typed): the alert as symbol +
+word + colour, burn rates over 5 min / 1 h / 6 h, 5xx % against the service's own trailing-day
+baseline, p95 against the latency target, and since when the errors began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from widgets.format import age, ms, pct, split_text, trend, with_trend
+
+COLUMNS = ("alert", "env/service", "burn 5m", "burn 1h", "burn 6h", "5xx now (day baseline)", "p95 / target", "since", "serving")
+
+#: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
+LEVEL = {
+    "page": ("✖", "bold red", "page"),
+    "ticket": ("▲", "yellow", "ticket"),
+    "ok": ("●", "green", "ok"),
+}
+PAGE_BURN = 14.4
+TICKET_BURN = 6.0
+
+
+def level_text(level: str) -> Text:
+    symbol, style, word = LEVEL.get(level, ("?", "dim", level))
+    return Text(f"{symbol} {word}", style=style)
+
+
+def burn_text(rate: float | None, page: float = PAGE_BURN, ticket: float = TICKET_BURN) -> Text:
+    """'✖ 58.8×' over the page rate, '▲ 7.1×' over the ticket rate, '0.6×' below; '—' without requests."""
+    if rate is None:
+        return Text("—", style="dim")
+    if rate >= page:
+        return Text(f"✖ {rate:.1f}×", style="bold red")
+    if rate >= ticket:
+        return Text(f"▲ {rate:.1f}×", style="yellow")
+    return Text(f"{rate:.1f}×")
+
+
+def errors_text(now: float | None, baseline: float | None) -> Text:
+    """'5.88 % ↑ (0.40 %)': the 5xx rate now against its own trailing-day baseline."""
+    if now is None:
+        return Text("—", style="dim")
+    mark = trend(now, baseline, relative=1.0, absolute=0.005)  # more than double and +0.5 pp
+    out = with_trend(pct(now), mark)
+    if mark:
+        out.stylize("bold red", 0, len(pct(now)))
+    out.append(f" ({pct(baseline)})", style="dim")
+    return out
+
+
+def latency_text(p95: float | None, target_ms: float | None) -> Text:
+    if p95 is None:
+        return Text("—", style="dim")
+    over = target_ms is not None and p95 > target_ms
+    out = Text(("✖ " if over else "") + ms(p95), style="bold red" if over else "")
+    if target_ms is not None:
+        out.append(f" / {ms(target_ms)}", style="dim")
+    return out
+
+
+def since_text(since: float | None, now: float) -> Text:
+    if since is None:
+        return Text("—", style="dim")
+    clock = datetime.fromtimestamp(since, timezone.utc).strftime("%H:%M")
+    return Text(f"{clock} ({age(now - since)} ago)", style="bold")
+
+
+class IncidentTable(DataTable):
+    """`show(rows, now, previous)`; row keys are 'env/service'."""
+
+    DEFAULT_CSS = """
+    IncidentTable { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    def show(self, rows: Sequence[Any], now: float, previous: Mapping[str, Any] | None = None, selected: str | None = None) -> None:
+        keep = selected or self.selected_key
+        previous = previous or {}
+        self.clear()
+        for row in rows:
+            key = row.key
+            name = Text(key) + (Text(" ⚑", style="bold red") if row.production else Text(""))
+            if row.error:
+                self.add_row(Text("? unreadable", style="yellow"), name, "—", "—", "—", "—", "—", "—",
+                             Text("✖ " + row.error[:70], style="red"), key=key)
+                continue
+            old = previous.get(key)
+            errors = errors_text(row.error_rate, row.baseline_error_rate)
+            if old is not None and not row.error:
+                moved = trend(row.error_rate, old.error_rate, relative=0.25, absolute=0.002)
+                if moved:
+                    errors.append(" " + moved, style="red" if moved == "↑" else "green")
+            self.add_row(
+                level_text(row.level),
+                name,
+                burn_text(row.burn("5m")),
+                burn_text(row.burn("1h")),
+                burn_text(row.burn("6h")),
+                errors,
+                latency_text(row.p95_ms, getattr(row.targets, "latency_ms", None)),
+                since_text(row.since, now),
+                split_text(row.serving, row.service),
+                key=key,
+            )
+        if keep is not None:
+            self.select_key(keep)
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - an empty or shrunk table has no selection
+            return None
+
+    def select_key(self, key: str) -> bool:
+        try:
+            index = self.get_row_index(key)
+        except Exception:  # noqa: BLE001 - the row is gone
+            return False
+        self.move_cursor(row=index, animate=False)
+        return True
