@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 
 from widgets.format import age, ms, pct, split_text, trend, with_trend
 
-COLUMNS = ("alert", "env/service", "burn 5m", "burn 1h", "burn 6h", "5xx now (day baseline)", "p95 / target", "since", "serving")
+COLUMNS = ("alert", "env/service", "since", "5xx now (day baseline)", "burn 5m", "burn 1h", "burn 6h", "p95 / target", "serving")
 
 #: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
 LEVEL = {
@@ -107,12 +107,12 @@ class IncidentTable(DataTable):
             self.add_row(
                 level_text(row.level),
                 name,
+                since_text(row.since, now),
+                errors,
                 burn_text(row.burn("5m")),
                 burn_text(row.burn("1h")),
                 burn_text(row.burn("6h")),
-                errors,
                 latency_text(row.p95_ms, getattr(row.targets, "latency_ms", None)),
-                since_text(row.since, now),
                 split_text(row.serving, row.service),
                 key=key,
             )

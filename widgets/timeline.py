@@ -50,6 +50,7 @@ MARKERS = {
 #: when two markers share a column, the one earlier in this order wins
 PRIORITY = ("rollback", "promote", "traffic", "start", "hold", "deploy", "smoke", "verdict", "created", "serving", "stopped")
 ERRORS_GLYPH = ("✖", "bold red")
+IMPORTANT = frozenset({"rollback", "promote", "traffic", "start", "hold", "deploy", "smoke"})
 TICK_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720)
 
 
@@ -217,7 +218,7 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
     lines += [axis, labels]
     # legend: the newest markers that change traffic or report on the rollout, and when the errors began
     legend = [m for m in view.markers if m.kind in MARKERS and view.start <= m.at <= view.end]
-    entries: list[tuple[float, Text]] = []
+    entries: list[tuple[float, Text, bool]] = []  # (at, line, important)
     for m in legend:
         glyph, style, word = MARKERS[m.kind]
         line = Text(f"{glyph} ", style=style)
@@ -225,19 +226,22 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
         line.append(f"{m.actor or '—'}", style="bold" if m.kind in ("promote", "rollback", "traffic") else "")
         detail = getattr(m, "traffic", "") or m.message
         line.append(f"  {_shorten(detail, view.service)}", style="dim")
-        entries.append((m.at, line))
+        entries.append((m.at, line, m.kind in IMPORTANT))
     if view.since is not None and view.start <= view.since <= view.end:
         line = Text(f"{ERRORS_GLYPH[0]} ", style=ERRORS_GLYPH[1])
         line.append(f"{_clock(view.since)}  errors began  (the first window over the alerting burn rate)", style=ERRORS_GLYPH[1])
-        entries.append((view.since + 0.001, line))
-    entries.sort(key=lambda e: e[0])
+        entries.append((view.since + 0.001, line, True))
     if len(entries) > view.legend_lines:
-        dropped = len(entries) - view.legend_lines + 1
-        shown = entries[dropped:]
-        lines.append(Text(f"… {dropped} earlier marker(s) in this span", style="dim"))
-        lines += [t for _, t in shown]
-    else:
-        lines += [t for _, t in entries]
+        # keep the newest traffic changes (and when the errors began) first, then the newest of the rest
+        keep = max(1, view.legend_lines - 1)
+        ranked = sorted(entries, key=lambda e: (e[2], e[0]), reverse=True)[:keep]
+        lines.append(Text(f"… {len(entries) - keep} more marker(s) in this span not listed", style="dim"))
+        entries = ranked
+    entries.sort(key=lambda e: e[0])
+    lines += [t for _, t, _ in entries]
+    for line in lines:  # one terminal row each: a wrapped line would push the legend out of the widget
+        line.no_wrap = True
+        line.truncate(width, overflow="ellipsis")
     return lines
 
 
@@ -265,17 +269,16 @@ class TimelineChart(Widget):
             self.border_title = f"timeline {SPANS_TEXT.get(view.span, view.span)} — 1 / 6 / 2 switch span"
         self.refresh(layout=True)
 
-    def _lines(self) -> list[Text]:
+    def _lines(self, width: int) -> list[Text]:
         if self.view is None:
             return [Text(self.message or "no service selected", style="dim")]
-        width = max(30, self.content_region.width or self.size.width or 120)
-        lines = timeline_lines(self.view, width)
+        lines = timeline_lines(self.view, max(30, width))
         if self.message:
             lines.insert(0, Text(self.message, style="yellow"))
         return lines
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return len(self._lines())
+        return len(self._lines(width))
 
     def render(self) -> Text:
-        return Text("\n").join(line for line in self._lines())
+        return Text("\n", no_wrap=True).join(self._lines(self.content_region.width or self.size.width or 120))
