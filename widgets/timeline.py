@@ -30,7 +30,7 @@ from textual.widget import Widget
 from widgets.format import ms, short_revision
 
 BLOCKS = "▁▂▃▄▅▆▇█"
-LABEL = 17  # "00064-rzr  5xx " + a space
+LABEL = 17  # "00064-rzr    5xx " (name or role, metric): every row's chart starts in this column
 SPANS_TEXT = {"1h": "1 h", "6h": "6 h", "24h": "24 h"}
 
 #: marker kind → (glyph, style, word). The glyph is what the marker row shows.
@@ -157,12 +157,12 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
         lines.append(Text(" " * LABEL + "no requests in this span", style="dim"))
     for rev in names:
         role = view.roles.get(rev, "")
-        label = short_revision(rev, view.service)[: LABEL - 6]
+        label = short_revision(rev, view.service)[: LABEL - 5]
         for row, metric in enumerate(("5xx", "p95")):
             if row == 0:
-                text = Text(label.ljust(LABEL - 5), style="bold" if role.startswith("◀ serving") else "")
+                text = Text(label.ljust(LABEL - 4), style="bold" if role.startswith("◀ serving") else "")
             else:
-                text = Text(role[: LABEL - 6].ljust(LABEL - 5), style="bold" if role.startswith("◀ serving") else "dim")
+                text = Text(role[: LABEL - 5].ljust(LABEL - 4), style="bold" if role.startswith("◀ serving") else "dim")
             text.append(f"{metric} ", style="dim")
             for c, cell in enumerate(cells[rev]):
                 if cell is None:
@@ -206,7 +206,7 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
     axis.append("".join("┬" if c in tick_cols else "─" for c in range(chart)), style="dim")
     free = 0
     for col, t in ticks:
-        if col < free:
+        if col < free or col + 5 > chart:  # overlapping or cut off at the right edge: the tick mark stays
             continue
         labels.append(" " * (col - free))
         stamp = _clock(t)
