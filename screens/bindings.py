@@ -77,7 +77,7 @@ DESCRIPTIONS = {
     "auto": "start (or resume) an automatic rollout driven by the engine",
     "pause": "pause / resume the automatic rollout (traffic held where it is)",
     "promote": "promote the candidate to 100 % now",
-    "rollback": "roll back to stable or to a chosen revision",
+    "rollback": "roll back: a service to stable or a chosen revision; the incident view to the last known good revision",
     "incident": "the on-call incident view: what is broken, since when, which revision",
     "history": "release history and the DORA figures beside the team's targets",
     "span_1h": "timeline over the last hour",
