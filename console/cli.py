@@ -22,10 +22,14 @@ EXIT_INTERRUPTED = 130
 DEMO_TIME_SCALE = 30.0
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)")
-    parser.add_argument("--env", metavar="E", help="only this environment (e.g. staging)")
-    parser.add_argument("--service", metavar="S", help="only this service (e.g. vinsight-backend)")
+def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    # A subcommand's copy must not reset what was given before the subcommand (`--env E status`).
+    default = None if top_level else argparse.SUPPRESS
+    parser.add_argument(
+        "--config", metavar="FILE", default=default, help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)"
+    )
+    parser.add_argument("--env", metavar="E", default=default, help="only this environment (e.g. staging)")
+    parser.add_argument("--service", metavar="S", default=default, help="only this service (e.g. vinsight-backend)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Release console for Cloud Run: watch revisions, step traffic, judge, promote, roll back.",
         epilog="Set VINCONSOLE_EMULATOR_HOST=127.0.0.1:PORT to talk to `vinconsole emulator` instead of Google Cloud.",
     )
-    _common(parser)
+    _common(parser, top_level=True)
     parser.add_argument("--demo", action="store_true", help="run on the built-in emulator seeded from the config")
     parser.add_argument(
         "--read-only", action="store_true", help="the TUI without any action that changes traffic (hidden and refused)"
@@ -72,15 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "rollback":
             action.add_argument("--to", metavar="REVISION", help="roll back to this revision instead of the stable one")
         if name == "step":
-            action.add_argument("--revision", metavar="R", help="candidate revision when starting a rollout")
+            action.add_argument(
+                "--revision", metavar="R", default=argparse.SUPPRESS, help="candidate revision when starting a rollout"
+            )
 
     incident = commands.add_parser(
         "incident", help="the TUI on the on-call incident view: what is broken, since when, which revision, roll back"
     )
-    incident.add_argument("--config", metavar="FILE", help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)")
-    incident.add_argument("--env", metavar="E", help="only this environment (e.g. production)")
     incident.add_argument(
-        "--read-only", action="store_true", help="without the rollback key (hidden and refused, also in the palette)"
+        "--config", metavar="FILE", default=argparse.SUPPRESS,
+        help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)",
+    )
+    incident.add_argument("--env", metavar="E", default=argparse.SUPPRESS, help="only this environment (e.g. production)")
+    incident.add_argument(
+        "--read-only", action="store_true", default=argparse.SUPPRESS,
+        help="without the rollback key (hidden and refused, also in the palette)",
     )
 
     history = commands.add_parser("history", help="rollouts from the audit log and the DORA figures beside the targets")
@@ -89,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print JSON (stable keys, null when there is no data)")
 
     emulator = commands.add_parser("emulator", help="run the Cloud Run / Monitoring / Logging emulator in the foreground")
-    emulator.add_argument("--config", metavar="FILE", help="config file to seed the fleet from")
+    emulator.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to seed the fleet from")
     emulator.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     emulator.add_argument("--scenario", default="healthy", help="how the candidates behave (default: healthy)")
     return parser

@@ -37,3 +37,4 @@ def test_help_does_not_import_google_or_textual():
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
     assert "--auto-promote" in result.stdout or "status" in result.stdout
+
