@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+from rich.text import Text
 from textual.app import App
 
 from console.clock import Clock
@@ -181,7 +182,10 @@ class VinconsoleApp(App[None]):
                 continue
             seen.add(action)
             keys = self._keys_for(binding)
-            rows.append((keys, DESCRIPTIONS.get(binding.id or action, binding.description)))
+            description = Text(DESCRIPTIONS.get(binding.id or action, binding.description))
+            if binding.id:  # the name to remap it by in config.toml's [keys]
+                description.append(f"  {binding.id}", style="dim")
+            rows.append((keys, description))
         notes = []
         if self.read_only:
             notes.append("READ-ONLY: every action that changes traffic is hidden and refused.")

@@ -200,7 +200,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "close", show=False, id="close_q"),
     ]
 
-    def __init__(self, title: str, rows: Sequence[tuple[str, str]], notes: Sequence[str] = ()):
+    def __init__(self, title: str, rows: Sequence[tuple[str, str | Text]], notes: Sequence[str] = ()):
         super().__init__()
         self.title_text = title
         self.rows = list(rows)

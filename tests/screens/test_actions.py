@@ -206,3 +206,25 @@ async def test_automatic_rollout_of_a_regression_rolls_back_and_says_why(emulato
         assert "5xx" in reasons and "%" in reasons and "stable" in reasons
         assert any(e.label == "5xx" and e.likelihood_ratio >= e.boundary for e in panel.view.evidence)
         await wait_for(pilot, lambda: (screen.current.rollout or {}).get("phase") == "rolled_back", what="state on screen")
+
+
+async def test_a_remapped_key_drives_the_action_and_help_lists_binding_ids(emulator, make_app, repo_config):
+    """config.toml's [keys] remaps by binding id; `?` shows the keys as bound now, with their ids."""
+    from screens.modals import HelpScreen
+
+    emu = emulator()
+    config = repo_config.model_copy(update={"keys": {"step": "x"}})
+    app = make_app(emu, config=config, env="staging", service="vinsight-backend")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_service(pilot, app)
+        clients = app.clients
+        candidate = candidate_of(clients)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: served(clients).get(candidate) == 10, what="10 % served")
+        await wait_for(pilot, lambda: not screen.busy, what="the action to finish")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        rows = {key: text.plain if hasattr(text, "plain") else text for key, text in app.screen.rows}
+        assert "x" in rows and rows["x"].endswith("step")
