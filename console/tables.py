@@ -37,8 +37,10 @@ def fmt_age(seconds: float) -> str:
     return f"{seconds / 86400:.0f}d"
 
 
-def service_table(service: ServiceStatus) -> Table:
+def service_table(service: ServiceStatus) -> Table | Text:
     title = f"{service.env} / {service.service}  ({service.project}, {service.region})"
+    if service.error and not service.revisions:
+        return Text.assemble((title, "bold"), "\n", (f"✗ {service.error}", "red"))
     if service.rollout:
         title += f"  rollout: {service.rollout.get('phase', '?')}"
     table = Table(title=title, title_justify="left", expand=False)
