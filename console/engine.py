@@ -119,6 +119,7 @@ class Engine:
         self.notifier = Notifier(config.notifications.webhook_url_env, warn=self._warn)
         self.service: ServiceState | None = None
         self.revisions: dict[str, Revision] = {}
+        self.holding = False  # whether our lease is on the service (as last written)
         self.outcome = Outcome("aborted", 3, "")
 
     # ----------------------------------------------------------------- events and helpers
@@ -210,6 +211,7 @@ class Engine:
         for attempt in range(CONFLICT_RETRIES):
             try:
                 self.service = self.run.write_traffic(self.service, traffic, wanted_annotations, revisions=self.revisions)
+                self.holding = hold_lease
                 break
             except ConflictError as conflict:
                 self._check_still_ours(conflict)
@@ -291,6 +293,8 @@ class Engine:
 
     def release(self) -> None:
         """Drop our lease if we still hold it (best effort: it expires anyway)."""
+        if not self.holding:
+            return
         try:
             service = self.refresh()
             lease = read_lease(service.annotations)
@@ -720,8 +724,11 @@ class Engine:
             served = self.refresh().served_split()
             where = f"traffic as read now: {describe_split(served)}"
         except VinconsoleError:
-            served = self.service.served_split() if self.service else {}
-            where = f"traffic as last read: {describe_split(served)} (the API cannot be read now)"
+            if self.service is None:
+                served, where = {}, "nothing was changed (the service could not be read)"
+            else:
+                served = self.service.served_split()
+                where = f"traffic as last read: {describe_split(served)} (the API cannot be read now)"
         resume = " The rollout state is on the service; rerun to resume." if state and state.active else ""
         self.outcome = Outcome("aborted", 3, f"{error}; {where}.{resume}", state.candidate if state else None,
                                state.stable if state else None, self.outcome.smoke, self.outcome.steps, served)
