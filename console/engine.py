@@ -354,8 +354,7 @@ class Engine:
         except VinconsoleError as error:
             return self._infrastructure_failure(error)
         finally:
-            if self.outcome.outcome != "promoted" and self.outcome.outcome != "rolled_back":
-                self.release()
+            self.release()
 
     def _start_or_resume(self, revision: str | None) -> RolloutState | None:
         assert self.service is not None
@@ -751,10 +750,23 @@ class Engine:
             return None, f"nothing to step: {stable} serves 100 % and there is no newer ready revision"
         return None, f"run smoke checks on {candidate}, then send it {self.config.rollout.steps[0]} % (stable {stable})"
 
-    def step(self, revision: str | None = None) -> Outcome:
-        """Move the candidate to the next step (starting a rollout, smoke first, if none runs)."""
+    def _action(self, body: Callable[[], Outcome]) -> Outcome:
+        """One operator action under the lease. Usage errors and a lease held elsewhere are raised;
+        API trouble is reported with the traffic as it stands; the lease goes when the action ends."""
         try:
             self.acquire()
+            return body()
+        except VinconsoleError as error:
+            if isinstance(error, (LeaseHeldError, UsageError)):
+                raise
+            return self._infrastructure_failure(error)
+        finally:
+            self.release()
+
+    def step(self, revision: str | None = None) -> Outcome:
+        """Move the candidate to the next step (starting a rollout, smoke first, if none runs)."""
+
+        def body() -> Outcome:
             state = self.state
             if not (state and state.active):
                 state = self._start_or_resume(revision)
@@ -775,18 +787,13 @@ class Engine:
             self.outcome = Outcome("stepped", 0, message, state.candidate, state.stable, self.outcome.smoke,
                                    self.outcome.steps, self.service.served_split() if self.service else {})
             return self.outcome
-        except VinconsoleError as error:
-            if isinstance(error, LeaseHeldError):
-                raise
-            return self._infrastructure_failure(error)
-        finally:
-            if self.outcome.outcome not in ("promoted", "rolled_back"):
-                self.release()
+
+        return self._action(body)
 
     def set_split(self, percent: int) -> Outcome:
         """A custom split: the active rollout's candidate gets `percent`, stable the rest."""
-        try:
-            self.acquire()
+
+        def body() -> Outcome:
             state = self.state
             if not (state and state.active and state.phase != "smoke"):
                 raise UsageError(f"{self.target.key}: no rollout past its smoke checks; step first")
@@ -798,28 +805,19 @@ class Engine:
             self.outcome = Outcome("stepped", 0, f"{state.candidate} now serves {percent} %", state.candidate,
                                    state.stable, traffic=self.service.served_split() if self.service else {})
             return self.outcome
-        except VinconsoleError as error:
-            if isinstance(error, (LeaseHeldError, UsageError)):
-                raise
-            return self._infrastructure_failure(error)
-        finally:
-            self.release()
+
+        return self._action(body)
 
     def promote_now(self) -> Outcome:
         """Send the candidate 100 % at once (the operator's decision, recorded as such)."""
-        try:
-            self.acquire()
+
+        def body() -> Outcome:
             state = self.state
             if not (state and state.active):
                 raise UsageError(f"{self.target.key}: no rollout in progress to promote")
             return self.promote(replace(state, reason="promoted by the operator"))
-        except VinconsoleError as error:
-            if isinstance(error, (LeaseHeldError, UsageError)):
-                raise
-            return self._infrastructure_failure(error)
-        finally:
-            if self.outcome.outcome != "promoted":
-                self.release()
+
+        return self._action(body)
 
     def rollback_target(self, to: str | None) -> str:
         """Where a rollback goes: the named revision, the rollout's stable one, else the previous revision."""
@@ -854,8 +852,8 @@ class Engine:
 
         `errors_started` (when known, e.g. from the incident view) dates the incident for time to restore.
         """
-        try:
-            self.acquire()
+
+        def body() -> Outcome:
             target = self.rollback_target(to)
             if not self.revisions[target].ready:
                 raise UsageError(f"{target} is not ready; it cannot take traffic")
@@ -882,13 +880,8 @@ class Engine:
             self.notifier.send(f"vinconsole: rolled back {self.target.key}: {message}")
             self.outcome = Outcome("rolled_back", 0, message, candidate, target, traffic=self.service.served_split())
             return self.outcome
-        except VinconsoleError as error:
-            if isinstance(error, (LeaseHeldError, UsageError)):
-                raise
-            return self._infrastructure_failure(error)
-        finally:
-            if self.outcome.outcome != "rolled_back":
-                self.release()
+
+        return self._action(body)
 
     # --------------------------------------------------------------- --image deploys
 
