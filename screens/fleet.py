@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from console.status import FleetStatus
 from screens.bindings import FLEET_BINDINGS
 from screens.data import MonthToDate
+from screens.live import LiveScreen
 from screens.modals import JumpTo
 from widgets.cost import budget_bar
 from widgets.fleet_table import FleetTable
 from widgets.format import usd
 from widgets.status_line import StatusLine
 
-ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
 
-
-class FleetScreen(Screen):
+class FleetScreen(LiveScreen):
     BINDINGS = FLEET_BINDINGS
     HELP_TITLE = "fleet"
     PALETTE_ACTIONS = ("open", "incident", "history", "filter", "jump", "refresh")
@@ -38,10 +33,6 @@ class FleetScreen(Screen):
         self.filter_text = ""
         self.previous: dict = {}
         self.current: FleetStatus | None = None
-        self._read_mono: float | None = None
-        self._timer: Timer | None = None
-        self._failures = 0
-        self._loading = False
 
     def compose(self) -> ComposeResult:
         yield Static(self._banner(), classes="banner", id="banner")
@@ -58,41 +49,23 @@ class FleetScreen(Screen):
         return text
 
     def on_mount(self) -> None:
-        status = self.query_one(StatusLine)
-        status.read_only = self.app.read_only
-        if self.app.ticking:
-            self.set_interval(1.0, self._tick)
         self.query_one(FleetTable).focus()
-        self.load()
+        self.start_reading()
 
     # ---------------------------------------------------------------- refresh loop
 
-    @work(thread=True, exclusive=True, group="fleet-refresh")
-    def load(self) -> None:
-        """Read the fleet; the next read is scheduled only once this one has finished."""
+    def read(self) -> tuple[FleetStatus, MonthToDate | None]:
         app = self.app
-        self._loading = True
+        fleet = app.data.read(app.targets)
+        month = None
         try:
-            fleet = app.data.read(app.targets)
-            month = None
-            try:
-                month = app.month_if_due(fleet)
-            except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
-                app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
-            app.call_from_thread(self._apply, fleet, month)
-        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
-            app.call_from_thread(self._failed, error)
-        finally:
-            self._loading = False
+            month = app.month_if_due(fleet)
+        except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
+            app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
+        return fleet, month
 
-    def _schedule(self, delay: float | None) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if delay is not None and self.is_current:
-            self._timer = self.set_timer(delay, self.load)
-
-    def _apply(self, fleet: FleetStatus, month: MonthToDate | None) -> None:
+    def apply(self, data: tuple[FleetStatus, MonthToDate | None]) -> str | None:
+        fleet, month = data
         app = self.app
         if self.current is not None:
             self.previous = {f"{s.env}/{s.service}": s for s in self.current.services}
@@ -100,31 +73,10 @@ class FleetScreen(Screen):
         app.fleet = fleet
         if month is not None:
             app.month = month
-        self._read_mono = time.monotonic()
-        errors = [s.error for s in fleet.services if s.error]
-        self._failures = self._failures + 1 if errors else 0
-        status = self.query_one(StatusLine)
-        status.error = errors[0] if errors else None
-        status.calls = fleet.api_calls
-        status.data_age = 0.0
+        self.query_one(StatusLine).calls = fleet.api_calls
+        self.mark_fresh()
         self._draw()
-        delay = app.refresh_seconds
-        if errors and delay is not None:
-            delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-        status.retry_in = delay if errors else None
-        self._schedule(delay)
-
-    def _failed(self, error: Exception) -> None:
-        self._failures += 1
-        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-        status = self.query_one(StatusLine)
-        status.error = str(error)
-        status.retry_in = delay
-        self._schedule(delay if self.app.refresh_seconds is not None else None)
-
-    def _tick(self) -> None:
-        if self._read_mono is not None:
-            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+        return next((s.error for s in fleet.services if s.error), None)
 
     def _draw(self) -> None:
         app = self.app
@@ -152,12 +104,11 @@ class FleetScreen(Screen):
         else:
             self.query_one("#budget", Static).update(Text("month to date: reading…" if app.month_enabled else "", style="dim"))
 
-    def on_screen_resume(self) -> None:
-        self.query_one(StatusLine).read_only = self.app.read_only
+    def resumed(self) -> None:
         if self.app.fleet is not None and self.app.fleet is not self.current:
-            self._apply(self.app.fleet, None)  # the newest snapshot another view read
-        elif self.current is not None and self._timer is None and not self._loading and self.app.refresh_seconds is not None:
-            self.load()
+            self._loaded((self.app.fleet, None))  # the newest snapshot another view read
+        else:
+            super().resumed()
 
     def on_screen_suspend(self) -> None:
         self._schedule(None)
@@ -173,10 +124,6 @@ class FleetScreen(Screen):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
             self.app.open_service(event.row_key.value)
-
-    def action_refresh(self) -> None:
-        if not self._loading:
-            self.load()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -7,29 +7,26 @@ waits for the one in flight. Errors go to the status line and are retried.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from screens.bindings import HISTORY_BINDINGS
+from screens.live import LiveScreen
 from widgets.dora import DoraPanel
 from widgets.history_table import RolloutDetail, RolloutsTable
 from widgets.status_line import StatusLine
 
-ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
 SPANS = {"7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
 ORDER = ("7d", "30d", "90d")
 MIN_REFRESH_SECONDS = 30.0  # the audit log changes slowly; ctrl+r reads now
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(LiveScreen):
     BINDINGS = HISTORY_BINDINGS
     HELP_TITLE = "history"
     PALETTE_ACTIONS = ("since_7d", "since_30d", "since_90d", "filter", "back", "refresh")
@@ -44,11 +41,6 @@ class HistoryScreen(Screen):
         self.span = span
         self.filter_text = ""
         self.history: Any = None
-        self._read_mono: float | None = None
-        self._timer: Timer | None = None
-        self._failures = 0
-        self._loading = False
-        self._again = False
 
     def compose(self) -> ComposeResult:
         yield Static(self.app.banner, classes="banner")
@@ -62,95 +54,36 @@ class HistoryScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        status = self.query_one(StatusLine)
-        status.read_only = self.app.read_only
-        status.source = "audit log"
+        self.query_one(StatusLine).source = "audit log"
         self.query_one(DoraPanel).show_message("reading the audit log…")
         self.query_one(RolloutDetail).show(None)
-        if self.app.ticking:
-            self.set_interval(1.0, self._tick)
         self.query_one(RolloutsTable).focus()
         self._draw_summary()
-        self.load()
+        self.start_reading()
 
     # ------------------------------------------------------------------ reading
 
-    @work(thread=True, exclusive=True, group="history-refresh")
-    def load(self) -> None:
+    def read(self) -> tuple[str, Any]:
         from console.history import read_history
 
         app = self.app
-        self._loading = True
         span = self.span
-        try:
-            until = app.clock.now()
-            history = read_history(app.config, app.clients, app.targets, until - SPANS[span], until)
-            app.call_from_thread(self._apply, span, history)
-        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
-            app.call_from_thread(self._failed, error)
-        finally:
-            self._loading = False
+        until = app.clock.now()
+        return span, read_history(app.config, app.clients, app.targets, until - SPANS[span], until)
 
-    def _schedule(self, delay: float | None) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if delay is not None and self.is_attached:
-            self._timer = self.set_timer(delay, self._timed)
-
-    def _timed(self) -> None:
-        self._timer = None
-        if self.is_attached and self.is_current:
-            self.load()
-
-    def refresh_soon(self) -> None:
-        if self._loading:
-            self._again = True
-        else:
-            self._schedule(0.05)
-
-    def _next(self, delay: float | None) -> None:
-        if self._again:
-            self._again = False
-            self._schedule(0.05)
-        else:
-            self._schedule(delay)
-
-    def _apply(self, span: str, history: Any) -> None:
-        if not self.is_attached:
-            return
-        status = self.query_one(StatusLine)
-        self._failures = 0
-        status.error = None
-        status.retry_in = None
-        status.calls = len({t.project for t in self.app.targets})
+    def apply(self, data: tuple[str, Any]) -> None:
+        span, history = data
+        self.query_one(StatusLine).calls = len({t.project for t in self.app.targets})
         if span == self.span:
             self.history = history
-            self._read_mono = time.monotonic()
-            status.data_age = 0.0
+            self.mark_fresh()
             self._draw()
         else:
-            self._again = True
+            self._again = True  # the operator switched span while we read: read the one shown now
+
+    def next_delay(self) -> float | None:
         base = self.app.refresh_seconds
-        self._next(None if base is None else max(base, MIN_REFRESH_SECONDS))
-
-    def _failed(self, error: Exception) -> None:
-        if not self.is_attached:
-            return
-        self._failures += 1
-        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-        status = self.query_one(StatusLine)
-        status.error = str(error)
-        status.retry_in = delay
-        self._next(delay if self.app.refresh_seconds is not None else None)
-
-    def _tick(self) -> None:
-        if self._read_mono is not None:
-            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
-
-    def on_screen_resume(self) -> None:
-        if self.history is not None and self._timer is None and not self._loading and self.app.refresh_seconds is not None:
-            self.load()
+        return None if base is None else max(base, MIN_REFRESH_SECONDS)
 
     # ------------------------------------------------------------------ drawing
 
@@ -204,9 +137,6 @@ class HistoryScreen(Screen):
 
     def action_span_longer(self) -> None:
         self._set_span(ORDER[min(len(ORDER) - 1, ORDER.index(self.span) + 1)])
-
-    def action_refresh(self) -> None:
-        self.refresh_soon()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)

@@ -13,7 +13,6 @@ only once it has finished. API errors go to the status line and are retried with
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,11 +22,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.timer import Timer
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from screens.bindings import INCIDENT_BINDINGS, TRAFFIC_ACTIONS
+from screens.live import LiveScreen
 from screens.modals import MODAL_CSS, ConfirmTraffic, JumpTo
 from widgets.error_groups import ErrorGroupsTable, clock_text, revisions_text
 from widgets.format import age, pct, short_revision, split_text
@@ -35,7 +34,6 @@ from widgets.incident_table import IncidentTable, level_text
 from widgets.status_line import StatusLine
 from widgets.timeline import TimelineChart, TimelineView
 
-ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
 SPANS = ("1h", "6h", "24h")
 TAIL_REDRAW_SECONDS = 0.5
 
@@ -94,7 +92,7 @@ class TailError(Message):
         self.error = error
 
 
-class IncidentScreen(Screen):
+class IncidentScreen(LiveScreen):
     BINDINGS = INCIDENT_BINDINGS
     HELP_TITLE = "incident"
     PALETTE_ACTIONS = ("rollback", "span_1h", "span_6h", "span_24h", "entry", "open", "jump", "back", "refresh")
@@ -126,11 +124,6 @@ class IncidentScreen(Screen):
         self._tail_cutoff = 0.0
         self._reconnects_seen = 0
         self._errors_dirty = False
-        self._read_mono: float | None = None
-        self._timer: Timer | None = None
-        self._failures = 0
-        self._loading = False
-        self._again = False
 
     # ------------------------------------------------------------------ layout
 
@@ -148,83 +141,39 @@ class IncidentScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#errors", ErrorGroupsTable).border_title = "errors grouped by signature — enter shows a whole entry"
-        status = self.query_one(StatusLine)
-        status.read_only = self.app.read_only
-        status.source = "incident view"
-        if self.app.ticking:
-            self.set_interval(1.0, self._tick)
+        self.query_one(StatusLine).source = "incident view"
         self.set_interval(TAIL_REDRAW_SECONDS, self._tail_redraw)
         self.query_one(IncidentTable).focus()
         self._draw_tail()
-        self.load()
+        self.start_reading()
 
     def on_unmount(self) -> None:
         self._stop_tail()
 
     # ------------------------------------------------------------ refresh loop
 
-    @work(thread=True, exclusive=True, group="incident-refresh")
-    def load(self) -> None:
-        """Read the ranked list and the selected service's detail; the next read waits for this one."""
+    def read(self) -> tuple[list[Any], str | None, str, Any, Exception | None]:
+        """The ranked list and the selected service's detail (a detail error still shows the list)."""
         app = self.app
-        self._loading = True
-        try:
-            if self.reader is None:
-                from console.incident import IncidentReader
+        if self.reader is None:
+            from console.incident import IncidentReader
 
-                self.reader = IncidentReader(app.config, app.clients, app.clock)
-            rows = self.reader.overview(app.targets)
-            key = self.selected if any(r.key == self.selected for r in rows) else (rows[0].key if rows else None)
-            span = self.span
-            detail, failure = None, None
-            row = next((r for r in rows if r.key == key), None)
-            if row is not None and not row.error:
-                try:
-                    detail = self.reader.detail(app.target(key), span, row)
-                except Exception as error:  # noqa: BLE001 - shown in the status line, retried
-                    failure = error
-            app.call_from_thread(self._apply, rows, key, span, detail, failure)
-        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
-            app.call_from_thread(self._failed, error)
-        finally:
-            self._loading = False
+            self.reader = IncidentReader(app.config, app.clients, app.clock)
+        rows = self.reader.overview(app.targets)
+        key = self.selected if any(r.key == self.selected for r in rows) else (rows[0].key if rows else None)
+        span = self.span
+        detail, failure = None, None
+        row = next((r for r in rows if r.key == key), None)
+        if row is not None and not row.error:
+            try:
+                detail = self.reader.detail(app.target(key), span, row)
+            except Exception as error:  # noqa: BLE001 - shown in the status line, retried
+                failure = error
+        return rows, key, span, detail, failure
 
-    def _visible(self) -> bool:
-        if not self.is_attached:
-            return False
-        return self.is_current or (self in self.app.screen_stack and isinstance(self.app.screen, ModalScreen))
-
-    def _schedule(self, delay: float | None) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if delay is not None and self.is_attached:
-            self._timer = self.set_timer(delay, self._timed_load)
-
-    def _timed_load(self) -> None:
-        self._timer = None
-        if self._visible():
-            self.load()
-
-    def refresh_soon(self) -> None:
-        """Read again now, or right after the read in flight (one read at a time)."""
-        if self._loading:
-            self._again = True
-        else:
-            self._schedule(0.05)
-
-    def _next(self, delay: float | None) -> None:
-        if self._again:
-            self._again = False
-            self._schedule(0.05)
-        else:
-            self._schedule(delay)
-
-    def _apply(self, rows: list[Any], key: str | None, span: str, detail: Any, failure: Exception | None) -> None:
-        if not self.is_attached:
-            return
-        app = self.app
-        now = app.clock.now()
+    def apply(self, data: tuple[list[Any], str | None, str, Any, Exception | None]) -> str | None:
+        rows, key, span, detail, failure = data
+        now = self.app.clock.now()
         if self.rows:
             self.previous = {r.key: r for r in self.rows}
         self.rows = rows
@@ -241,47 +190,22 @@ class IncidentScreen(Screen):
         self._draw_detail()
         self._ensure_tail()
         errors = [r.error for r in rows if r.error] + ([str(failure)] if failure else [])
-        status = self.query_one(StatusLine)
-        status.calls = (4 * len({(r.project, r.region) for r in rows})) + (detail.api_calls if detail else 0)
-        self._read_mono = time.monotonic()
-        status.data_age = 0.0
-        delay = app.refresh_seconds
-        if errors:
-            self._failures += 1
-            status.error = errors[0]
-            backoff = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-            status.retry_in = backoff
-            self._next(backoff if delay is not None else None)
-        else:
-            self._failures = 0
-            status.error = None
-            status.retry_in = None
-            self._next(delay)
+        self.query_one(StatusLine).calls = (4 * len({(r.project, r.region) for r in rows})) + (detail.api_calls if detail else 0)
+        self.mark_fresh()
+        return errors[0] if errors else None
 
-    def _failed(self, error: Exception) -> None:
-        if not self.is_attached:
-            return
-        self._failures += 1
-        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-        status = self.query_one(StatusLine)
-        status.error = str(error)
-        status.retry_in = delay
-        self._next(delay if self.app.refresh_seconds is not None else None)
+    def showing(self) -> bool:
+        """On top, or under a modal (a confirmation, an error entry): the view behind stays live."""
+        return self.is_current or (self in self.app.screen_stack and isinstance(self.app.screen, ModalScreen))
 
-    def _tick(self) -> None:
-        if self._read_mono is not None:
-            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+    def tick(self) -> None:
+        super().tick()
         tail = self.tail
         if tail is not None and tail.reconnects > self._reconnects_seen:
             self._reconnects_seen = tail.reconnects
             if self.tail_state != "live" or self.tail_last is None:
                 self.tail_state = "reconnecting"
             self._draw_tail()
-
-    def on_screen_resume(self) -> None:
-        self.query_one(StatusLine).read_only = self.app.read_only
-        if self.rows and self._timer is None and not self._loading and self.app.refresh_seconds is not None:
-            self.load()
 
     # -------------------------------------------------------------------- drawing
 
@@ -597,9 +521,6 @@ class IncidentScreen(Screen):
     def action_open(self) -> None:
         if self.selected:
             self.app.open_service(self.selected)
-
-    def action_refresh(self) -> None:
-        self.refresh_soon()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +11,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Input, RichLog, Static
 
 from console.config import Target
@@ -22,6 +19,7 @@ from console.state import RolloutState, read_rollout
 from console.status import FleetStatus, ServiceStatus
 from screens.bindings import SERVICE_BINDINGS, TRAFFIC_ACTIONS
 from screens.data import Series
+from screens.live import LiveScreen
 from screens.modals import ChooseRevision, ConfirmTraffic, JumpTo, SplitInput
 from screens.verdicts import steps_of, view_from_event, view_from_state
 from widgets.cost import CostPanel, CostRow, CostView
@@ -34,11 +32,10 @@ from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
 from widgets.verdict import VerdictPanel
 
-ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
 ACTION_REFRESH_SECONDS = 1.0  # refresh faster while an action runs or a rollout is live
 
 
-class ServiceScreen(Screen):
+class ServiceScreen(LiveScreen):
     BINDINGS = SERVICE_BINDINGS
     HELP_TITLE = "service"
     PALETTE_ACTIONS = ("step", "split", "smoke", "auto", "pause", "promote", "rollback", "filter", "jump", "back", "refresh")
@@ -66,11 +63,6 @@ class ServiceScreen(Screen):
         self.busy = ""  # the action this screen's engine is running
         self.auto_running = False
         self.stop = threading.Event()
-        self._read_mono: float | None = None
-        self._timer: Timer | None = None
-        self._failures = 0
-        self._loading = False
-        self._again = False
 
     # ------------------------------------------------------------------ layout
 
@@ -95,11 +87,7 @@ class ServiceScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#events", RichLog).border_title = "events"
-        status = self.query_one(StatusLine)
-        status.read_only = self.app.read_only
-        status.source = self.target.key
-        if self.app.ticking:
-            self.set_interval(1.0, self._tick)
+        self.query_one(StatusLine).source = self.target.key
         self.query_one(RevisionsTable).focus()
         fleet = self.app.fleet
         cached = next((s for s in fleet.services if s.env == self.target.env and s.service == self.target.service), None) if fleet else None
@@ -107,41 +95,42 @@ class ServiceScreen(Screen):
             self.current = cached
             self._draw()
         self._draw_title()
-        self.load()
+        self.start_reading()
 
     # ------------------------------------------------------------ refresh loop
 
-    @work(thread=True, exclusive=True, group="service-refresh")
-    def load(self) -> None:
+    def read(self) -> tuple[FleetStatus, Series | None]:
         app = self.app
-        self._loading = True
+        fleet = app.data.read([self.target])
+        service = fleet.services[0]
+        state = state_of(service.rollout)
+        series = None
+        if not service.error:
+            since = state.step_started if state and state.active else None
+            series = app.data.series(self.target, since=since)
+            fleet.api_calls += series.api_calls
         try:
-            fleet = app.data.read([self.target])
-            service = fleet.services[0]
-            state = state_of(service.rollout)
-            series = None
-            if not service.error:
-                since = state.step_started if state and state.active else None
-                series = app.data.series(self.target, since=since)
-                fleet.api_calls += series.api_calls
-            try:
-                app.month_if_due(None)
-            except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
-                app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
-            app.call_from_thread(self._apply, fleet, series)
-        except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
-            app.call_from_thread(self._failed, error)
-        finally:
-            self._loading = False
+            app.month_if_due(None)
+        except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
+            app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
+        return fleet, series
 
-    def _schedule(self, delay: float | None) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if delay is not None and self.is_attached:
-            self._timer = self.set_timer(delay, self.load)
+    def apply(self, data: tuple[FleetStatus, Series | None]) -> str | None:
+        fleet, series = data
+        service = fleet.services[0]
+        self.query_one(StatusLine).calls = fleet.api_calls
+        if service.error:
+            return service.error  # keep the last good read on screen
+        if self.current is not None and self.current is not service:
+            self.previous = self.current
+        self.current = service
+        if series is not None:
+            self.series = series
+        self.mark_fresh()
+        self._draw()
+        return None
 
-    def _next_delay(self) -> float | None:
+    def next_delay(self) -> float | None:
         base = self.app.refresh_seconds
         if base is None:
             return None
@@ -150,52 +139,12 @@ class ServiceScreen(Screen):
             return min(base, ACTION_REFRESH_SECONDS)
         return base
 
-    def refresh_soon(self) -> None:
-        """After an action: read again now, or right after the read in flight."""
-        if self._loading:
-            self._again = True
-        else:
-            self._schedule(0.05)
+    def showing(self) -> bool:
+        """An installed service screen keeps reading while hidden, so it is fresh when the operator returns."""
+        return True
 
-    def _apply(self, fleet: FleetStatus, series: Series | None) -> None:
-        service = fleet.services[0]
-        status = self.query_one(StatusLine)
-        status.calls = fleet.api_calls
-        if service.error:
-            self._failures += 1
-            status.error = service.error
-            delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-            status.retry_in = delay
-            self._schedule(delay if self.app.refresh_seconds is not None else None)
-            return
-        self._failures = 0
-        status.error = None
-        status.retry_in = None
-        if self.current is not None and self.current is not service:
-            self.previous = self.current
-        self.current = service
-        if series is not None:
-            self.series = series
-        self._read_mono = time.monotonic()
-        status.data_age = 0.0
-        self._draw()
-        if self._again:
-            self._again = False
-            self._schedule(0.05)
-        else:
-            self._schedule(self._next_delay())
-
-    def _failed(self, error: Exception) -> None:
-        self._failures += 1
-        delay = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-        status = self.query_one(StatusLine)
-        status.error = str(error)
-        status.retry_in = delay
-        self._schedule(delay if self.app.refresh_seconds is not None else None)
-
-    def _tick(self) -> None:
-        if self._read_mono is not None:
-            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+    def tick(self) -> None:
+        super().tick()
         self._draw_title()
 
     # -------------------------------------------------------------------- drawing
@@ -603,9 +552,6 @@ class ServiceScreen(Screen):
         if self.auto_running:
             self.notify("the automatic rollout keeps running in this console; back on this service with enter", severity="information")
         self.app.pop_screen()
-
-    def action_refresh(self) -> None:
-        self.refresh_soon()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
