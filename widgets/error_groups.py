@@ -11,11 +11,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from widgets.format import age, short_revision
-
-COLUMNS = ("count", "first seen", "last seen", "revisions", "message")
+from widgets.keyed_table import KeyedTable
 
 
 def clock_text(at: float, now: float) -> str:
@@ -27,20 +25,17 @@ def revisions_text(revisions: dict[str, int], service: str = "") -> str:
     return ", ".join(f"{short_revision(rev, service)} ×{n}" for rev, n in ordered)
 
 
-class ErrorGroupsTable(DataTable):
+class ErrorGroupsTable(KeyedTable):
     """`show(groups, now, service, bumped)`; row keys are the signatures."""
 
+    COLUMNS = ("count", "first seen", "last seen", "revisions", "message")
     DEFAULT_CSS = """
     ErrorGroupsTable { height: auto; max-height: 14; }
     """
 
     def __init__(self, **kwargs: Any):
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self.groups: list[Any] = []
-
-    def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
 
     def show(self, groups: Sequence[Any], now: float, service: str = "", bumped: Collection[str] = ()) -> None:
         keep = self.selected_key
@@ -58,19 +53,7 @@ class ErrorGroupsTable(DataTable):
                 key=group.signature,
             )
         if keep is not None:
-            try:
-                self.move_cursor(row=self.get_row_index(keep), animate=False)
-            except Exception:  # noqa: BLE001 - the group is gone
-                pass
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
+            self.select_key(keep)
 
     @property
     def selected_group(self) -> Any | None:

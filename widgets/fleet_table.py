@@ -7,28 +7,20 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from widgets.format import health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
+from widgets.keyed_table import KeyedTable
 from widgets.summary import summarize
 
-COLUMNS = ("health", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
 
-
-class FleetTable(DataTable):
+class FleetTable(KeyedTable):
     """`show(services, previous, month_to_date, ...)`; row keys are 'env/service'."""
 
+    COLUMNS = ("health", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
     DEFAULT_CSS = """
     FleetTable { height: auto; max-height: 100%; }
     """
     BINDINGS = [Binding("enter", "select_cursor", "open", id="open")]
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-
-    def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
 
     def show(
         self,
@@ -72,20 +64,3 @@ class FleetTable(DataTable):
             )
         if selected is not None:
             self.select_key(selected)
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - an empty or shrunk table has no selection
-            return None
-
-    def select_key(self, key: str) -> bool:
-        try:
-            index = self.get_row_index(key)
-        except Exception:  # noqa: BLE001 - the row is gone (filtered out)
-            return False
-        self.move_cursor(row=index, animate=False)
-        return True

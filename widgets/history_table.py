@@ -12,11 +12,10 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from widgets.format import short_revision
-
-COLUMNS = ("started (UTC)", "env/service", "candidate", "stable", "driver", "outcome", "steps", "ended", "lead", "restore")
+from widgets.keyed_table import KeyedTable
 
 OUTCOME = {
     "promoted": ("✔ promoted", "green"),
@@ -78,20 +77,17 @@ def rollout_key(rollout: Any) -> str:
     return f"{rollout.key}@{rollout.started}@{rollout.id or rollout.kind}"
 
 
-class RolloutsTable(DataTable):
+class RolloutsTable(KeyedTable):
     """`show(rollouts, filter_text)`: newest first."""
 
+    COLUMNS = ("started (UTC)", "env/service", "candidate", "stable", "driver", "outcome", "steps", "ended", "lead", "restore")
     DEFAULT_CSS = """
     RolloutsTable { height: 1fr; min-height: 6; }
     """
 
     def __init__(self, **kwargs: Any):
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self.rollouts: dict[str, Any] = {}
-
-    def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
 
     def show(self, rollouts: Sequence[Any], filter_text: str = "") -> int:
         keep = self.selected_key
@@ -109,18 +105,9 @@ class RolloutsTable(DataTable):
                 driver_text(r), outcome_text(r), steps_text(r), when(r.ended),
                 minutes(r.lead_time_minutes), minutes(r.time_to_restore_minutes), key=key,
             )
-        if keep is not None and keep in self.rollouts:
-            self.move_cursor(row=self.get_row_index(keep), animate=False)
+        if keep is not None:
+            self.select_key(keep)
         return len(self.rollouts)
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001
-            return None
 
     @property
     def selected(self) -> Any | None:

@@ -12,11 +12,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from widgets.format import age, ms, pct, split_text, trend, with_trend
-
-COLUMNS = ("alert", "env/service", "since", "5xx now (day baseline)", "burn 5m", "burn 1h", "burn 6h", "p95 / target", "serving")
+from widgets.keyed_table import KeyedTable
 
 #: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
 LEVEL = {
@@ -73,19 +71,13 @@ def since_text(since: float | None, now: float) -> Text:
     return Text(f"{clock} ({age(now - since)} ago)", style="bold")
 
 
-class IncidentTable(DataTable):
+class IncidentTable(KeyedTable):
     """`show(rows, now, previous)`; row keys are 'env/service'."""
 
+    COLUMNS = ("alert", "env/service", "since", "5xx now (day baseline)", "burn 5m", "burn 1h", "burn 6h", "p95 / target", "serving")
     DEFAULT_CSS = """
     IncidentTable { height: auto; max-height: 12; }
     """
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-
-    def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
 
     def show(self, rows: Sequence[Any], now: float, previous: Mapping[str, Any] | None = None, selected: str | None = None) -> None:
         keep = selected or self.selected_key
@@ -118,20 +110,3 @@ class IncidentTable(DataTable):
             )
         if keep is not None:
             self.select_key(keep)
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # noqa: BLE001 - an empty or shrunk table has no selection
-            return None
-
-    def select_key(self, key: str) -> bool:
-        try:
-            index = self.get_row_index(key)
-        except Exception:  # noqa: BLE001 - the row is gone
-            return False
-        self.move_cursor(row=index, animate=False)
-        return True

@@ -6,28 +6,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from widgets.format import age, ms, pct, rate, short_image, short_revision, trend, usd, with_trend
-
-COLUMNS = (
-    "revision", "age", "image", "tag", "traffic", "ready", "inst", "req/s", "5xx", "p50", "p95", "p99", "cost/h", "$/1k req",
-)
+from widgets.keyed_table import KeyedTable
 
 
-class RevisionsTable(DataTable):
+class RevisionsTable(KeyedTable):
     """`show(service, previous)`: `service` is a ServiceStatus; row keys are revision names."""
 
+    COLUMNS = (
+        "revision", "age", "image", "tag", "traffic", "ready", "inst", "req/s", "5xx", "p50", "p95", "p99", "cost/h", "$/1k req",
+    )
     DEFAULT_CSS = """
     RevisionsTable { height: auto; max-height: 12; }
     """
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-
-    def on_mount(self) -> None:
-        for column in COLUMNS:
-            self.add_column(column, key=column)
 
     def show(self, service: Any, previous: Any | None = None, roles: Mapping[str, str] | None = None, filter_text: str = "") -> None:
         roles = roles or {}
