@@ -199,35 +199,15 @@ class VinconsoleApp(App[None]):
         return ", ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
 
-def create_app(
-    config: Config,
-    clients: Clients,
-    clock: Clock,
-    *,
-    read_only: bool = False,
-    env: str | None = None,
-    service: str | None = None,
-    banner: str | None = None,
-    **options: Any,
-) -> VinconsoleApp:
-    """The app the CLI runs and the tests drive. `options`: refresh_seconds, ticking, month_to_date,
-    start ("fleet", "incident" or "history": the first screen)."""
-    return VinconsoleApp(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner, **options)
+def create_app(config: Config, clients: Clients, clock: Clock, **options: Any) -> VinconsoleApp:
+    """The app the CLI runs and the tests drive. `options`: VinconsoleApp's keywords (read_only, env,
+    service, banner, refresh_seconds, ticking, month_to_date, start: "fleet", "incident" or "history")."""
+    return VinconsoleApp(config, clients, clock, **options)
 
 
-def run_tui(
-    config: Config,
-    clients: Clients,
-    clock: Clock,
-    *,
-    read_only: bool = False,
-    env: str | None = None,
-    service: str | None = None,
-    banner: str | None = None,
-    start: str = "fleet",
-) -> int:
-    """Run the TUI in this terminal until the operator quits (`start`: fleet | incident | history)."""
+def run_tui(config: Config, clients: Clients, clock: Clock, **options: Any) -> int:
+    """Run the TUI in this terminal until the operator quits; `options` as for create_app."""
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    app = create_app(config, clients, clock, read_only=read_only, env=env, service=service, banner=banner, start=start)
+    app = create_app(config, clients, clock, **options)
     app.run()
     return app.return_code or 0
