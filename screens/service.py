@@ -140,8 +140,9 @@ class ServiceScreen(LiveScreen):
         return base
 
     def showing(self) -> bool:
-        """An installed service screen keeps reading while hidden, so it is fresh when the operator returns."""
-        return True
+        """Read while on top, or while hidden only if this screen drives a rollout (its state follows
+        the engine); any other hidden screen reads again when the operator returns."""
+        return self.is_current or self.auto_running
 
     def tick(self) -> None:
         super().tick()
