@@ -52,7 +52,8 @@ class VinconsoleApp(App[None]):
     ):
         super().__init__()
         self.config = config
-        self.clients = clients
+        self.clients = clients  # the engine's: patient, for traffic changes and rollouts
+        self.view_clients = clients.for_views()  # the screens' reads: give up within seconds
         self.clock = clock
         self.read_only = read_only
         self.start_env = env
@@ -63,7 +64,7 @@ class VinconsoleApp(App[None]):
         self.month_enabled = month_to_date
         self.start = start  # the first screen: fleet | incident | history
         self.cost_margin = config.budget.candidate_cost_margin_percent / 100
-        self.data = FleetData(config, clients, clock)
+        self.data = FleetData(config, self.view_clients, clock)
         self.targets: list[Target] = config.targets(env) if env and not service else config.targets()
         self.fleet: FleetStatus | None = None  # the newest snapshot any view read
         self.month: MonthToDate | None = None

@@ -58,6 +58,8 @@ class FleetScreen(LiveScreen):
         app = self.app
         fleet = app.data.read(app.targets)
         month = None
+        if fleet.services and all(s.error for s in fleet.services):
+            return fleet, None  # the API is unreachable: say so now, read the costs next time
         try:
             month = app.month_if_due(fleet)
         except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
@@ -74,7 +76,8 @@ class FleetScreen(LiveScreen):
         if month is not None:
             app.month = month
         self.query_one(StatusLine).calls = fleet.api_calls
-        self.mark_fresh()
+        if not fleet.services or not all(s.error for s in fleet.services):
+            self.mark_fresh()  # nothing read is not fresh data: the age keeps counting
         self._draw()
         return next((s.error for s in fleet.services if s.error), None)
 

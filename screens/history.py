@@ -69,7 +69,7 @@ class HistoryScreen(LiveScreen):
         app = self.app
         span = self.span
         until = app.clock.now()
-        return span, read_history(app.config, app.clients, app.targets, until - SPANS[span], until)
+        return span, read_history(app.config, app.view_clients, app.targets, until - SPANS[span], until)
 
     def apply(self, data: tuple[str, Any]) -> None:
         span, history = data

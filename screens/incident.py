@@ -158,7 +158,7 @@ class IncidentScreen(LiveScreen):
         if self.reader is None:
             from console.incident import IncidentReader
 
-            self.reader = IncidentReader(app.config, app.clients, app.clock)
+            self.reader = IncidentReader(app.config, app.view_clients, app.clock)
         rows = self.reader.overview(app.targets)
         key = self.selected if any(r.key == self.selected for r in rows) else (rows[0].key if rows else None)
         span = self.span
@@ -191,7 +191,8 @@ class IncidentScreen(LiveScreen):
         self._ensure_tail()
         errors = [r.error for r in rows if r.error] + ([str(failure)] if failure else [])
         self.query_one(StatusLine).calls = (4 * len({(r.project, r.region) for r in rows})) + (detail.api_calls if detail else 0)
-        self.mark_fresh()
+        if not rows or not all(r.error for r in rows):
+            self.mark_fresh()  # nothing read is not fresh data: the age keeps counting
         return errors[0] if errors else None
 
     def showing(self) -> bool:

@@ -25,18 +25,13 @@ class StatusLine(Widget):
     retry_in: reactive[float | None] = reactive(None)
 
     def render(self) -> Text:
-        out = Text()
+        """Age first and the error last: a long error is cut at the edge, never the age."""
+        out = Text(no_wrap=True, overflow="ellipsis")
         if self.read_only:
             out.append("READ-ONLY ", style="bold black on yellow")
             out.append(" ")
-        if self.error:
-            out.append("✖ API error: ", style="bold red")
-            out.append(self.error, style="red")
-            if self.retry_in is not None:
-                out.append(f" — retrying in {self.retry_in:.0f}s", style="red")
-            out.append("  ")
         if self.data_age is None:
-            out.append("… reading", style="yellow")
+            out.append("no data yet" if self.error else "… reading", style="yellow")
         else:
             stale = self.data_age > 30
             out.append(("▲ " if stale else "● ") + f"data {age(self.data_age)} old", style="yellow" if stale else "green")
@@ -46,4 +41,9 @@ class StatusLine(Widget):
             out.append("  ◆ " + self.busy, style="cyan")
         if self.source:
             out.append("  " + self.source, style="dim")
+        if self.error:
+            out.append("  ✖ API error", style="bold red")
+            if self.retry_in is not None:
+                out.append(f" (retrying in {self.retry_in:.0f}s)", style="red")
+            out.append(": " + self.error, style="red")
         return out

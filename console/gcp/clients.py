@@ -32,6 +32,10 @@ T = TypeVar("T")
 READ_TIMEOUT = 10.0
 WRITE_TIMEOUT = 30.0
 RETRY_DEADLINE = 20.0
+# Screens re-read every few seconds anyway: they give up sooner, so an unreachable API shows
+# in the status line within seconds instead of after the engine's patience.
+VIEW_READ_TIMEOUT = 5.0
+VIEW_RETRY_DEADLINE = 4.0
 
 
 def quiet_grpc() -> None:
@@ -40,18 +44,38 @@ def quiet_grpc() -> None:
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 
 
+class _Connections:
+    """The API clients and the emulator channel, shared by every patience of one Clients."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.made: dict[str, Any] = {}
+        self.channel: Any = None
+
+
 class Clients:
     """One set of Google API clients: against real Google Cloud, or an emulator address.
 
     Clients are created on first use, once, and are safe to share between threads.
+    ``read_timeout`` bounds one attempt of a read, ``retry_deadline`` all its retries.
     """
 
-    def __init__(self, emulator_host: str | None = None, retry_deadline: float = RETRY_DEADLINE):
+    def __init__(
+        self,
+        emulator_host: str | None = None,
+        retry_deadline: float = RETRY_DEADLINE,
+        read_timeout: float = READ_TIMEOUT,
+        *,
+        _connections: _Connections | None = None,
+    ):
         self.emulator_host = emulator_host
         self.retry_deadline = retry_deadline
-        self._lock = threading.Lock()
-        self._made: dict[str, Any] = {}
-        self._channel: Any = None
+        self.read_timeout = read_timeout
+        self._shared = _connections or _Connections()
+
+    def for_views(self) -> "Clients":
+        """The same clients and connections, with the short patience of a screen's reads."""
+        return Clients(self.emulator_host, VIEW_RETRY_DEADLINE, VIEW_READ_TIMEOUT, _connections=self._shared)
 
     @classmethod
     def from_env(cls) -> "Clients":
@@ -64,19 +88,20 @@ class Clients:
     def _insecure_channel(self) -> Any:
         import grpc
 
-        if self._channel is None:
-            self._channel = grpc.insecure_channel(
+        if self._shared.channel is None:
+            self._shared.channel = grpc.insecure_channel(
                 self.emulator_host,
                 options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
             )
-        return self._channel
+        return self._shared.channel
 
     def _client(self, name: str, build: Callable[[], Any]) -> Any:
-        with self._lock:
-            if name not in self._made:
+        shared = self._shared
+        with shared.lock:
+            if name not in shared.made:
                 quiet_grpc()
-                self._made[name] = build()
-            return self._made[name]
+                shared.made[name] = build()
+            return shared.made[name]
 
     @property
     def services(self) -> "run_v2.ServicesClient":
@@ -139,16 +164,17 @@ class Clients:
         return read_retry(self.retry_deadline)
 
     def close(self) -> None:
-        with self._lock:
-            for client in self._made.values():
+        shared = self._shared
+        with shared.lock:
+            for client in shared.made.values():
                 try:
                     client.transport.close()
                 except Exception:  # closing is best effort
                     pass
-            self._made.clear()
-            if self._channel is not None:
-                self._channel.close()
-                self._channel = None
+            shared.made.clear()
+            if shared.channel is not None:
+                shared.channel.close()
+                shared.channel = None
 
 
 def read_retry(deadline: float = RETRY_DEADLINE) -> Any:

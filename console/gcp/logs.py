@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from console.errors import ApiError
-from console.gcp.clients import READ_TIMEOUT, WRITE_TIMEOUT, Clients, api_error, guarded
+from console.gcp.clients import WRITE_TIMEOUT, Clients, api_error, guarded
 
 AUDIT_LOG_ID = "vinconsole-audit"
 
@@ -91,7 +91,7 @@ class Logs:
         )
 
         def call() -> list[LogEntry]:
-            pager = self.clients.logging.list_log_entries(request=request, retry=self.clients.retry(), timeout=READ_TIMEOUT)
+            pager = self.clients.logging.list_log_entries(request=request, retry=self.clients.retry(), timeout=self.clients.read_timeout)
             return [log_entry(proto) for proto in itertools.islice(pager, limit)]
 
         return guarded(f"ListLogEntries({project})", call)

@@ -14,7 +14,7 @@ from typing import Any
 
 from console.distribution import Histogram, exponential_bounds, linear_bounds
 from console.errors import UsageError
-from console.gcp.clients import READ_TIMEOUT, Clients, guarded
+from console.gcp.clients import Clients, guarded
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
@@ -98,7 +98,7 @@ class Metrics:
         short = metric.rsplit("/", 1)[-1]
         return guarded(
             f"ListTimeSeries({short}, {project})",
-            lambda: list(self.clients.metrics.list_time_series(request=request, retry=self.clients.retry(), timeout=READ_TIMEOUT)),
+            lambda: list(self.clients.metrics.list_time_series(request=request, retry=self.clients.retry(), timeout=self.clients.read_timeout)),
         )
 
     def revision_windows(

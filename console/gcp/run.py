@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from console.errors import ConflictError, UnavailableError, UsageError, VerificationError
-from console.gcp.clients import READ_TIMEOUT, WRITE_TIMEOUT, Clients, guarded
+from console.gcp.clients import WRITE_TIMEOUT, Clients, guarded
 from console.model import Revision, ServiceState, TrafficStatus, TrafficTarget, describe_split
 
 # How long (real seconds) a write may take to be served before we call it unverified.
@@ -149,7 +149,7 @@ class CloudRun:
     def list_services(self, project: str, region: str) -> list[ServiceState]:
         def call() -> list[ServiceState]:
             pager = self.clients.services.list_services(
-                parent=f"projects/{project}/locations/{region}", retry=self.clients.retry(), timeout=READ_TIMEOUT
+                parent=f"projects/{project}/locations/{region}", retry=self.clients.retry(), timeout=self.clients.read_timeout
             )
             return [service_state(project, region, proto) for proto in pager]
 
@@ -159,7 +159,7 @@ class CloudRun:
         name = self._service_path(project, region, service)
         return guarded(
             f"GetService({service})",
-            lambda: self.clients.services.get_service(name=name, retry=self.clients.retry(), timeout=READ_TIMEOUT),
+            lambda: self.clients.services.get_service(name=name, retry=self.clients.retry(), timeout=self.clients.read_timeout),
         )
 
     def get_service(self, project: str, region: str, service: str) -> ServiceState:
@@ -170,7 +170,7 @@ class CloudRun:
 
         def call() -> list[Revision]:
             pager = self.clients.revisions.list_revisions(
-                parent=self._service_path(project, region, service), retry=self.clients.retry(), timeout=READ_TIMEOUT
+                parent=self._service_path(project, region, service), retry=self.clients.retry(), timeout=self.clients.read_timeout
             )
             return sorted((revision_info(proto) for proto in pager), key=lambda r: r.created, reverse=True)
 
