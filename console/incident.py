@@ -228,23 +228,35 @@ def samples_of(windows: RevisionWindows, service: str, latency_ms: float) -> tup
 
 
 def since_when(samples: Sequence[SloSample], budget: float, burn_rate: float, slo: str = "availability",
-               tolerance: int = 1) -> float | None:
-    """When the errors began: walking back from the newest window, the start of the first window of
-    the run that burns at or above `burn_rate` (a dip of up to `tolerance` windows does not end the
-    run). None when the newest windows do not cross."""
-    ordered = sorted(samples, key=lambda s: s.end, reverse=True)
-    since, misses = None, 0
+               recent_seconds: float = 0, quiet_seconds: float = 600) -> float | None:
+    """When the errors began: the start of the stretch of windows with the most bad events beyond the
+    alert's rate, among stretches that reach the newest window or end within `recent_seconds` of it
+    (the alert's short window: it still pages minutes after the errors stopped).
+
+    Each window adds bad − burn_rate·budget·requests, so a one-minute dip inside an episode does not
+    split it and a lone noisy minute does not start one; `quiet_seconds` of windows all under the
+    rate end an episode, so an older, resolved one is never taken for the start of this one. None
+    when no such stretch has more bad events than the rate allows."""
+    ordered = sorted((s for s in samples if s.end > s.start), key=lambda s: s.end)
+    if not ordered:
+        return None
+    newest = ordered[-1].end
+    prefix = 0.0  # Σ excess of windows before index j
+    floor_prefix, floor_index = 0.0, 0  # the lowest prefix since the last quiet stretch, and where
+    quiet = 0.0
+    best, since = 0.0, None
     for sample in ordered:
         bad = sample.errors if slo == "availability" else sample.slow
-        crossed = sample.requests > 0 and bad is not None and (bad / sample.requests) / budget >= burn_rate
-        if crossed:
-            since, misses = sample.start, 0
-        elif since is None and sample.requests == 0:
-            continue  # no traffic yet at the newest edge
-        else:
-            misses += 1
-            if since is None or misses > tolerance:
-                break
+        excess = 0.0 if not sample.requests or bad is None else bad - burn_rate * budget * sample.requests
+        quiet = quiet + (sample.end - sample.start) if excess <= 0 else 0.0
+        if quiet >= quiet_seconds:  # an episode before this cannot be part of the next one
+            floor_prefix, floor_index = prefix + excess, None
+        elif prefix <= floor_prefix:  # the latest lowest point: the run starts right after it
+            floor_prefix, floor_index = prefix, sample
+        prefix += excess
+        recent = sample.end == newest or newest - sample.end < recent_seconds
+        if recent and floor_index is not None and prefix - floor_prefix > best:
+            best, since = prefix - floor_prefix, floor_index.start
     return since
 
 
@@ -408,7 +420,9 @@ def build_row(target: "Target", windows: RevisionWindows, day: RevisionWindows, 
     since = None
     if status.alert.rule is not None:
         budget = targets.availability_budget if status.alert.slo == "availability" else targets.latency_budget
-        since = since_when(samples, budget, status.alert.rule.burn_rate, status.alert.slo or "availability")
+        rule = status.alert.rule
+        since = since_when(samples, budget, rule.burn_rate, status.alert.slo or "availability",
+                           recent_seconds=rule.short_seconds)
     latency = merged_latency(mine, target.service, end - 300, end)
     day_end = math.floor(end / 3600) * 3600 - 3600
     return ServiceIncident(

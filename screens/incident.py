@@ -253,7 +253,7 @@ class IncidentScreen(LiveScreen):
             return Text("last known good: reading…", style="dim")
         good = detail.last_good
         if good is None:
-            return Text("● the newest windows are below the alerting burn rate: nothing to roll back", style="green")
+            return Text("● no alert: the error budget burns below every paging rate, nothing to roll back", style="green")
         if good.revision is None:
             return Text(f"? no last known good revision: {good.reason}", style="yellow")
         key = "r" if not self.app.read_only else "read-only: no rollback here"

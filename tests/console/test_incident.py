@@ -101,15 +101,38 @@ def minute(end, requests, errors):
     return SloSample(end - 60, end, requests, errors, 0)
 
 
+def minutes(rates, requests=1000):
+    """One 60 s sample per rate (errors per 1000 requests), the first ending at 60."""
+    return [minute(60 * (i + 1), requests, b) for i, b in enumerate(rates)]
+
+
 def test_since_when_walks_back_to_the_first_crossing_window():
     budget = 0.001  # 99.9 %
     # oldest → newest: 0.4 % for 10 minutes, 6 % for 5, a one-minute dip to 0.5 %, 6 % for 4
-    rates = [4] * 10 + [60] * 5 + [5] + [60] * 4
-    samples = [minute(60 * (i + 1), 1000, b) for i, b in enumerate(rates)]
-    # crossing = 14.4× budget = 1.44 %: windows 11..20 (the dip is tolerated); window 11 starts at 600
+    samples = minutes([4] * 10 + [60] * 5 + [5] + [60] * 4)
+    # crossing = 14.4× budget = 1.44 %: windows 11..20, the dip inside the run; window 11 starts at 600
     assert since_when(samples, budget, 14.4) == 600
-    assert since_when(samples, budget, 14.4, tolerance=0) == 960  # without tolerance: after the dip
     assert since_when(samples[:10], budget, 14.4) is None  # not crossing now
+
+
+def test_since_when_still_answers_while_the_short_window_burns_after_recovery():
+    budget = 0.001
+    # 0.4 % for 30 minutes, 6 % for 20 (from minute 30), then 12 minutes back at 0.4 %
+    samples = minutes([4] * 30 + [60] * 20 + [4] * 12)
+    assert since_when(samples, budget, 6.0) is None  # the newest minutes alone: recovered
+    # the 6 h / 30 min page still fires (its 30 min window holds the errors): they began at minute 30
+    assert since_when(samples, budget, 6.0, recent_seconds=1800) == 1800
+
+
+def test_since_when_ignores_a_lone_noisy_minute_and_an_older_resolved_episode():
+    budget = 0.001
+    episode = [4] * 30 + [60] * 20 + [4] * 12
+    # one noisy minute (0.9 %, over 6×) after the recovery does not become the start
+    noisy = minutes(episode + [9] + [4] * 3)
+    assert since_when(noisy, budget, 6.0, recent_seconds=1800) == 1800
+    # three hours later a new episode: it starts where it starts, not at the old one
+    again = minutes(episode + [4] * 180 + [60] * 4)
+    assert since_when(again, budget, 14.4, recent_seconds=300) == 60 * (62 + 180)
 
 
 def stats(end, requests, errors):
