@@ -17,10 +17,30 @@ class FleetTable(KeyedTable):
     """`show(services, previous, month_to_date, ...)`; row keys are 'env/service'."""
 
     COLUMNS = ("health", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
+    #: under NARROW_BELOW cells the full row would scroll sideways: rows take two lines instead
+    #: (env over service, one serving revision per line, rollout percent over its bake clock), the
+    #: health symbol goes without its word and the month column goes (the fleet's month is below)
+    NARROW_COLUMNS = ("", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h")
+    NARROW_BELOW = 124
     DEFAULT_CSS = """
     FleetTable { height: auto; max-height: 100%; }
     """
     BINDINGS = [Binding("enter", "select_cursor", "open", id="open")]
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._shown: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+
+    @property
+    def narrow(self) -> bool:
+        return 0 < self.size.width < self.NARROW_BELOW
+
+    def on_resize(self) -> None:
+        if self._shown is not None and (self.NARROW_COLUMNS if self.narrow else self.COLUMNS) != tuple(
+            c.label.plain for c in self.ordered_columns
+        ):
+            args, kwargs = self._shown
+            self.show(*args, **kwargs)
 
     def show(
         self,
@@ -33,7 +53,11 @@ class FleetTable(KeyedTable):
         max_bake_seconds: float,
         filter_text: str = "",
     ) -> None:
+        self._shown = ((services, previous, month_to_date), dict(
+            now=now, bake_seconds=bake_seconds, max_bake_seconds=max_bake_seconds, filter_text=filter_text))
+        narrow = self.narrow
         selected = self.selected_key
+        self.set_columns(self.NARROW_COLUMNS if narrow else self.COLUMNS)
         self.clear()
         needle = filter_text.lower()
         for service in services:
@@ -44,14 +68,14 @@ class FleetTable(KeyedTable):
             old = previous.get(key)
             old_sum = summarize(old) if old is not None else None
             if service.error:
-                serving: Text | str = Text("✖ " + service.error[:60], style="red")
+                serving: Text | str = Text("✖ " + service.error[: 28 if narrow else 60], style="red")
             else:
-                serving = split_text(now_sum.split, service.service)
-            self.add_row(
-                health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word),
-                Text(key) + (Text(" ⚑", style="bold red") if service.production else Text("")),
+                serving = split_text(now_sum.split, service.service, separator="\n" if narrow else " · ")
+            cells = [
+                health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word, symbol_only=narrow),
+                self._service_cell(service, narrow),
                 serving,
-                rollout_text(service.rollout, now, bake_seconds, max_bake_seconds),
+                rollout_text(service.rollout, now, bake_seconds, max_bake_seconds, short=narrow),
                 with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
                 with_trend(
                     pct(now_sum.error_rate),
@@ -59,8 +83,17 @@ class FleetTable(KeyedTable):
                 ),
                 with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum and old_sum.p95_ms, relative=0.15)),
                 usd(now_sum.cost_per_hour),
-                usd(month_to_date.get(key), 2) if key in month_to_date else "—",
-                key=key,
-            )
+            ]
+            if not narrow:
+                cells.append(usd(month_to_date.get(key), 2) if key in month_to_date else "—")
+            self.add_row(*cells, key=key, height=None if narrow else 1)
         if selected is not None:
             self.select_key(selected)
+
+    @staticmethod
+    def _service_cell(service: Any, narrow: bool) -> Text:
+        """'production/vinsight-backend ⚑', or env ⚑ over service when narrow."""
+        flag = Text(" ⚑", style="bold red") if service.production else Text("")
+        if narrow:
+            return Text.assemble(service.env, flag, "\n", service.service)
+        return Text.assemble(f"{service.env}/{service.service}", flag)

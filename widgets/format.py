@@ -120,13 +120,16 @@ def with_trend(text: str, mark: str, bad_when_up: bool = True) -> Text:
     return out
 
 
-def health_text(level: str, word: str | None = None) -> Text:
+def health_text(level: str, word: str | None = None, symbol_only: bool = False) -> Text:
+    """'● ok', '▲ degraded': a symbol of its own per level, so it never rests on colour alone."""
     symbol, style = HEALTH.get(level, HEALTH["unknown"])
-    return Text(f"{symbol} {word or level}", style=style)
+    return Text(symbol if symbol_only else f"{symbol} {word or level}", style=style)
 
 
-def rollout_text(rollout: Mapping[str, Any] | None, now: float, bake_seconds: float, max_bake_seconds: float) -> Text:
-    """'◆ at 10 % baking 1:40 of 5:00', '✔ promoted', '↺ rolled back', 'idle'."""
+def rollout_text(
+    rollout: Mapping[str, Any] | None, now: float, bake_seconds: float, max_bake_seconds: float, short: bool = False
+) -> Text:
+    """'◆ at 10 % baking 1:40 of 5:00' ('◆ 10 %' over '1:40/5:00' when short), '✔ promoted', '↺ rolled back', 'idle'."""
     if not rollout:
         return Text("idle", style="dim")
     if "error" in rollout:
@@ -137,17 +140,19 @@ def rollout_text(rollout: Mapping[str, Any] | None, now: float, bake_seconds: fl
     if phase == "baking":
         baked = now - float(rollout.get("step_started") or now)
         limit = max_bake_seconds * (2 if rollout.get("extended") else 1) if baked > bake_seconds else bake_seconds
+        if short:
+            return Text(f"{symbol} {percent} %\n{mmss(baked)}/{mmss(limit)}", style=style)
         return Text(f"{symbol} at {percent} % baking {mmss(baked)} of {mmss(limit)}", style=style)
     if phase == "smoke":
-        return Text(f"{symbol} smoke checks", style=style)
+        return Text(f"{symbol} smoke" if short else f"{symbol} smoke checks", style=style)
     if phase == "paused":
         return Text(f"{symbol} paused at {percent} %", style=style)
     return Text(f"{symbol} {word}", style=style)
 
 
-def split_text(split: Mapping[str, int], service: str | None = None) -> str:
+def split_text(split: Mapping[str, int], service: str | None = None, separator: str = " · ") -> str:
     """'00054-jif 90 % · 00055-evi 10 %' in descending percent."""
     if not split:
         return "no traffic"
     ordered = sorted(split.items(), key=lambda item: (-item[1], item[0]))
-    return " · ".join(f"{short_revision(rev, service)} {p} %" for rev, p in ordered)
+    return separator.join(f"{short_revision(rev, service)} {p} %" for rev, p in ordered)

@@ -16,8 +16,15 @@ class KeyedTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
 
     def on_mount(self) -> None:
-        for column in self.COLUMNS:
-            self.add_column(column, key=column)
+        self.set_columns(self.COLUMNS)
+
+    def set_columns(self, columns: tuple[str, ...]) -> None:
+        """Show these columns (rows are cleared when they change; redraw after)."""
+        if tuple(c.label.plain for c in self.ordered_columns) == columns:
+            return
+        self.clear(columns=True)
+        for column in columns:
+            self.add_column(column, key=column or "_")
 
     @property
     def selected_key(self) -> str | None:
