@@ -253,7 +253,7 @@ class ServiceScreen(LiveScreen):
             limit = self.app.config.analysis.max_error_rate_increase_pp / 100
             fault = (s is not None and s.error_rate is not None and r.error_rate > s.error_rate + limit) or not r.ready
         return SeriesView(
-            role=role, revision=revision, traffic_percent=r.traffic_percent if r else 0,
+            role=role, revision=revision, image=r.image if r else None, traffic_percent=r.traffic_percent if r else 0,
             request_rate=r.request_rate if r else None, error_rate=r.error_rate if r else None,
             p95_ms=r.p95_ms if r else None, errors=errors[-30:], p95=p95[-30:], fault=fault,
         )

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from widgets.format import health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
-from widgets.keyed_table import KeyedTable
+from widgets.keyed_table import KeyedTable, fits_width
 from widgets.summary import summarize
 
 
@@ -27,21 +27,7 @@ class FleetTable(KeyedTable):
     """
     BINDINGS = [Binding("enter", "select_cursor", "open", id="open")]
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self._shown: tuple[tuple[Any, ...], dict[str, Any]] | None = None
-
-    @property
-    def narrow(self) -> bool:
-        return 0 < self.size.width < self.NARROW_BELOW
-
-    def on_resize(self) -> None:
-        if self._shown is not None and (self.NARROW_COLUMNS if self.narrow else self.COLUMNS) != tuple(
-            c.label.plain for c in self.ordered_columns
-        ):
-            args, kwargs = self._shown
-            self.show(*args, **kwargs)
-
+    @fits_width
     def show(
         self,
         services: Sequence[Any],
@@ -53,11 +39,8 @@ class FleetTable(KeyedTable):
         max_bake_seconds: float,
         filter_text: str = "",
     ) -> None:
-        self._shown = ((services, previous, month_to_date), dict(
-            now=now, bake_seconds=bake_seconds, max_bake_seconds=max_bake_seconds, filter_text=filter_text))
         narrow = self.narrow
         selected = self.selected_key
-        self.set_columns(self.NARROW_COLUMNS if narrow else self.COLUMNS)
         self.clear()
         needle = filter_text.lower()
         for service in services:

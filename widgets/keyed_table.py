@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from textual.widgets import DataTable
 
+Show = TypeVar("Show", bound=Callable[..., Any])
+
 
 class KeyedTable(DataTable):
-    """Subclasses set COLUMNS and redraw with clear() + add_row(..., key=...), then select_key()."""
+    """Subclasses set COLUMNS and redraw with clear() + add_row(..., key=...), then select_key().
+
+    A table that would scroll sideways on a small terminal sets NARROW_COLUMNS and NARROW_BELOW
+    (cells) and decorates its `show` with `fits_width`: under that width it draws the narrow
+    columns (its `show` reads `self.narrow`), and a resize across the limit redraws what was shown.
+    """
 
     COLUMNS: tuple[str, ...] = ()
+    NARROW_COLUMNS: tuple[str, ...] | None = None
+    NARROW_BELOW = 0
 
     def __init__(self, **kwargs: Any):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._redraw: Callable[[], Any] | None = None
 
     def on_mount(self) -> None:
         self.set_columns(self.COLUMNS)
 
+    @property
+    def narrow(self) -> bool:
+        return self.NARROW_COLUMNS is not None and 0 < self.size.width < self.NARROW_BELOW
+
+    @property
+    def columns_for_width(self) -> tuple[str, ...]:
+        return self.NARROW_COLUMNS if self.narrow and self.NARROW_COLUMNS is not None else self.COLUMNS
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return tuple(column.label.plain for column in self.ordered_columns)
+
     def set_columns(self, columns: tuple[str, ...]) -> None:
         """Show these columns (rows are cleared when they change; redraw after)."""
-        if tuple(c.label.plain for c in self.ordered_columns) == columns:
+        if self.headers == columns:
             return
         self.clear(columns=True)
         for column in columns:
             self.add_column(column, key=column or "_")
+
+    def on_resize(self) -> None:
+        if self._redraw is not None and self.headers != self.columns_for_width:
+            self._redraw()
 
     @property
     def selected_key(self) -> str | None:
@@ -43,3 +71,21 @@ class KeyedTable(DataTable):
             return False
         self.move_cursor(row=index, animate=False)
         return True
+
+
+def fits_width(show: Show) -> Show:
+    """Decorate a KeyedTable's `show`: draw the columns that fit, and redraw the same on a resize."""
+
+    @functools.wraps(show)
+    def wrapper(self: KeyedTable, *args: Any, **kwargs: Any) -> Any:
+        self._redraw = functools.partial(wrapper, self, *args, **kwargs)
+        selected = self.selected_key
+        columns = self.columns_for_width
+        changed = self.headers != columns
+        self.set_columns(columns)
+        result = show(self, *args, **kwargs)
+        if changed and selected is not None:
+            self.select_key(selected)
+        return result
+
+    return wrapper  # type: ignore[return-value]

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 
 from widgets.format import age, ms, pct, rate, short_image, short_revision, trend, usd, with_trend
-from widgets.keyed_table import KeyedTable
+from widgets.keyed_table import KeyedTable, fits_width
 
 
 class RevisionsTable(KeyedTable):
@@ -17,10 +17,15 @@ class RevisionsTable(KeyedTable):
     COLUMNS = (
         "revision", "age", "image", "tag", "traffic", "ready", "inst", "req/s", "5xx", "p50", "p95", "p99", "cost/h", "$/1k req",
     )
+    #: under NARROW_BELOW cells the full row would scroll sideways: the image (the filter still
+    #: matches it), p50, p99 and cost per 1k requests go; what a step is judged on stays
+    NARROW_COLUMNS = ("revision", "age", "tag", "traffic", "ready", "inst", "req/s", "5xx", "p95", "cost/h")
+    NARROW_BELOW = 136
     DEFAULT_CSS = """
     RevisionsTable { height: auto; max-height: 12; }
     """
 
+    @fits_width
     def show(self, service: Any, previous: Any | None = None, roles: Mapping[str, str] | None = None, filter_text: str = "") -> None:
         roles = roles or {}
         old = {r.name: r for r in previous.revisions} if previous is not None else {}
@@ -39,22 +44,22 @@ class RevisionsTable(KeyedTable):
             if o is not None and o.traffic_percent != r.traffic_percent:
                 traffic.append(" ↑" if r.traffic_percent > o.traffic_percent else " ↓", style="cyan")
             ready = Text("✔ yes", style="green") if r.ready else Text("✖ no", style="bold red")
-            self.add_row(
-                short_revision(r.name, service.service),
-                age(r.age_seconds),
-                short_image(r.image),
-                tag,
-                traffic,
-                ready,
-                "—" if r.instances is None else str(r.instances),
-                with_trend(rate(r.request_rate), trend(r.request_rate, o and o.request_rate), bad_when_up=False),
-                with_trend(pct(r.error_rate), trend(r.error_rate, o and o.error_rate, relative=0.25, absolute=0.002)),
-                with_trend(ms(r.p50_ms), trend(r.p50_ms, o and o.p50_ms, relative=0.15)),
-                with_trend(ms(r.p95_ms), trend(r.p95_ms, o and o.p95_ms, relative=0.15)),
-                with_trend(ms(r.p99_ms), trend(r.p99_ms, o and o.p99_ms, relative=0.15)),
-                usd(r.cost_per_hour),
-                usd(r.cost_per_1k_requests),
-                key=r.name,
-            )
+            cells = {
+                "revision": short_revision(r.name, service.service),
+                "age": age(r.age_seconds),
+                "image": short_image(r.image),
+                "tag": tag,
+                "traffic": traffic,
+                "ready": ready,
+                "inst": "—" if r.instances is None else str(r.instances),
+                "req/s": with_trend(rate(r.request_rate), trend(r.request_rate, o and o.request_rate), bad_when_up=False),
+                "5xx": with_trend(pct(r.error_rate), trend(r.error_rate, o and o.error_rate, relative=0.25, absolute=0.002)),
+                "p50": with_trend(ms(r.p50_ms), trend(r.p50_ms, o and o.p50_ms, relative=0.15)),
+                "p95": with_trend(ms(r.p95_ms), trend(r.p95_ms, o and o.p95_ms, relative=0.15)),
+                "p99": with_trend(ms(r.p99_ms), trend(r.p99_ms, o and o.p99_ms, relative=0.15)),
+                "cost/h": usd(r.cost_per_hour),
+                "$/1k req": usd(r.cost_per_1k_requests),
+            }
+            self.add_row(*(cells[column] for column in self.headers), key=r.name)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1), animate=False)

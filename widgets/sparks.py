@@ -10,13 +10,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from widgets.format import ms, pct, rate, short_revision
+from widgets.format import ms, pct, rate, short_image, short_revision
 
 
 @dataclass(frozen=True)
 class SeriesView:
     role: str  # stable | candidate
     revision: str | None
+    image: str | None = None  # in the title: the table drops its image column on small terminals
     traffic_percent: int = 0
     request_rate: float | None = None
     error_rate: float | None = None
@@ -50,7 +51,7 @@ class RevisionSparks(Vertical):
     def show(self, view: SeriesView) -> None:
         self.set_class(view.fault, "fault")
         name = short_revision(view.revision, self.service) if view.revision else "—"
-        self.border_title = f"{view.role} {name}"
+        self.border_title = f"{view.role} {name}" + (f" · {short_image(view.image)}" if view.image else "")
         figures = Text(f"{view.traffic_percent} % · {rate(view.request_rate)} · 5xx {pct(view.error_rate)} · p95 {ms(view.p95_ms)}")
         if view.fault:
             figures = Text("✖ ", style="bold red") + figures
