@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from widgets.format import age, ms, pct, split_text, trend, with_trend
-from widgets.keyed_table import KeyedTable
+from widgets.keyed_table import KeyedTable, fits_width
 
 #: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
 LEVEL = {
@@ -42,7 +42,7 @@ def burn_text(rate: float | None, page: float = PAGE_BURN, ticket: float = TICKE
     return Text(f"{rate:.1f}×")
 
 
-def errors_text(now: float | None, baseline: float | None) -> Text:
+def errors_text(now: float | None, baseline: float | None, separator: str = " ") -> Text:
     """'5.88 % ↑ (0.40 %)': the 5xx rate now against its own trailing-day baseline."""
     if now is None:
         return Text("—", style="dim")
@@ -50,63 +50,74 @@ def errors_text(now: float | None, baseline: float | None) -> Text:
     out = with_trend(pct(now), mark)
     if mark:
         out.stylize("bold red", 0, len(pct(now)))
-    out.append(f" ({pct(baseline)})", style="dim")
+    out.append(f"{separator}({pct(baseline)})", style="dim")
     return out
 
 
-def latency_text(p95: float | None, target_ms: float | None) -> Text:
+def latency_text(p95: float | None, target_ms: float | None, separator: str = " ") -> Text:
     if p95 is None:
         return Text("—", style="dim")
     over = target_ms is not None and p95 > target_ms
     out = Text(("✖ " if over else "") + ms(p95), style="bold red" if over else "")
     if target_ms is not None:
-        out.append(f" / {ms(target_ms)}", style="dim")
+        out.append(f"{separator}/ {ms(target_ms)}", style="dim")
     return out
 
 
-def since_text(since: float | None, now: float) -> Text:
+def since_text(since: float | None, now: float, separator: str = " ") -> Text:
     if since is None:
         return Text("—", style="dim")
     clock = datetime.fromtimestamp(since, timezone.utc).strftime("%H:%M")
-    return Text(f"{clock} ({age(now - since)} ago)", style="bold")
+    return Text(f"{clock}{separator}({age(now - since)} ago)", style="bold")
 
 
 class IncidentTable(KeyedTable):
     """`show(rows, now, previous)`; row keys are 'env/service'."""
 
     COLUMNS = ("alert", "env/service", "since", "5xx now (day baseline)", "burn 5m", "burn 1h", "burn 6h", "p95 / target", "serving")
+    #: under NARROW_BELOW cells the full row would scroll sideways and hide the 6 h burn and p95:
+    #: rows take two lines (env over service, figures over their baselines) and "serving" goes
+    #: (the selected service's headline below names what it serves)
+    NARROW_COLUMNS = ("alert", "env/service", "since", "5xx (day)", "burn 5m", "burn 1h", "burn 6h", "p95 / target")
+    NARROW_BELOW = 146
     DEFAULT_CSS = """
     IncidentTable { height: auto; max-height: 12; }
     """
 
+    @fits_width
     def show(self, rows: Sequence[Any], now: float, previous: Mapping[str, Any] | None = None, selected: str | None = None) -> None:
         keep = selected or self.selected_key
         previous = previous or {}
+        narrow = self.narrow
+        separator = "\n" if narrow else " "
         self.clear()
         for row in rows:
             key = row.key
-            name = Text(key) + (Text(" ⚑", style="bold red") if row.production else Text(""))
+            flag = Text(" ⚑", style="bold red") if row.production else Text("")
+            name = Text.assemble(row.env, flag, "\n", row.service) if narrow else Text.assemble(key, flag)
             if row.error:
-                self.add_row(Text("? unreadable", style="yellow"), name, "—", "—", "—", "—", "—", "—",
-                             Text("✖ " + row.error[:70], style="red"), key=key)
+                error = Text("✖ " + (row.error[:22] + "\n" + row.error[22:44] if narrow else row.error[:70]), style="red")
+                cells = ([Text("? unreadable", style="yellow"), name, "—", error, "—", "—", "—", "—"] if narrow else
+                         [Text("? unreadable", style="yellow"), name, "—", "—", "—", "—", "—", "—", error])
+                self.add_row(*cells, key=key, height=None if narrow else 1)
                 continue
             old = previous.get(key)
-            errors = errors_text(row.error_rate, row.baseline_error_rate)
-            if old is not None and not row.error:
-                moved = trend(row.error_rate, old.error_rate, relative=0.25, absolute=0.002)
-                if moved:
-                    errors.append(" " + moved, style="red" if moved == "↑" else "green")
-            self.add_row(
+            errors = errors_text(row.error_rate, row.baseline_error_rate, separator)
+            moved = trend(row.error_rate, old.error_rate, relative=0.25, absolute=0.002) if old is not None else ""
+            if moved:
+                errors.append(" " + moved, style="red" if moved == "↑" else "green")
+            cells = [
                 level_text(row.level),
                 name,
-                since_text(row.since, now),
+                since_text(row.since, now, separator),
                 errors,
                 burn_text(row.burn("5m")),
                 burn_text(row.burn("1h")),
                 burn_text(row.burn("6h")),
-                latency_text(row.p95_ms, getattr(row.targets, "latency_ms", None)),
-                split_text(row.serving, row.service),
-                key=key,
-            )
+                latency_text(row.p95_ms, getattr(row.targets, "latency_ms", None), separator),
+            ]
+            if not narrow:
+                cells.append(split_text(row.serving, row.service))
+            self.add_row(*cells, key=key, height=None if narrow else 1)
         if keep is not None:
             self.select_key(keep)

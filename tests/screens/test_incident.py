@@ -155,3 +155,18 @@ async def test_live_tail_bumps_the_counts_of_new_entries(incident_app, manual_cl
         await wait_for(pilot, lambda: "↑" in cell(screen.query_one(ErrorGroupsTable), 0, "count")
                        or any("↑" in cell(screen.query_one(ErrorGroupsTable), i, "count")
                               for i in range(screen.query_one(ErrorGroupsTable).row_count)), what="↑ on a bumped group")
+
+
+async def test_the_ranked_list_fits_a_100_column_terminal_with_every_burn_rate_and_p95(incident_app):
+    app = incident_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot, app)
+        table = screen.query_one(IncidentTable)
+        await wait_for(pilot, lambda: table.row_count == 4, what="four services")
+        assert table.headers == IncidentTable.NARROW_COLUMNS
+        assert table.max_scroll_x == 0  # burn 6h and p95 are on screen, not off to the right
+        assert cell(table, 0, "env/service").split("\n") == ["production ⚑", "vinsight-backend"]
+        assert cell(table, 0, "burn 6h").endswith("×")
+        # "serving" left the table; the selected service's headline still names it.
+        assert "serving" not in table.headers
+        assert "serving 00064-rzr 100 %" in str(screen.query_one("#headline").render())
