@@ -42,3 +42,16 @@ def make_app(repo_config, clients_for, manual_clock):  # noqa: F811
         return create_app(config or repo_config, clients_for(emu), clock or manual_clock, **options)
 
     return make
+
+
+async def settle_for_snapshot(pilot) -> None:
+    """Let the first paint finish, then repaint every table once: a DataTable can keep a header line
+    painted before its rows' widths were measured (seen about once in 20 runs on a loaded machine);
+    the app repaints on its next read, a one-read snapshot would keep it."""
+    from textual.widgets import DataTable
+
+    await pilot.pause(0.5)
+    await pilot.wait_for_scheduled_animations()
+    for table in pilot.app.screen.query(DataTable):
+        table.refresh()
+    await pilot.pause(0.1)

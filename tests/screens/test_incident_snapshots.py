@@ -9,7 +9,7 @@ import pytest
 
 from screens.history import HistoryScreen
 from screens.incident import IncidentScreen
-from tests.screens.conftest import wait_for
+from tests.screens.conftest import settle_for_snapshot, wait_for
 
 
 @pytest.fixture
@@ -32,8 +32,7 @@ def _loaded(app) -> bool:
 
 async def _settle(pilot) -> None:
     await wait_for(pilot, lambda: _loaded(pilot.app), what="first read")
-    await pilot.pause(0.5)
-    await pilot.wait_for_scheduled_animations()
+    await settle_for_snapshot(pilot)
 
 
 def test_incident_screen(snap_compare, frozen):
