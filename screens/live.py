@@ -26,6 +26,7 @@ class LiveScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._read_mono: float | None = None
+        self._retry_mono: float | None = None  # when the next read after a failure is due
         self._timer: Timer | None = None
         self._failures = 0
         self._loading = False
@@ -82,8 +83,12 @@ class LiveScreen(Screen):
         self.query_one(StatusLine).data_age = 0.0
 
     def tick(self) -> None:
+        status = self.query_one(StatusLine)
+        now = time.monotonic()
         if self._read_mono is not None:
-            self.query_one(StatusLine).data_age = time.monotonic() - self._read_mono
+            status.data_age = now - self._read_mono
+        if self._retry_mono is not None and status.error:
+            status.retry_in = max(0.0, self._retry_mono - now)  # counts down to "retrying now"
 
     def _loaded(self, data: Any) -> None:
         if not self.is_attached:
@@ -93,6 +98,7 @@ class LiveScreen(Screen):
             self._failed(error)
             return
         self._failures = 0
+        self._retry_mono = None
         status = self.query_one(StatusLine)
         status.error = None
         status.retry_in = None
@@ -107,6 +113,7 @@ class LiveScreen(Screen):
         status = self.query_one(StatusLine)
         status.error = error
         status.retry_in = delay
+        self._retry_mono = None if delay is None else time.monotonic() + delay
         self._next(delay)
 
     def _next(self, delay: float | None) -> None:

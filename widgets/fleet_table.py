@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from widgets.format import health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
+from widgets.format import error_brief, health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
 from widgets.summary import summarize
 
@@ -51,7 +51,7 @@ class FleetTable(KeyedTable):
             old = previous.get(key)
             old_sum = summarize(old) if old is not None else None
             if service.error:
-                serving: Text | str = Text("✖ " + service.error[: 28 if narrow else 60], style="red")
+                serving: Text | str = Text("✖ " + error_brief(service.error, 30 if narrow else 60), style="red")
             else:
                 serving = split_text(now_sum.split, service.service, separator="\n" if narrow else " · ")
             cells = [

@@ -5,6 +5,7 @@ Every state is written as a symbol plus a word or a colour, never colour alone (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,6 +94,17 @@ def short_revision(name: str, service: str | None = None) -> str:
 def short_image(image: str) -> str:
     """The last path part with its tag: 'backend:v1.6.13'."""
     return image.rsplit("/", 1)[-1] if image else "—"
+
+
+_API_FAILURE = re.compile(r"^(?P<call>\w+)(?:\([^)]*\))? failed: (?P<code>[A-Z][A-Z_]+)")
+
+
+def error_brief(error: str, width: int) -> str:
+    """'ListServices: PERMISSION_DENIED' from an ApiError's text (the full text is in the status line),
+    else the text cut to `width`."""
+    match = _API_FAILURE.match(error)
+    brief = f"{match['call']}: {match['code']}" if match else error
+    return brief if len(brief) <= width else brief[: width - 1] + "…"
 
 
 def trend(new: float | None, old: float | None, *, relative: float = 0.10, absolute: float = 0.0) -> str:

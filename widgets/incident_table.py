@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
-from widgets.format import age, ms, pct, split_text, trend, with_trend
+from widgets.format import age, error_brief, ms, pct, split_text, trend, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
 
 #: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
@@ -96,7 +96,8 @@ class IncidentTable(KeyedTable):
             flag = Text(" ⚑", style="bold red") if row.production else Text("")
             name = Text.assemble(row.env, flag, "\n", row.service) if narrow else Text.assemble(key, flag)
             if row.error:
-                error = Text("✖ " + (row.error[:22] + "\n" + row.error[22:44] if narrow else row.error[:70]), style="red")
+                brief = error_brief(row.error, 24 if narrow else 70)
+                error = Text("✖ " + (brief.replace(": ", ":\n", 1) if narrow else brief), style="red")
                 cells = ([Text("? unreadable", style="yellow"), name, "—", error, "—", "—", "—", "—"] if narrow else
                          [Text("? unreadable", style="yellow"), name, "—", "—", "—", "—", "—", "—", error])
                 self.add_row(*cells, key=key, height=None if narrow else 1)

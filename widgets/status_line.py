@@ -13,11 +13,11 @@ class StatusLine(Widget):
     """`data_age` in seconds (None: not read yet), `error` the last API error (None: fine)."""
 
     DEFAULT_CSS = """
-    StatusLine { height: 1; padding: 0 1; background: $panel; }
+    StatusLine { height: auto; max-height: 5; padding: 0 1; background: $panel; }
     """
 
     data_age: reactive[float | None] = reactive(None)
-    error: reactive[str | None] = reactive(None)
+    error: reactive[str | None] = reactive(None, layout=True)  # an error may take more lines
     busy: reactive[str] = reactive("")
     source: reactive[str] = reactive("")
     calls: reactive[int | None] = reactive(None)
@@ -25,8 +25,9 @@ class StatusLine(Widget):
     retry_in: reactive[float | None] = reactive(None)
 
     def render(self) -> Text:
-        """Age first and the error last: a long error is cut at the edge, never the age."""
-        out = Text(no_wrap=True, overflow="ellipsis")
+        """Age first and the error last; one line, except that an error wraps (up to 5 lines) so
+        that its advice (which role, which setting) is never cut off at the edge."""
+        out = Text(no_wrap=not self.error, overflow="ellipsis")
         if self.read_only:
             out.append("READ-ONLY ", style="bold black on yellow")
             out.append(" ")
@@ -44,6 +45,7 @@ class StatusLine(Widget):
         if self.error:
             out.append("  ✖ API error", style="bold red")
             if self.retry_in is not None:
-                out.append(f" (retrying in {self.retry_in:.0f}s)", style="red")
+                retry = f"retrying in {self.retry_in:.0f}s" if self.retry_in >= 0.5 else "retrying now"
+                out.append(f" ({retry})", style="red")
             out.append(": " + self.error, style="red")
         return out

@@ -31,3 +31,23 @@ def test_views_share_the_engines_connections_but_give_up_sooner(emulator, client
     assert views.services is clients.services  # one channel, one set of clients
     assert views.retry_deadline == VIEW_RETRY_DEADLINE < clients.retry_deadline == RETRY_DEADLINE
     assert views.read_timeout < clients.read_timeout
+
+
+async def test_a_failing_read_counts_down_to_its_retry_and_wraps_the_whole_error(emulator, make_app):
+    emu = emulator()
+    emu.inject_fault("ListServices", "PERMISSION_DENIED", times=10_000)
+    app = make_app(emu)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FleetScreen))
+        status = app.screen.query_one(StatusLine)
+        await wait_for(pilot, lambda: bool(status.error), what="the API error")
+        first = status.retry_in
+        assert first is not None and first > 0
+        await pilot.pause(0.6)
+        app.screen.tick()  # the app's 1 s ticker; tests tick by hand
+        assert status.retry_in is not None and status.retry_in < first
+        # The error names what to fix; on 100 columns it wraps onto more lines instead of being cut.
+        await pilot.pause(0.1)
+        assert status.size.height > 1
+        shown = "".join(segment.text for y in range(status.size.height) for segment in status.render_line(y))
+        assert status.error.split()[-1] in shown

@@ -57,3 +57,13 @@ def test_budget_bar_marks_alert_percents():
 def test_evidence_bar_reaches_the_boundary():
     assert evidence_bar(40, 40, width=10).plain == "█" * 10 + "│"
     assert evidence_bar(1, 40, width=10).plain == "░" * 10 + "│"
+
+
+def test_error_brief_names_the_call_and_the_code_of_an_api_error():
+    from widgets.format import error_brief
+
+    text = ("ListServices(vinsight-staging/us-central1) failed: PERMISSION_DENIED: The caller does not have "
+            "permission. — check that the credentials have the roles README.md lists")
+    assert error_brief(text, 60) == "ListServices: PERMISSION_DENIED"
+    assert error_brief("unreadable rollout annotation", 12) == "unreadable …"
+    assert error_brief("short", 12) == "short"
