@@ -31,8 +31,6 @@ class VinconsoleApp(App[None]):
     CSS = """
     Screen { layout: vertical; }
     .banner { height: 1; padding: 0 1; background: $primary-background; text-style: bold; }
-    .filter { display: none; height: 3; }
-    .filter.shown { display: block; }
     """
 
     def __init__(

@@ -13,6 +13,7 @@ from screens.data import MonthToDate
 from screens.live import LiveScreen
 from screens.modals import JumpTo
 from widgets.cost import budget_bar
+from widgets.filter_box import FilterBox
 from widgets.fleet_table import FleetTable
 from widgets.format import usd
 from widgets.status_line import StatusLine
@@ -36,7 +37,7 @@ class FleetScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(self._banner(), classes="banner", id="banner")
-        yield Input(placeholder="filter: part of env/service, enter to keep, esc to clear", id="filter", classes="filter")
+        yield FilterBox(placeholder="filter: part of env/service, enter to keep, esc to clear", id="filter")
         yield FleetTable(id="fleet")
         yield Static("", id="budget")
         yield StatusLine(id="status")
@@ -129,32 +130,24 @@ class FleetScreen(LiveScreen):
             self.app.open_service(event.row_key.value)
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.value = self.filter_text
-        box.focus()
+        self.query_one(FilterBox).open(self.filter_text)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.set_filter(event.value, keep_box=True)
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        event.input.remove_class("shown")
-        self.query_one(FleetTable).focus()
-
-    def set_filter(self, text: str, keep_box: bool = False) -> None:
-        self.filter_text = text
-        if not keep_box:
-            self.query_one("#filter", Input).remove_class("shown")
+        self.filter_text = event.value
         self.query_one("#banner", Static).update(self._banner())
         self._draw()
 
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(FleetTable).focus()
+
+    def set_filter(self, text: str) -> None:
+        """Filter without opening the box (`:` jump to an environment); esc clears it as usual."""
+        self.query_one(FilterBox).value = text
+
     def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("shown") or self.filter_text:
-            box.value = ""
-            self.set_filter("")
+        if self.query_one(FilterBox).clear_filter():
             self.query_one(FleetTable).focus()
 
     def action_incident(self) -> None:

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from screens.bindings import HISTORY_BINDINGS
 from screens.live import LiveScreen
 from widgets.dora import DoraPanel
+from widgets.filter_box import FilterBox
 from widgets.history_table import RolloutDetail, RolloutsTable
 from widgets.status_line import StatusLine
 
@@ -44,7 +45,7 @@ class HistoryScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(self.app.banner, classes="banner")
-        yield Input(placeholder="filter rollouts: service, revision, driver, outcome; enter keep, esc clear", id="filter", classes="filter")
+        yield FilterBox(placeholder="filter rollouts: service, revision, driver, outcome; enter keep, esc clear", id="filter")
         with Vertical(id="body"):
             yield Static("", id="summary")
             yield RolloutsTable(id="rollouts")
@@ -139,10 +140,7 @@ class HistoryScreen(LiveScreen):
         self._set_span(ORDER[min(len(ORDER) - 1, ORDER.index(self.span) + 1)])
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.value = self.filter_text
-        box.focus()
+        self.query_one(FilterBox).open(self.filter_text)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -150,18 +148,12 @@ class HistoryScreen(LiveScreen):
         self._draw()
 
     @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        event.input.remove_class("shown")
+    def _filter_done(self) -> None:
         self.query_one(RolloutsTable).focus()
 
     def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("shown") or self.filter_text:
-            box.value = ""
-            self.filter_text = ""
-            box.remove_class("shown")
+        if self.query_one(FilterBox).clear_filter():
             self.query_one(RolloutsTable).focus()
-            self._draw()
             return
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()

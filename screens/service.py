@@ -23,6 +23,7 @@ from screens.live import LiveScreen
 from screens.modals import ChooseRevision, ConfirmTraffic, JumpTo, SplitInput
 from screens.verdicts import steps_of, view_from_event, view_from_state
 from widgets.cost import CostPanel, CostRow, CostView
+from widgets.filter_box import FilterBox
 from widgets.format import rollout_text, short_revision
 from widgets.history import StepHistory
 from widgets.revisions_table import RevisionsTable
@@ -68,7 +69,7 @@ class ServiceScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(self.app.banner, classes="banner")
-        yield Input(placeholder="filter revisions: name, image or tag; enter keep, esc clear", id="filter", classes="filter")
+        yield FilterBox(placeholder="filter revisions: name, image or tag; enter keep, esc clear", id="filter")
         with VerticalScroll(id="body"):
             yield Static("", id="title")
             yield TrafficBar(self.target.service, id="traffic")
@@ -545,20 +546,15 @@ class ServiceScreen(LiveScreen):
         self.app.push_screen(ChooseRevision(f"{self.target.key}: roll back to", choices), chosen)
 
     def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("shown") or self.filter_text:
-            box.value = ""
-            self._set_filter("")
+        if self.query_one(FilterBox).clear_filter():
+            self.query_one(RevisionsTable).focus()
             return
         if self.auto_running:
             self.notify("the automatic rollout keeps running in this console; back on this service with enter", severity="information")
         self.app.pop_screen()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.value = self.filter_text
-        box.focus()
+        self.query_one(FilterBox).open(self.filter_text)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -566,15 +562,8 @@ class ServiceScreen(LiveScreen):
         self._draw()
 
     @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        event.input.remove_class("shown")
+    def _filter_done(self) -> None:
         self.query_one(RevisionsTable).focus()
-
-    def _set_filter(self, text: str) -> None:
-        self.filter_text = text
-        self.query_one("#filter", Input).remove_class("shown")
-        self.query_one(RevisionsTable).focus()
-        self._draw()
 
     def action_jump(self) -> None:
         self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)
