@@ -18,13 +18,13 @@ async def test_fleet_table_switches_to_two_line_rows_that_fit_a_100_column_termi
         table = app.screen.query_one(FleetTable)
         await wait_for(pilot, lambda: table.row_count == 4, what="four services")
         assert table.headers == FleetTable.COLUMNS
-        assert table.max_scroll_x == 0
+        await wait_for(pilot, lambda: table.max_scroll_x == 0, what="no sideways scrolling")
 
         await pilot.resize_terminal(100, 30)
         await wait_for(pilot, lambda: table.headers == FleetTable.NARROW_COLUMNS, what="narrow columns")
-        await pilot.pause(0.2)
         assert table.row_count == 4  # redrawn from what was shown, not emptied until the next read
-        assert table.max_scroll_x == 0  # every column visible without scrolling sideways
+        # every column visible without scrolling sideways (widths are measured when the table idles)
+        await wait_for(pilot, lambda: table.max_scroll_x == 0, what="no sideways scrolling")
         name = table.get_row_at(0)[1].plain
         assert name.split("\n") == ["staging", "vinsight-backend"]
         assert "month" not in table.headers  # the fleet's month to date stays below the table
@@ -41,7 +41,7 @@ async def test_revisions_table_drops_secondary_columns_on_a_100_column_terminal(
         table = app.screen.query_one(RevisionsTable)
         await wait_for(pilot, lambda: table.row_count >= 2, what="revisions")
         assert table.headers == RevisionsTable.NARROW_COLUMNS
-        assert table.max_scroll_x == 0
+        await wait_for(pilot, lambda: table.max_scroll_x == 0, what="no sideways scrolling")
         assert {"traffic", "ready", "5xx", "p95"} <= set(table.headers)  # what a step is judged on stays
         # The image left the table: the stable and candidate panels name theirs.
         titles = [str(panel.border_title) for panel in app.screen.query(RevisionSparks)]
