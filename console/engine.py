@@ -239,7 +239,10 @@ class Engine:
             candidate_created=state.candidate_created if state else None,
             **dict(details or {}),
         )
-        self.emit("traffic", f"traffic now {describe_split(after)} — {reason}", before=before, after=after)
+        if after == before:  # a state or lease write: say so rather than announce a traffic change
+            self.emit("traffic", f"{reason} (traffic unchanged: {describe_split(after)})", before=before, after=after)
+        else:
+            self.emit("traffic", f"traffic now {describe_split(after)} — {reason}", before=before, after=after)
         return self.service
 
     def _check_still_ours(self, conflict: ConflictError) -> None:
@@ -581,7 +584,8 @@ class Engine:
                 "bake",
                 f"step {state.step + 1}/{len(state.steps)} at {state.percent} %: baked {_mmss(baked)} "
                 f"(min {_mmss(params.min_bake_seconds)}, max {_mmss(params.max_bake_seconds)}), "
-                f"{len(samples)} complete windows — {verdict.decision}: {verdict.reasons[0] if verdict.reasons else ''}",
+                f"{len(samples)} complete window{'' if len(samples) == 1 else 's'} — {verdict.decision}: "
+                f"{verdict.reasons[0] if verdict.reasons else ''}",
                 baked=baked,
                 min_bake=params.min_bake_seconds,
                 max_bake=params.max_bake_seconds,

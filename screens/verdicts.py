@@ -47,7 +47,7 @@ def view_from_event(data: Mapping[str, Any], source: str) -> VerdictView:
     reasons = tuple(data.get("reasons") or ())
     headline = ""
     if "baked" in data:
-        headline = f"baked {_mmss(data['baked'])} (min {_mmss(data.get('min_bake'))}, max {_mmss(data.get('max_bake'))}), {data.get('samples', 0)} complete windows"
+        headline = f"baked {_mmss(data['baked'])} (min {_mmss(data.get('min_bake'))}, max {_mmss(data.get('max_bake'))}), {data.get('samples', 0)} complete window{'' if data.get('samples', 0) == 1 else 's'}"
     return VerdictView(
         decision=decision,
         headline=headline,

@@ -55,6 +55,11 @@ def test_healthy_candidate_is_promoted_through_every_step(rollout):
     # every traffic change on the way went through 10 and 50 %
     percents = [e.data["after"].get(outcome.candidate, 0) for e in events if e.kind == "traffic"]
     assert 10 in percents and 50 in percents and percents[-1] == 100
+    # a write that only moves the lease or the state never reads as a traffic change
+    for e in events:
+        if e.kind == "traffic" and "after" in e.data:
+            assert ("traffic now" in e.message) == (e.data["after"] != e.data["before"]), e.message
+    assert any("lease taken (traffic unchanged: " in e.message for e in events)
 
 
 def test_audit_entries_record_every_change(rollout):
