@@ -470,7 +470,9 @@ class Engine:
                 state,
                 step=next_index,
                 percent=state.steps[next_index],
-                step_started=now,
+                # from the write, not the verdict: the smoke checks in between ran on the old split,
+                # and the next step's windows and minimum bake must not include them
+                step_started=self.clock.now(),
                 evidence=verdict.evidence.to_dict(),
                 extended=False,
             )

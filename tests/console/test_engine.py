@@ -246,3 +246,22 @@ def test_two_engines_in_one_process_are_two_holders(repo_config, emulator, clien
         second.step()
     first.release()
     assert second.step().outcome == "stepped"
+
+
+def test_a_step_is_timed_from_its_traffic_write_not_from_the_smoke_checks_before_it(repo_config, emulator, clients_for):
+    emu = emulator(scenario="healthy")
+    clients = clients_for(emu)
+    engine, events = make_engine(repo_config, emu, clients)
+    checks = engine.smoke
+
+    def slow_smoke(candidate):  # smoke checks that take 45 s of the rollout's time, on the old split
+        results = checks(candidate)
+        emu.clock.advance(45)
+        return results
+
+    engine.smoke = slow_smoke
+    outcome = engine.auto_promote()
+    assert outcome.outcome == "promoted", outcome.message
+    for report in outcome.steps[:-1]:  # 10 and 50 %: the 100 % step is its smoke checks
+        write = next(e for e in events if e.kind == "traffic" and e.data.get("after", {}).get(outcome.candidate) == report.percent)
+        assert write.at - 1 <= report.started <= write.at, (report.percent, report.started, write.at)
