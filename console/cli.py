@@ -188,11 +188,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         json.dump(fleet.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from rich.console import Console
-
+        from console.output import print_view
         from console.tables import fleet_view
 
-        Console().print(fleet_view(fleet, f"vinconsole status — {clients.target}"))
+        print_view(lambda width: fleet_view(fleet, f"vinconsole status — {clients.target}", width))
     unreadable = [s for s in fleet.services if s.error]
     return EXIT_INFRA if unreadable and len(unreadable) == len(fleet.services) else EXIT_OK
 
@@ -219,11 +218,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         json.dump(history.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    from rich.console import Console
-
     from console.history import history_view
+    from console.output import print_view
 
-    Console().print(history_view(history, f"vinconsole history — {clients.target}, last {args.since}"))
+    print_view(lambda width: history_view(history, f"vinconsole history — {clients.target}, last {args.since}"))
     return EXIT_OK
 
 

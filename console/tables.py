@@ -37,47 +37,77 @@ def fmt_age(seconds: float) -> str:
     return f"{seconds / 86400:.0f}d"
 
 
-def service_table(service: ServiceStatus) -> Table | Text:
+#: (column, justify); the status table's columns in order
+STATUS_COLUMNS = (
+    ("revision", "left"), ("traffic", "right"), ("tag", "left"), ("ready", "center"), ("age", "right"),
+    ("req/s", "right"), ("5xx", "right"), ("p50", "right"), ("p95", "right"), ("p99", "right"),
+    ("inst", "right"), ("cost/h", "right"), ("image", "left"),
+)
+#: what goes first when a terminal is too narrow for every column (traffic, 5xx and p95 stay)
+DROPPED_WHEN_NARROW = ("image", "p50", "p99", "inst", "age", "tag", "cost/h")
+
+
+def service_table(service: ServiceStatus, width: int | None = None) -> Table | Text:
+    """The revisions of one service; with `width` (a terminal's), columns that don't fit are left out
+    (named in the caption) rather than squeezed to '…'."""
     title = f"{service.env} / {service.service}  ({service.project}, {service.region})"
     if service.error and not service.revisions:
         return Text.assemble((title, "bold"), "\n", (f"✗ {service.error}", "red"))
     if service.rollout:
         title += f"  rollout: {service.rollout.get('phase', '?')}"
-    table = Table(title=title, title_justify="left", expand=False)
-    for column, justify in [
-        ("revision", "left"), ("traffic", "right"), ("tag", "left"), ("ready", "center"), ("age", "right"),
-        ("req/s", "right"), ("5xx", "right"), ("p50", "right"), ("p95", "right"), ("p99", "right"),
-        ("inst", "right"), ("cost/h", "right"), ("image", "left"),
-    ]:
-        table.add_column(column, justify=justify, no_wrap=column != "image")
-    if service.error:
-        table.caption = Text(f"✗ {service.error}", style="red")
-    for rev in service.revisions:
-        serving = rev.traffic_percent > 0
-        table.add_row(
-            Text(rev.name, style="bold" if serving else ""),
-            f"{rev.traffic_percent} %",
-            rev.tag or "",
-            Text("✓", style="green") if rev.ready else Text("✗", style="red"),
-            fmt_age(rev.age_seconds),
-            fmt_rate(rev.request_rate),
-            fmt_percent(rev.error_rate),
-            fmt_ms(rev.p50_ms),
-            fmt_ms(rev.p95_ms),
-            fmt_ms(rev.p99_ms),
-            "—" if rev.instances is None else str(rev.instances),
-            fmt_usd(rev.cost_per_hour),
-            rev.image.rsplit("/", 1)[-1],
-        )
+    dropped: list[str] = []
+    table = _revisions_table(service, title, dropped)
+    while width is not None and _width(table) > width and len(dropped) < len(DROPPED_WHEN_NARROW):
+        dropped.append(DROPPED_WHEN_NARROW[len(dropped)])
+        table = _revisions_table(service, title, dropped)
     return table
 
 
-def fleet_view(fleet: FleetStatus, header: str = "") -> Group:
+def _width(table: Table) -> int:
+    from rich.console import Console
+
+    return Console(width=10_000).measure(table).maximum
+
+
+def _revisions_table(service: ServiceStatus, title: str, dropped: list[str]) -> Table:
+    columns = [(name, justify) for name, justify in STATUS_COLUMNS if name not in dropped]
+    table = Table(title=title, title_justify="left", expand=False)
+    for column, justify in columns:
+        table.add_column(column, justify=justify, no_wrap=column != "image")
+    captions = []
+    if service.error:
+        captions.append(Text(f"✗ {service.error}", style="red"))
+    if dropped:
+        captions.append(Text(f"(terminal too narrow: {', '.join(dropped)} left out; widen it or use --json)", style="dim"))
+    if captions:
+        table.caption = Text("\n").join(captions)
+        table.caption_justify = "left"
+    for rev in service.revisions:
+        cells = {
+            "revision": Text(rev.name, style="bold" if rev.traffic_percent > 0 else ""),
+            "traffic": f"{rev.traffic_percent} %",
+            "tag": rev.tag or "",
+            "ready": Text("✓", style="green") if rev.ready else Text("✗", style="red"),
+            "age": fmt_age(rev.age_seconds),
+            "req/s": fmt_rate(rev.request_rate),
+            "5xx": fmt_percent(rev.error_rate),
+            "p50": fmt_ms(rev.p50_ms),
+            "p95": fmt_ms(rev.p95_ms),
+            "p99": fmt_ms(rev.p99_ms),
+            "inst": "—" if rev.instances is None else str(rev.instances),
+            "cost/h": fmt_usd(rev.cost_per_hour),
+            "image": rev.image.rsplit("/", 1)[-1],
+        }
+        table.add_row(*(cells[name] for name, _ in columns))
+    return table
+
+
+def fleet_view(fleet: FleetStatus, header: str = "", width: int | None = None) -> Group:
     parts: list = []
     if header:
         parts.append(Text(header, style="bold"))
     parts.append(
         Text(f"metrics over {iso(fleet.window_start)} → {iso(fleet.window_end)} (complete windows only)", style="dim")
     )
-    parts.extend(service_table(service) for service in fleet.services)
+    parts.extend(service_table(service, width) for service in fleet.services)
     return Group(*parts)

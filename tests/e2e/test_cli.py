@@ -118,6 +118,16 @@ def test_status_json_lists_the_fleet_with_numbers(emulator_process):
         assert all(r["request_rate"] is None for r in idle)  # no data is null, never 0
 
 
+def test_status_in_a_pipe_prints_every_column_whole(emulator_process):
+    emu = emulator_process()
+    result = emu.vinconsole("status")  # stdout is a pipe, as in a CI log
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout  # no cell squeezed to fit 80 columns
+    for column in ("revision", "traffic", "5xx", "p50", "p95", "p99", "cost/h", "image"):
+        assert column in result.stdout
+    assert "vinsight-backend-00054-jif" in result.stdout and "\x1b[" not in result.stdout  # names whole, no colour codes
+
+
 def test_healthy_rollout_is_promoted_with_a_report(emulator_process, tmp_path):
     emu = emulator_process("healthy", strict_config(tmp_path))
     summary = tmp_path / "summary.md"

@@ -1,0 +1,52 @@
+"""The status table on a narrow terminal leaves columns out (and says so) instead of squeezing cells."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from console.status import RevisionStatus, ServiceStatus
+from console.tables import DROPPED_WHEN_NARROW, STATUS_COLUMNS, service_table
+
+
+def _service() -> ServiceStatus:
+    def revision(name: str, percent: int, tag: str | None) -> RevisionStatus:
+        return RevisionStatus(
+            name=name, traffic_percent=percent, tag=tag, ready=True, created="2026-11-28T09:00:00Z",
+            image="us-docker.pkg.dev/vinsight/app/backend:v1.6.12", request_rate=10.1 if percent else None,
+            error_rate=0.0023 if percent else None, p50_ms=183.0, p95_ms=472.0, p99_ms=697.0, instances=2,
+            cost_per_hour=0.0941, cost_per_1k_requests=0.0026, age_seconds=3 * 86400,
+        )
+
+    return ServiceStatus("staging", "vinsight-backend", "vinsight-staging", "us-central1", False, None, [
+        revision("vinsight-backend-00055-evi", 0, "candidate"), revision("vinsight-backend-00054-jif", 100, None),
+    ])
+
+
+def _render(renderable, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def headers(table) -> list[str]:
+    return [str(column.header) for column in table.columns]
+
+
+def test_every_column_when_it_fits():
+    table = service_table(_service(), width=200)
+    assert headers(table) == [name for name, _ in STATUS_COLUMNS]
+    assert table.caption is None
+
+
+def test_a_narrow_terminal_drops_secondary_columns_and_says_which():
+    table = service_table(_service(), width=90)
+    shown = headers(table)
+    assert {"revision", "traffic", "5xx", "p95"} <= set(shown)
+    left_out = [name for name, _ in STATUS_COLUMNS if name not in shown]
+    assert left_out and set(left_out) <= set(DROPPED_WHEN_NARROW)
+    text = _render(table, 90)
+    assert "…" not in text and "vinsight-backend-00054-jif" in text and "0.23 %" in text
+    assert all(len(line) <= 90 for line in text.splitlines())
+    assert "terminal too narrow: " + ", ".join(DROPPED_WHEN_NARROW[: len(left_out)]) in " ".join(text.split())
