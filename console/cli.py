@@ -300,8 +300,8 @@ def cmd_action(args: argparse.Namespace) -> int:
     finally:
         clients.close()
     print(f"{target.key}: {outcome.outcome} — {outcome.message}")
-    if outcome.outcome == "rolled_back" and args.command != "rollback":
-        return EXIT_ROLLED_BACK
+    if outcome.outcome == "rolled_back":  # asked for: done (exit 0); otherwise it is the rollout failing
+        return EXIT_OK if args.command == "rollback" else EXIT_ROLLED_BACK
     return outcome.exit_code
 
 

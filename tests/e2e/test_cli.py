@@ -207,6 +207,11 @@ def test_step_then_status_sees_the_split_and_the_regression(emulator_process):
     stable = by_name[service["rollout"]["stable"]]
     assert candidate["traffic_percent"] == 10 and stable["traffic_percent"] == 90
     assert candidate["error_rate"] > 3 * stable["error_rate"]
+    # one command puts it back, and a rollback that was asked for and done exits 0
+    rolled = emu.vinconsole("rollback", "--env", "staging", "--service", "vinsight-backend", "--yes")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    after = {r["name"]: r["traffic_percent"] for r in backend(emu.status())["revisions"]}
+    assert after[stable["name"]] == 100 and after[candidate["name"]] == 0
 
 
 def test_production_action_needs_yes_off_a_terminal(emulator_process):
