@@ -99,7 +99,8 @@ def run_auto_promote(
     console = Console(file=out, highlight=False)
     tty = console.is_terminal
     panel = ProgressPanel(target)
-    live = Live(panel, console=console, refresh_per_second=4, transient=False) if tty else None
+    # transient: the panel is progress; once decided, the event lines and the last line tell it all
+    live = Live(panel, console=console, refresh_per_second=4, transient=True) if tty else None
 
     last_bake: dict[str, object] = {}
 
@@ -134,13 +135,13 @@ def run_auto_promote(
             outcome = engine.auto_promote(revision=revision, image=image)
     finally:
         restore()
-    _finish(outcome, target, engine.lease.holder, report_path, out)
+    _finish(outcome, target, engine.lease.holder, report_path, out, annotate=not tty or bool(os.environ.get("GITHUB_ACTIONS")))
     return outcome.exit_code
 
 
-def _finish(outcome: Outcome, target: Target, driver: str, report_path: str | None, out: IO[str]) -> None:
+def _finish(outcome: Outcome, target: Target, driver: str, report_path: str | None, out: IO[str], annotate: bool) -> None:
     print(f"{target.key}: {outcome.outcome} (exit {outcome.exit_code}) — {outcome.message}", file=out, flush=True)
-    if outcome.exit_code not in (0,):
+    if outcome.exit_code != 0 and annotate:  # a GitHub Actions annotation: noise on an operator's terminal
         print(f"::error title=vinconsole {target.key} {outcome.outcome}::{outcome.message}", file=out, flush=True)
     if report_path:
         Path(report_path).write_text(json.dumps(report_json(outcome, target.env, target.service, driver), indent=2) + "\n")
