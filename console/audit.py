@@ -56,18 +56,22 @@ def split_json(split: Mapping[str, int]) -> dict[str, int]:
 class Notifier:
     """Posts one-line messages to a Slack-compatible webhook named by an env variable."""
 
-    def __init__(self, url_env: str | None, warn: Callable[[str], None] | None = None):
+    def __init__(self, url_env: str | None, warn: Callable[[str], None] | None = None, then: str = "the rollout goes on"):
         self.url = os.environ.get(url_env) if url_env else None
         self.url_env = url_env
         self.warn = warn or (lambda message: None)
+        self.then = then  # what happens after a failed post, for the warning
 
-    def send(self, text: str) -> None:
+    def send(self, text: str) -> bool:
+        """Post `text`; False (and a warning) when it could not be delivered, never an exception."""
         if not self.url:
-            return
+            return False
         import httpx
 
         try:
             response = httpx.post(self.url, json={"text": text}, timeout=5.0)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            self.warn(f"webhook (${self.url_env}) failed: {exc}; the rollout goes on")
+            self.warn(f"webhook (${self.url_env}) failed: {exc}; {self.then}")
+            return False
+        return True

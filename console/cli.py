@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="without the rollback key (hidden and refused, also in the palette)",
     )
 
+    cost = commands.add_parser("cost", help="this month's spend per service against the budget and its alert thresholds")
+    _common(cost)
+    cost.add_argument("--json", action="store_true", help="print JSON (stable keys)")
+    cost.add_argument(
+        "--notify", action="store_true",
+        help="also post the one-line summary to the webhook named by [notifications] webhook_url_env (a daily cron job)",
+    )
+
     history = commands.add_parser("history", help="rollouts from the audit log and the DORA figures beside the targets")
     _common(history)
     history.add_argument("--since", default="30d", metavar="30d", help="how far back: Nd, Nh or Nm (default: 30d)")
@@ -133,6 +141,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return cmd_status(args)
     if args.command == "history":
         return cmd_history(args)
+    if args.command == "cost":
+        return cmd_cost(args)
     if args.command == "incident":
         return cmd_incident(args)
     if args.command in ("step", "promote", "rollback"):
@@ -194,6 +204,56 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_view(lambda width: fleet_view(fleet, f"vinconsole status — {clients.target}", width))
     unreadable = [s for s in fleet.services if s.error]
     return EXIT_INFRA if unreadable and len(unreadable) == len(fleet.services) else EXIT_OK
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    """Month to date per service, the fleet's total and forecast against the budget (fleet-wide, so the
+    whole fleet is read even when --env/--service narrow the rows)."""
+    from console.audit import Notifier
+    from console.config import load_config
+    from console.cost import budget_status
+    from console.errors import UsageError
+    from console.gcp.clients import Clients
+    from console.spend import SpendReader, month_start
+    from console.status import iso
+
+    config = load_config(args.config)
+    shown = {target.key for target in config.targets(args.env, args.service)}
+    notifier = None
+    if args.notify:
+        url_env = config.notifications.webhook_url_env
+        if not url_env or not os.environ.get(url_env):
+            raise UsageError(
+                "--notify: set [notifications] webhook_url_env in the config and export that variable"
+                + (f" (${url_env} is empty)" if url_env else "")
+            )
+        notifier = Notifier(url_env, warn=lambda message: print(f"vinconsole: {message}", file=sys.stderr),
+                            then="the summary was not delivered")
+    clients = Clients.from_env()
+    try:
+        month = SpendReader(config, clients, _clock(args)).month_to_date(config.targets())
+    finally:
+        clients.close()
+    budget = config.budget
+    status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
+    if args.json:
+        json.dump({
+            "month_start": iso(month_start(month.read_at)), "read_at": iso(month.read_at),
+            "services": {key: round(usd, 4) for key, usd in sorted(month.per_service.items()) if key in shown},
+            "total": round(month.total, 4), "forecast": None if month.forecast is None else round(month.forecast, 4),
+            "budget": budget.monthly_usd, "alert_percents": list(budget.alert_percents),
+            "spent_crossed": status.spent_crossed, "forecast_crossed": status.forecast_crossed,
+            "level": status.level, "summary": status.summary(),
+        }, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from console.output import print_view
+        from console.tables import cost_view
+
+        print_view(lambda width: cost_view(month, shown, status, f"vinconsole cost — {clients.target}"))
+    if notifier is not None and not notifier.send(f"vinconsole cost: {status.summary()}"):
+        return EXIT_INFRA
+    return EXIT_OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:

@@ -49,3 +49,44 @@ def month_forecast(spent_so_far: float, elapsed_fraction: float) -> float | None
     if elapsed_fraction <= 0:
         return None
     return spent_so_far / min(1.0, elapsed_fraction)
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """The month's spend against the budget and its alert thresholds (the plan's 50/75/90 %)."""
+
+    spent: float
+    forecast: float | None
+    budget: float
+    spent_crossed: int | None  # the highest alert percent the spend so far has passed
+    forecast_crossed: int | None  # the highest alert percent the forecast passes
+
+    @property
+    def level(self) -> str:
+        """'over' (forecast or spend past the budget), 'alert' (a threshold passed), or 'ok'."""
+        if max(self.spent, self.forecast or 0.0) >= self.budget:
+            return "over"
+        return "alert" if self.spent_crossed is not None or self.forecast_crossed is not None else "ok"
+
+    def summary(self) -> str:
+        """One line with the numbers: what is spent, where the month is heading, which alert applies."""
+        head = f"month to date ${self.spent:,.2f} ({self.spent / self.budget:.0%} of the ${self.budget:,.2f} budget)"
+        if self.forecast is not None:
+            head += f", forecast ${self.forecast:,.2f} ({self.forecast / self.budget:.0%})"
+        if self.spent >= self.budget:
+            return f"✖ {head} — the budget is spent"
+        if self.forecast is not None and self.forecast >= self.budget:
+            return f"✖ {head} — on course to overrun the budget by ${self.forecast - self.budget:,.2f}"
+        if self.spent_crossed is not None:
+            return f"▲ {head} — spend passed the {self.spent_crossed} % alert"
+        if self.forecast_crossed is not None:
+            return f"▲ {head} — forecast passes the {self.forecast_crossed} % alert"
+        return f"● {head} — under every alert threshold"
+
+
+def budget_status(spent: float, forecast: float | None, budget: float, alert_percents: list[int]) -> BudgetStatus:
+    def crossed(amount: float | None) -> int | None:
+        passed = [p for p in alert_percents if amount is not None and amount >= budget * p / 100]
+        return max(passed) if passed else None
+
+    return BudgetStatus(spent, forecast, budget, crossed(spent), crossed(forecast))

@@ -111,3 +111,17 @@ def fleet_view(fleet: FleetStatus, header: str = "", width: int | None = None) -
     )
     parts.extend(service_table(service, width) for service in fleet.services)
     return Group(*parts)
+
+
+def cost_view(month, shown: set[str], status, header: str) -> Group:
+    """`vinconsole cost`: the month so far per service, then the fleet against its budget."""
+    table = Table(title=header, title_justify="left", expand=False)
+    table.add_column("service")
+    table.add_column("month to date", justify="right")
+    table.add_column("share", justify="right")
+    for key, usd in sorted(month.per_service.items(), key=lambda item: -item[1]):
+        if key in shown:
+            share = usd / month.total if month.total else None
+            table.add_row(key, fmt_usd(usd, 2), "—" if share is None else f"{share:.0%}")
+    style = {"over": "bold red", "alert": "yellow"}.get(status.level, "green")
+    return Group(table, Text(status.summary(), style=style))

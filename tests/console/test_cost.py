@@ -26,3 +26,21 @@ def test_month_forecast_is_linear():
 def test_instance_based_billing_has_no_request_fee_and_its_own_prices():
     usage = Usage(seconds=3600, billable_instance_seconds=3600, requests=1_000_000, vcpu=1, memory_gib=2, billing="instance")
     assert window_cost(usage, Pricing()) == pytest.approx(3600 * (0.000018 + 2 * 0.000002))
+
+
+def test_budget_status_names_the_alert_threshold_and_the_overrun():
+    from console.cost import budget_status
+
+    quiet = budget_status(11.34, 24.48, 150.0, [50, 75, 90])
+    assert quiet.level == "ok" and quiet.spent_crossed is None and quiet.forecast_crossed is None
+    assert quiet.summary() == ("● month to date $11.34 (8% of the $150.00 budget), forecast $24.48 (16%)"
+                               " — under every alert threshold")
+    heading = budget_status(60.0, 120.0, 150.0, [50, 75, 90])
+    assert (heading.spent_crossed, heading.forecast_crossed, heading.level) == (None, 75, "alert")
+    assert heading.summary().endswith("forecast passes the 75 % alert")
+    spent = budget_status(80.0, 140.0, 150.0, [50, 75, 90])
+    assert spent.summary().startswith("▲") and spent.summary().endswith("spend passed the 50 % alert")
+    over = budget_status(100.0, 170.0, 150.0, [50, 75, 90])
+    assert over.level == "over" and over.summary().endswith("on course to overrun the budget by $20.00")
+    assert budget_status(151.0, 160.0, 150.0, [50]).summary().endswith("the budget is spent")
+    assert budget_status(10.0, None, 150.0, [50]).level == "ok"  # the month's first minutes: no forecast yet

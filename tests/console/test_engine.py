@@ -13,6 +13,7 @@ from console.errors import LeaseHeldError
 from console.gcp.logs import Logs, audit_log_name, rfc3339
 from console.gcp.run import CloudRun
 from console.state import read_rollout
+from tests.webhook import webhook
 
 STAGING = ("vinsight-staging", "us-central1")
 
@@ -205,29 +206,11 @@ def test_metrics_outage_puts_stable_back_and_exits_3(repo_config, emulator, clie
 
 
 def test_webhook_is_told_and_a_failing_one_never_fails_the_rollout(repo_config, emulator, clients_for, monkeypatch):
-    import http.server
-    import json as jsonlib
-
-    received = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server API
-            received.append(jsonlib.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(500 if len(received) == 1 else 200)  # the first post fails
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("VINCONSOLE_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    with webhook(statuses=(500, 200)) as (url, received):  # the first post fails
+        monkeypatch.setenv("VINCONSOLE_WEBHOOK_URL", url)
         emu = emulator()
         engine, events = make_engine(repo_config, emu, clients_for(emu))
         outcome = engine.auto_promote()
-    finally:
-        server.shutdown()
     assert outcome.outcome == "promoted"
     assert any("rolling out" in post["text"] for post in received)
     assert any("promoted" in post["text"] for post in received)
