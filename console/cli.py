@@ -281,7 +281,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from console.history import history_view
     from console.output import print_view
 
-    print_view(lambda width: history_view(history, f"vinconsole history — {clients.target}, last {args.since}"))
+    print_view(lambda width: history_view(history, f"vinconsole history — {clients.target}, last {args.since}", width))
     return EXIT_OK
 
 

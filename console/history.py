@@ -433,35 +433,56 @@ def read_history(config: "Config", clients: "Clients", targets: Sequence["Target
     return build_history(entries, since, until, [t.key for t in targets], dora_targets)
 
 
-def history_view(history: History, title: str) -> Any:
-    """A rich renderable: the rollouts, then the DORA figures beside the team's targets."""
+#: what goes first when a terminal is too narrow for every column of the rollouts table
+HISTORY_LEFT_OUT_WHEN_NARROW = ("revision prefixes", "stable", "driver", "steps")
+
+
+def history_view(history: History, title: str, width: int | None = None) -> Any:
+    """A rich renderable: the rollouts, then the DORA figures beside the team's targets. With `width`
+    (a terminal's), the rollouts table leaves out what does not fit and says so."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
+    from console.tables import fit_to_width
+
     symbols = {"promoted": ("✔ promoted", "green"), "rolled_back": ("✘ rolled back", "red"),
                "aborted": ("■ aborted", "yellow"), "in_progress": ("… in progress", "cyan")}
-    rollouts = Table(title=title, title_justify="left", expand=False)
-    for column in ("started (UTC)", "service", "candidate", "stable", "driver", "outcome", "steps", "lead", "restore"):
-        rollouts.add_column(column, no_wrap=column not in ("steps",))
-    for r in history.rollouts:
-        text, style = symbols.get(r.outcome, (r.outcome, ""))
-        if r.kind == "rollback":
-            text = "↶ operator rollback"
-        elif r.reverted is not None:
-            text += " ↶ later rolled back"
-        steps = " ".join(f"{s.percent}%{'✔' if s.verdict == 'pass' else '✘' if s.verdict == 'fail' else '?' if s.verdict else ''}"
-                         for s in r.steps)
-        if r.why and r.outcome != "promoted":
-            steps = (steps + f" ({r.why})").strip()
-        rollouts.add_row(
-            datetime.fromtimestamp(r.started, timezone.utc).strftime("%m-%d %H:%M"), r.key, r.candidate or "—",
-            r.stable or "—", f"{r.driver_kind}: {r.driver_name}", Text(text, style=style), steps,
-            _minutes(r.lead_time_minutes), _minutes(r.time_to_restore_minutes),
-        )
+
+    def rollouts_table(left_out: Sequence[str]) -> Table:
+        def name(revision: str | None, service: str) -> str:
+            if not revision:
+                return "—"
+            return revision.removeprefix(service + "-") if "revision prefixes" in left_out else revision
+
+        columns = [c for c in ("started (UTC)", "service", "candidate", "stable", "driver", "outcome", "steps", "lead",
+                               "restore") if c not in left_out]
+        table = Table(title=title, title_justify="left", expand=False)
+        for column in columns:
+            table.add_column(column, no_wrap=column not in ("steps", "outcome"))  # these two may wrap
+        for r in history.rollouts:
+            text, style = symbols.get(r.outcome, (r.outcome, ""))
+            if r.kind == "rollback":
+                text = "↶ operator rollback"
+            elif r.reverted is not None:
+                text += " ↶ later rolled back"
+            steps = " ".join(f"{s.percent}%{'✔' if s.verdict == 'pass' else '✘' if s.verdict == 'fail' else '?' if s.verdict else ''}"
+                             for s in r.steps)
+            if r.why and r.outcome != "promoted":
+                steps = (steps + f" ({r.why})").strip()
+            cells = {
+                "started (UTC)": datetime.fromtimestamp(r.started, timezone.utc).strftime("%m-%d %H:%M"),
+                "service": r.key, "candidate": name(r.candidate, r.service), "stable": name(r.stable, r.service),
+                "driver": f"{r.driver_kind}: {r.driver_name}", "outcome": Text(text, style=style), "steps": steps,
+                "lead": _minutes(r.lead_time_minutes), "restore": _minutes(r.time_to_restore_minutes),
+            }
+            table.add_row(*(cells[c] for c in columns))
+        return table
+
+    rollouts = fit_to_width(rollouts_table, HISTORY_LEFT_OUT_WHEN_NARROW, width)
     targets = history.targets
     figures = Table(title="DORA", title_justify="left")
-    figures.add_column("service")
+    figures.add_column("service", no_wrap=True)
     figures.add_column("deploys / week", justify="right")
     figures.add_column(f"lead time (< {targets.lead_time_minutes:g} min)", justify="right")
     figures.add_column(f"change failure rate (< {targets.change_failure_rate:.0%})", justify="right")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -55,11 +57,21 @@ def service_table(service: ServiceStatus, width: int | None = None) -> Table | T
         return Text.assemble((title, "bold"), "\n", (f"✗ {service.error}", "red"))
     if service.rollout:
         title += f"  rollout: {service.rollout.get('phase', '?')}"
-    dropped: list[str] = []
-    table = _revisions_table(service, title, dropped)
-    while width is not None and _width(table) > width and len(dropped) < len(DROPPED_WHEN_NARROW):
-        dropped.append(DROPPED_WHEN_NARROW[len(dropped)])
-        table = _revisions_table(service, title, dropped)
+    return fit_to_width(lambda left_out: _revisions_table(service, title, left_out), DROPPED_WHEN_NARROW, width)
+
+
+def fit_to_width(build: Callable[[Sequence[str]], Table], optional: Sequence[str], width: int | None) -> Table:
+    """`build(left_out)`, leaving out the `optional` columns in order until the table fits `width` (None:
+    no terminal, leave nothing out); the caption says what was left out."""
+    left_out: Sequence[str] = ()
+    table = build(left_out)
+    while width is not None and _width(table) > width and len(left_out) < len(optional):
+        left_out = optional[: len(left_out) + 1]
+        table = build(left_out)
+    if left_out:
+        note = Text(f"(terminal too narrow: {', '.join(left_out)} left out; widen it or use --json)", style="dim")
+        table.caption = Text("\n").join([table.caption, note]) if isinstance(table.caption, Text) else note
+        table.caption_justify = "left"
     return table
 
 
@@ -69,19 +81,13 @@ def _width(table: Table) -> int:
     return Console(width=10_000).measure(table).maximum
 
 
-def _revisions_table(service: ServiceStatus, title: str, dropped: list[str]) -> Table:
-    columns = [(name, justify) for name, justify in STATUS_COLUMNS if name not in dropped]
+def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]) -> Table:
+    columns = [(name, justify) for name, justify in STATUS_COLUMNS if name not in left_out]
     table = Table(title=title, title_justify="left", expand=False)
     for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=column != "image")
-    captions = []
     if service.error:
-        captions.append(Text(f"✗ {service.error}", style="red"))
-    if dropped:
-        captions.append(Text(f"(terminal too narrow: {', '.join(dropped)} left out; widen it or use --json)", style="dim"))
-    if captions:
-        table.caption = Text("\n").join(captions)
-        table.caption_justify = "left"
+        table.caption = Text(f"✗ {service.error}", style="red")
     for rev in service.revisions:
         cells = {
             "revision": Text(rev.name, style="bold" if rev.traffic_percent > 0 else ""),

@@ -177,3 +177,26 @@ def test_driver_parts_and_since():
     assert parse_since("30d") == 30 * DAY and parse_since("12h") == 12 * 3600 and parse_since("90m") == 5400
     with pytest.raises(ValueError):
         parse_since("30 days")
+
+
+def test_history_view_leaves_out_what_a_narrow_terminal_cannot_show_and_says_so():
+    import io
+
+    from rich.console import Console
+
+    from console.history import history_view
+
+    history = build_history(hand_made_log(), SINCE, UNTIL, KEYS)
+
+    def text(width: int | None) -> str:
+        console = Console(width=width or 400, record=True, file=io.StringIO())
+        console.print(history_view(history, "history", width))
+        return console.export_text()
+
+    full = text(None)  # a pipe: every column, whole names
+    squeezed = lambda out: out.count("…") - out.count("… in progress")  # noqa: E731 - cells cut to fit
+    assert "stable" in full and "driver" in full and "terminal too narrow" not in full and squeezed(full) == 0
+    narrow = text(100)
+    assert all(len(line) <= 100 for line in narrow.splitlines())
+    assert squeezed(narrow) == 0 and "production/vinsight-backend" in narrow
+    assert "terminal too narrow: revision prefixes" in " ".join(narrow.split())
