@@ -141,6 +141,7 @@ class VinconsoleApp(App[None]):
         """Quit; a rollout this console drives is paused (traffic held, lease released), not abandoned."""
         driving = [s for s in self.service_screens() if s.auto_running]
         for screen in driving:
+            screen.last_outcome = None
             screen.stop.set()
         if driving:
             self.notify("pausing the automatic rollout before quitting…", severity="warning")
@@ -148,7 +149,14 @@ class VinconsoleApp(App[None]):
                 if not any(s.busy for s in driving):
                     break
                 await asyncio.sleep(0.1)
-        self.exit()
+        # printed after the screen is gone: where each rollout this console drove was left
+        told = [
+            f"{s.target.key}: {s.last_outcome.message}" if s.last_outcome is not None else
+            f"{s.target.key}: the automatic rollout was still pausing when the console quit; "
+            f"check its traffic with `vinconsole status --env {s.target.env} --service {s.target.service}`"
+            for s in driving
+        ]
+        self.exit(message="\n".join(told) or None)
 
     def jump_choices(self) -> list[tuple[str, str]]:
         choices = [(t.key, t.key) for t in self.config.targets()]

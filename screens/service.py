@@ -63,6 +63,7 @@ class ServiceScreen(LiveScreen):
         self.smoke_headline = ""
         self.busy = ""  # the action this screen's engine is running
         self.auto_running = False
+        self.last_outcome: Any = None  # the engine's last Outcome: what quitting prints about this service
         self.stop = threading.Event()
 
     # ------------------------------------------------------------------ layout
@@ -387,6 +388,7 @@ class ServiceScreen(LiveScreen):
         except Exception as error:  # noqa: BLE001 - LeaseHeldError, UsageError, API errors: shown, never a crash
             self.app.call_from_thread(self._action_failed, what, error)
         else:
+            self.last_outcome = outcome
             self.app.call_from_thread(self._action_done, what, outcome)
         finally:
             self.app.call_from_thread(self._set_busy, "")

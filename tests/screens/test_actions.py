@@ -228,3 +228,24 @@ async def test_a_remapped_key_drives_the_action_and_help_lists_binding_ids(emula
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
         rows = {key: text.plain if hasattr(text, "plain") else text for key, text in app.screen.rows}
         assert "x" in rows and rows["x"].endswith("step")
+
+
+async def test_quitting_during_an_automatic_rollout_holds_traffic_and_says_where(emulator, make_app, repo_config, capsys):
+    clock = Clock(60)
+    config = fast_config(repo_config)
+    emu = emulator(scenario="healthy", clock=clock, config=config)
+    app = make_app(emu, clock=clock, config=config, env="staging", service="vinsight-backend")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_service(pilot, app)
+        candidate = candidate_of(app.clients)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10, timeout=30, what="10 % served")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not screen.busy, timeout=15, what="the rollout to pause")
+        await pilot.pause(0.2)
+    assert served(app.clients).get(candidate) == 10  # held, not rolled back or abandoned half-written
+    said = " ".join(capsys.readouterr().err.split())  # printed once the screen is gone
+    assert "staging/vinsight-backend: interrupted; traffic held at" in said and f"{candidate} 10 %" in said
+    assert "vinconsole --auto-promote" in said  # and how to resume it
