@@ -188,11 +188,16 @@ async def test_ci_driven_rollout_is_shown_live(emulator, make_app, repo_config, 
         assert screen.query_one(TrafficBar).split.get(ci.state.candidate) == 10
 
 
-async def test_automatic_rollout_of_a_regression_rolls_back_and_says_why(emulator, make_app, repo_config):
-    clock = Clock(600)
+def fast_staging_backend(emulator, make_app, repo_config, scenario: str, scale: float):
+    """The app on staging/vinsight-backend, short bakes, on a clock `scale` × real time."""
+    clock = Clock(scale)
     config = fast_config(repo_config)
-    emu = emulator(scenario="regression", clock=clock, config=config)
-    app = make_app(emu, clock=clock, config=config, env="staging", service="vinsight-backend")
+    emu = emulator(scenario=scenario, clock=clock, config=config)
+    return make_app(emu, clock=clock, config=config, env="staging", service="vinsight-backend")
+
+
+async def test_automatic_rollout_of_a_regression_rolls_back_and_says_why(emulator, make_app, repo_config):
+    app = fast_staging_backend(emulator, make_app, repo_config, "regression", scale=600)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_service(pilot, app)
         stable = next(rev for rev, pct in served(app.clients).items() if pct == 100)
@@ -231,10 +236,7 @@ async def test_a_remapped_key_drives_the_action_and_help_lists_binding_ids(emula
 
 
 async def test_quitting_during_an_automatic_rollout_holds_traffic_and_says_where(emulator, make_app, repo_config, capsys):
-    clock = Clock(60)
-    config = fast_config(repo_config)
-    emu = emulator(scenario="healthy", clock=clock, config=config)
-    app = make_app(emu, clock=clock, config=config, env="staging", service="vinsight-backend")
+    app = fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_service(pilot, app)
         candidate = candidate_of(app.clients)
