@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from widgets.format import short_revision
-from widgets.keyed_table import KeyedTable
+from widgets.keyed_table import KeyedTable, fits_width
 
 OUTCOME = {
     "promoted": ("✔ promoted", "green"),
@@ -28,6 +28,13 @@ VERDICT = {"pass": ("✔", "green"), "fail": ("✖", "bold red"), "inconclusive"
 
 def when(at: float | None) -> str:
     return "—" if at is None else datetime.fromtimestamp(at, timezone.utc).strftime("%m-%d %H:%M")
+
+
+def ended_text(started: float, ended: float | None) -> str:
+    """'09:18' when the rollout ended the day it started (most do), else the date too."""
+    if ended is not None and when(ended)[:5] == when(started)[:5]:
+        return when(ended)[6:]
+    return when(ended)
 
 
 def minutes(value: float | None) -> str:
@@ -81,6 +88,10 @@ class RolloutsTable(KeyedTable):
     """`show(rollouts, filter_text)`: newest first."""
 
     COLUMNS = ("started (UTC)", "env/service", "candidate", "stable", "driver", "outcome", "steps", "ended", "lead", "restore")
+    #: under NARROW_BELOW cells the full row would scroll sideways: stable, driver, steps and ended go
+    #: (the selected rollout's panel below names the stable revision, the driver and every step)
+    NARROW_COLUMNS = ("started (UTC)", "env/service", "candidate", "outcome", "lead", "restore")
+    NARROW_BELOW = 150
     DEFAULT_CSS = """
     RolloutsTable { height: 1fr; min-height: 6; }
     """
@@ -89,6 +100,7 @@ class RolloutsTable(KeyedTable):
         super().__init__(**kwargs)
         self.rollouts: dict[str, Any] = {}
 
+    @fits_width
     def show(self, rollouts: Sequence[Any], filter_text: str = "") -> int:
         keep = self.selected_key
         self.clear()
@@ -100,11 +112,13 @@ class RolloutsTable(KeyedTable):
             if key in self.rollouts:
                 continue
             self.rollouts[key] = r
-            self.add_row(
-                when(r.started), r.key, short_revision(r.candidate or "—", r.service), short_revision(r.stable or "—", r.service),
-                driver_text(r), outcome_text(r), steps_text(r), when(r.ended),
-                minutes(r.lead_time_minutes), minutes(r.time_to_restore_minutes), key=key,
-            )
+            cells = {
+                "started (UTC)": when(r.started), "env/service": r.key,
+                "candidate": short_revision(r.candidate or "—", r.service), "stable": short_revision(r.stable or "—", r.service),
+                "driver": driver_text(r), "outcome": outcome_text(r), "steps": steps_text(r), "ended": ended_text(r.started, r.ended),
+                "lead": minutes(r.lead_time_minutes), "restore": minutes(r.time_to_restore_minutes),
+            }
+            self.add_row(*(cells[column] for column in self.headers), key=key)
         if keep is not None:
             self.select_key(keep)
         return len(self.rollouts)

@@ -52,3 +52,19 @@ async def test_revisions_table_drops_secondary_columns_on_a_100_column_terminal(
         await pilot.resize_terminal(160, 48)
         await wait_for(pilot, lambda: table.headers == RevisionsTable.COLUMNS, what="every column")
         assert table.selected_key == selected  # the redraw keeps the operator's row
+
+
+async def test_history_table_fits_a_100_column_terminal(emulator, make_app):
+    from screens.history import HistoryScreen
+    from widgets.history_table import RolloutsTable
+
+    app = make_app(emulator(seed=0, history=True), start="history")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.history is not None, timeout=20)
+        table = app.screen.query_one(RolloutsTable)
+        await wait_for(pilot, lambda: table.row_count > 10, what="rollouts")
+        assert table.headers == RolloutsTable.NARROW_COLUMNS
+        await wait_for(pilot, lambda: table.max_scroll_x == 0, what="no sideways scrolling")
+        await pilot.resize_terminal(160, 48)
+        await wait_for(pilot, lambda: table.headers == RolloutsTable.COLUMNS, what="every column")
+        await wait_for(pilot, lambda: table.max_scroll_x == 0, what="no sideways scrolling at 160")

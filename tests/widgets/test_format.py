@@ -67,3 +67,12 @@ def test_error_brief_names_the_call_and_the_code_of_an_api_error():
     assert error_brief(text, 60) == "ListServices: PERMISSION_DENIED"
     assert error_brief("unreadable rollout annotation", 12) == "unreadable …"
     assert error_brief("short", 12) == "short"
+
+
+def test_ended_shows_the_date_only_when_the_rollout_crossed_midnight():
+    from widgets.history_table import ended_text
+
+    start = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+    assert ended_text(start, start + 900) == "08:15"
+    assert ended_text(start, start + 86_400) == "01-16 08:00"
+    assert ended_text(start, None) == "—"
