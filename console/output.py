@@ -6,12 +6,13 @@ would squeeze every table cell to '…': print as wide as the content needs inst
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MAX_WIDTH = 400
 
 
-def print_view(render: Any) -> None:
+def print_view(render: Callable[[int | None], Any]) -> None:
     """`render(width)` → a renderable; width is the terminal's, or None when there is none."""
     from rich.console import Console
 
