@@ -68,6 +68,18 @@ class BudgetStatus:
             return "over"
         return "alert" if self.spent_crossed is not None or self.forecast_crossed is not None else "ok"
 
+    def badge(self) -> str:
+        """The short form, beside a budget bar: '● under every alert', '▲ forecast past 75 %', ..."""
+        if self.spent >= self.budget:
+            return "✖ budget spent"
+        if self.forecast is not None and self.forecast >= self.budget:
+            return "✖ forecast over budget"
+        if self.spent_crossed is not None:
+            return f"▲ spend past {self.spent_crossed} %"
+        if self.forecast_crossed is not None:
+            return f"▲ forecast past {self.forecast_crossed} %"
+        return "● under every alert"
+
     def summary(self) -> str:
         """One line with the numbers: what is spent, where the month is heading, which alert applies."""
         head = f"month to date ${self.spent:,.2f} ({self.spent / self.budget:.0%} of the ${self.budget:,.2f} budget)"

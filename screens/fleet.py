@@ -7,6 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Input, Static
 
+from console.cost import budget_status
 from console.status import FleetStatus
 from screens.bindings import FLEET_BINDINGS
 from screens.data import MonthToDate
@@ -101,9 +102,9 @@ class FleetScreen(LiveScreen):
         if month is not None:
             line = Text(f"fleet month to date {usd(month.total, 2)} · forecast {usd(month.forecast, 2)} of budget {usd(budget.monthly_usd, 2)}  ")
             bar = budget_bar(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
-            share = (month.forecast or 0) / budget.monthly_usd * 100
-            crossed = [m for m in budget.alert_percents if share >= m]
-            mark = Text(f" {share:.0f} %" + (f" ▲ past {crossed[-1]} %" if crossed else " ●"), style="yellow" if crossed else "green")
+            status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
+            share = (month.forecast or month.total) / budget.monthly_usd * 100
+            mark = Text(f" {share:.0f} % {status.badge()}", style={"over": "bold red", "alert": "yellow"}.get(status.level, "green"))
             self.query_one("#budget", Static).update(Text.assemble(line, "\n", bar, mark))
         else:
             self.query_one("#budget", Static).update(Text("month to date: reading…" if app.month_enabled else "", style="dim"))

@@ -44,3 +44,5 @@ def test_budget_status_names_the_alert_threshold_and_the_overrun():
     assert over.level == "over" and over.summary().endswith("on course to overrun the budget by $20.00")
     assert budget_status(151.0, 160.0, 150.0, [50]).summary().endswith("the budget is spent")
     assert budget_status(10.0, None, 150.0, [50]).level == "ok"  # the month's first minutes: no forecast yet
+    assert [b.badge() for b in (quiet, heading, spent, over)] == [
+        "● under every alert", "▲ forecast past 75 %", "▲ spend past 50 %", "✖ forecast over budget"]
