@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, RichLog, Static
 
 from console.config import Target
+from console.cost import budget_status
 from console.model import ROLLOUT_ANNOTATION
 from console.state import RolloutState, read_rollout
 from console.status import FleetStatus, ServiceStatus
@@ -272,6 +273,8 @@ class ServiceScreen(LiveScreen):
         s = service.revision(stable) if stable else None
         c = service.revision(candidate) if candidate else None
         month = app.month
+        budget = app.config.budget
+        status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents) if month else None
         return CostView(
             rows=rows,
             candidate_per_1k=c.cost_per_1k_requests if c else None,
@@ -280,8 +283,10 @@ class ServiceScreen(LiveScreen):
             service_month_to_date=month.per_service.get(self.target.key) if month else None,
             month_to_date=month.total if month else None,
             forecast=month.forecast if month else None,
-            budget=app.config.budget.monthly_usd,
-            marks=tuple(app.config.budget.alert_percents),
+            budget=budget.monthly_usd,
+            marks=tuple(budget.alert_percents),
+            budget_badge=status.badge() if status else "",
+            budget_level=status.level if status else "ok",
         )
 
     # -------------------------------------------------------------- engine plumbing

@@ -31,6 +31,8 @@ class CostView:
     forecast: float | None = None
     budget: float | None = None
     marks: Sequence[int] = (50, 75, 90)
+    budget_badge: str = ""  # console.cost.BudgetStatus.badge(): which alert the spend or forecast passed
+    budget_level: str = "ok"  # ok | alert | over
 
 
 def budget_bar(spent: float | None, forecast: float | None, budget: float | None, marks: Sequence[int], width: int = 40) -> Text:
@@ -92,5 +94,9 @@ class CostPanel(Static):
             if view.forecast is not None and view.budget:
                 bar.append(f" {view.forecast / view.budget * 100:.0f} %")
             parts.append(bar)
-            parts.append(Text("marks at " + " / ".join(f"{m} %" for m in view.marks), style="dim"))
+            marks = Text("marks at " + " / ".join(f"{m} %" for m in view.marks), style="dim")
+            if view.budget_badge:
+                marks.append(" · ")
+                marks.append(view.budget_badge, style={"over": "bold red", "alert": "yellow"}.get(view.budget_level, "green"))
+            parts.append(marks)
         self.update(Group(*parts))
