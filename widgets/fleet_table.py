@@ -18,9 +18,9 @@ class FleetTable(KeyedTable):
 
     COLUMNS = ("health", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h", "month")
     #: under NARROW_BELOW cells the full row would scroll sideways: rows take two lines instead
-    #: (env over service, one serving revision per line, rollout percent over its bake clock), the
-    #: health symbol goes without its word and the month column goes (the fleet's month is below)
-    NARROW_COLUMNS = ("", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost/h")
+    #: (env over service, one serving revision per line, rollout percent over its bake clock, cost
+    #: per hour over the month so far) and the health symbol goes without its word
+    NARROW_COLUMNS = ("", "env/service", "serving", "rollout", "req/s", "5xx", "p95", "cost")
     NARROW_BELOW = 124
     DEFAULT_CSS = """
     FleetTable { height: auto; max-height: 100%; }
@@ -65,10 +65,12 @@ class FleetTable(KeyedTable):
                     trend(now_sum.error_rate, old_sum and old_sum.error_rate, relative=0.25, absolute=0.002),
                 ),
                 with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum and old_sum.p95_ms, relative=0.15)),
-                usd(now_sum.cost_per_hour),
             ]
-            if not narrow:
-                cells.append(usd(month_to_date.get(key), 2) if key in month_to_date else "—")
+            month = usd(month_to_date.get(key), 2) if key in month_to_date else "—"
+            if narrow:  # per hour over the month so far, in one cell
+                cells.append(Text(f"{usd(now_sum.cost_per_hour)}/h\n") + Text(f"{month} month", style="dim"))
+            else:
+                cells += [usd(now_sum.cost_per_hour), month]
             self.add_row(*cells, key=key, height=None if narrow else 1)
         if selected is not None:
             self.select_key(selected)
