@@ -847,9 +847,18 @@ class Engine:
         raise UsageError(f"{self.target.key}: no earlier ready revision to roll back to; name one with --to REVISION")
 
     def plan_rollback(self, to: str | None = None) -> tuple[str, str]:
+        """(target, what the confirmation says); 'nothing …' when the target already serves everyone."""
         self.refresh()
         target = self.rollback_target(to)
-        return target, f"send 100 % to {target} (serving now: {describe_split(self.service.served_split())})"
+        serving = self.service.served_split()
+        if serving == {target: 100}:
+            return target, f"nothing to roll back: {target} already serves 100 %"
+        plan = f"send 100 % to {target} (serving now: {describe_split(serving)})"
+        newest = max((self.revisions[r].created for r in serving if r in self.revisions), default=None)
+        if newest is not None and self.revisions[target].created > newest:
+            plan += ("; it is newer than every serving revision, so this rolls forward with no smoke checks and "
+                     "no judging (`vinconsole --auto-promote --revision` would check it)")
+        return target, plan
 
     def rollback_now(
         self, to: str | None = None, reason: str = "rolled back by the operator", errors_started: float | None = None

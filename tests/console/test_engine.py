@@ -176,6 +176,10 @@ def test_one_command_rollback_and_manual_steps(repo_config, emulator, clients_fo
     assert served(clients)[stepped.candidate] == 50
     back = engine.rollback_now()
     assert back.outcome == "rolled_back" and served(clients) == {stepped.stable: 100}
+    # the confirmation says when there is nothing to do, and when a "rollback" would roll forward unchecked
+    assert engine.plan_rollback(stepped.stable)[1] == f"nothing to roll back: {stepped.stable} already serves 100 %"
+    forward = engine.plan_rollback(stepped.candidate)[1]
+    assert forward.startswith(f"send 100 % to {stepped.candidate}") and "rolls forward with no smoke checks" in forward
 
 
 def test_image_is_deployed_with_no_traffic_then_rolled_out(repo_config, emulator, clients_for):
