@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="headless rollout: smoke-check, step traffic, judge, promote or roll back (exit 0 promoted/nothing to do, "
         "1 rolled back, 2 usage/config error, 3 infrastructure error, 130 interrupted)",
     )
-    parser.add_argument("--revision", metavar="R", help="--auto-promote: the candidate revision (default: newest ready)")
+    parser.add_argument("--revision", metavar="R", help="--auto-promote: the candidate revision, full name or 00063-tzo or 63 (default: newest ready)")
     parser.add_argument("--image", metavar="IMAGE", help="--auto-promote: deploy IMAGE as a new revision first, with no traffic")
     parser.add_argument("--report", metavar="FILE", help="--auto-promote: write a JSON report here")
     parser.add_argument(
@@ -74,10 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         _common(action)
         action.add_argument("--yes", action="store_true", help="do not ask (required for production when not on a terminal)")
         if name == "rollback":
-            action.add_argument("--to", metavar="REVISION", help="roll back to this revision instead of the stable one")
+            action.add_argument("--to", metavar="REVISION", help="roll back to this revision instead of the stable one (full name, or 00063-tzo, or 63)")
         if name == "step":
             action.add_argument(
-                "--revision", metavar="R", default=argparse.SUPPRESS, help="candidate revision when starting a rollout"
+                "--revision", metavar="R", default=argparse.SUPPRESS, help="candidate revision when starting a rollout (full name, or 00063-tzo, or 63)"
             )
 
     incident = commands.add_parser(

@@ -7,6 +7,7 @@ written to the audit log; the caller is told of everything through `Event`s.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -322,12 +323,29 @@ class Engine:
             "promote or roll back first (`vinconsole promote|rollback`)"
         )
 
+    def resolve_revision(self, name: str) -> str:
+        """A revision by its full name, its suffix ('00063-tzo') or its number ('63', '00063'): what an
+        operator types in an incident. UsageError naming the revisions there are when none matches."""
+        if name in self.revisions:
+            return name
+        prefixed = f"{self.target.service}-{name}"
+        if prefixed in self.revisions:
+            return prefixed
+        if name.isdigit():
+            numbered = [r for r in self.revisions if re.search(rf"-0*{int(name)}-[a-z0-9]+$", r)]
+            if len(numbered) == 1:
+                return numbered[0]
+        newest = sorted(self.revisions.values(), key=lambda r: r.created, reverse=True)[:8]
+        raise UsageError(
+            f"revision {name} does not exist in {self.target.key}; its newest revisions: "
+            + ", ".join(r.name for r in newest)
+        )
+
     def pick_candidate(self, stable: str, explicit: str | None) -> str | None:
         failed = set(failed_candidates(self.service.annotations if self.service else {}))
         if explicit:
-            revision = self.revisions.get(explicit)
-            if revision is None:
-                raise UsageError(f"revision {explicit} does not exist in {self.target.key}")
+            explicit = self.resolve_revision(explicit)
+            revision = self.revisions[explicit]
             if not revision.ready:
                 raise UsageError(f"revision {explicit} is not ready: {revision.ready_message or 'see Cloud Run'}")
             return None if explicit == stable else explicit
@@ -829,9 +847,7 @@ class Engine:
         """Where a rollback goes: the named revision, the rollout's stable one, else the previous revision."""
         assert self.service is not None
         if to:
-            if to not in self.revisions:
-                raise UsageError(f"revision {to} does not exist in {self.target.key}")
-            return to
+            return self.resolve_revision(to)
         serving = self.service.served_split()
         state = self.state
         if state is not None and (state.active or (state.phase == "promoted" and state.candidate in serving)):

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from console.engine import Engine
-from console.errors import LeaseHeldError
+from console.errors import LeaseHeldError, UsageError
 from console.gcp.logs import Logs, audit_log_name, rfc3339
 from console.gcp.run import CloudRun
 from console.state import read_rollout
@@ -180,6 +180,12 @@ def test_one_command_rollback_and_manual_steps(repo_config, emulator, clients_fo
     assert engine.plan_rollback(stepped.stable)[1] == f"nothing to roll back: {stepped.stable} already serves 100 %"
     forward = engine.plan_rollback(stepped.candidate)[1]
     assert forward.startswith(f"send 100 % to {stepped.candidate}") and "rolls forward with no smoke checks" in forward
+    # what an operator types under pressure: the suffix or the number, never an ambiguous guess
+    suffix = stepped.stable.removeprefix("vinsight-backend-")
+    number = str(int(suffix.split("-")[0]))
+    assert engine.resolve_revision(suffix) == engine.resolve_revision(number) == stepped.stable
+    with pytest.raises(UsageError, match="does not exist in staging/vinsight-backend; its newest revisions: "):
+        engine.resolve_revision("99999")
 
 
 def test_image_is_deployed_with_no_traffic_then_rolled_out(repo_config, emulator, clients_for):
