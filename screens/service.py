@@ -81,7 +81,7 @@ class ServiceScreen(LiveScreen):
                 with Vertical(id="left"):
                     yield VerdictPanel(id="verdict")
                     yield StepHistory(id="history")
-                    yield RichLog(id="events", max_lines=200, wrap=False, markup=False)
+                    yield RichLog(id="events", max_lines=200, wrap=True, markup=False)  # an event is read whole
                 with Vertical(id="right"):
                     yield SmokeResults(id="smoke")
                     yield CostPanel(id="cost")
@@ -524,6 +524,10 @@ class ServiceScreen(LiveScreen):
             self.notify("no rollout in progress to promote", severity="warning")
             return
         plan = f"promote {state.candidate} to 100 % now (from {state.percent} %); {state.stable} kept as tag 'previous'"
+        decision = self.query_one(VerdictPanel).view.decision
+        if decision != "pass":  # the operator overrides the judge: say so with what it last said
+            said = f"it says {decision}" if decision else "it has no verdict yet"
+            plan += f". The judge has not passed step {state.step + 1} at {state.percent} % ({said}): no more judging after this"
         self._confirm_then(plan, lambda: self._start("promote", lambda e: e.promote_now()))
 
     def action_rollback(self) -> None:

@@ -251,3 +251,20 @@ async def test_quitting_during_an_automatic_rollout_holds_traffic_and_says_where
     said = " ".join(capsys.readouterr().err.split())  # printed once the screen is gone
     assert "staging/vinsight-backend: interrupted; traffic held at" in said and f"{candidate} 10 %" in said
     assert "vinconsole --auto-promote" in said  # and how to resume it
+
+
+async def test_promoting_before_the_judge_passed_says_so_in_the_confirmation(emulator, make_app):
+    app = make_app(emulator(), env="staging", service="vinsight-backend")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_service(pilot, app)
+        candidate = candidate_of(app.clients)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10 and not screen.busy, what="10 %")
+        await wait_for(pilot, lambda: (screen.current.rollout or {}).get("percent") == 10, what="the step on screen")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what="confirmation")
+        assert "The judge has not passed step 1 at 10 %" in app.screen.plan
+        await pilot.press("y")
+        await wait_for(pilot, lambda: served(app.clients) == {candidate: 100}, what="promoted")
