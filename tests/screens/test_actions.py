@@ -28,6 +28,13 @@ def candidate_of(clients, where=STAGING) -> str:
     return CloudRun(clients).get_service(*where).tags()["candidate"]
 
 
+async def confirmed(pilot, app, key: str) -> None:
+    """Press `key`, wait for its traffic confirmation and confirm it with y."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what=f"the confirmation of {key}")
+    await pilot.press("y")
+
+
 async def open_service(pilot, app) -> ServiceScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, ServiceScreen) and app.screen.current is not None, what="service screen")
     return app.screen
@@ -240,9 +247,7 @@ async def test_quitting_during_an_automatic_rollout_holds_traffic_and_says_where
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_service(pilot, app)
         candidate = candidate_of(app.clients)
-        await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what="confirmation")
-        await pilot.press("y")
+        await confirmed(pilot, app, "a")
         await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10, timeout=30, what="10 % served")
         await pilot.press("q")
         await wait_for(pilot, lambda: not screen.busy, timeout=15, what="the rollout to pause")
@@ -258,9 +263,7 @@ async def test_promoting_before_the_judge_passed_says_so_in_the_confirmation(emu
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_service(pilot, app)
         candidate = candidate_of(app.clients)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmTraffic), what="confirmation")
-        await pilot.press("y")
+        await confirmed(pilot, app, "s")
         await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10 and not screen.busy, what="10 %")
         await wait_for(pilot, lambda: (screen.current.rollout or {}).get("percent") == 10, what="the step on screen")
         await pilot.press("p")
