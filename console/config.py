@@ -27,10 +27,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class RolloutPace(_Strict):
+    """`[environments.NAME.rollout]`: this environment's own pace, over `[rollout]` (e.g. a quicker
+    staging). Only these keys; tags and the lease stay fleet-wide."""
+
+    steps: list[Percent] | None = None
+    bake_seconds: float | None = None
+    max_bake_seconds: float | None = None
+    on_inconclusive: Literal["extend", "pause"] | None = None
+
+
 class Environment(_Strict):
     project: str = Field(min_length=1)
     region: str = Field(min_length=1)
     production: bool = False
+    rollout: RolloutPace | None = None
 
 
 class SmokeCheck(_Strict):
@@ -151,6 +162,26 @@ class Config(_Strict):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _paces_make_valid_rollouts(self) -> "Config":
+        for name in self.environments:
+            try:
+                self.rollout_for(name)
+            except ValidationError as exc:
+                error = exc.errors(include_url=False)[0]
+                raise _KeyedError(  # a key of the pace, or the pace as a whole (max below min bake)
+                    ("environments", name, "rollout", *error["loc"][:1]), error.get("input"),
+                    error["msg"].removeprefix("Value error, "),
+                ) from None
+        return self
+
+    def rollout_for(self, env: str) -> Rollout:
+        """`[rollout]` with the environment's own pace over it (validated like `[rollout]` itself)."""
+        pace = self.environments[env].rollout
+        if pace is None:
+            return self.rollout
+        return Rollout.model_validate({**self.rollout.model_dump(), **pace.model_dump(exclude_none=True)})
+
     def targets(self, env: str | None = None, service: str | None = None) -> list["Target"]:
         """Every (environment, service) pair the config describes, optionally narrowed."""
         if env is not None and env not in self.environments:
@@ -161,7 +192,7 @@ class Config(_Strict):
         for env_name, environment in self.environments.items():
             for svc_name, svc in self.services.items():
                 if env_name in svc.environments and env in (None, env_name) and service in (None, svc_name):
-                    found.append(Target(env_name, environment, svc_name, svc))
+                    found.append(Target(env_name, environment, svc_name, svc, self.rollout_for(env_name)))
         if not found:
             raise ConfigError(f"service {service!r} is not deployed to environment {env!r} in the config")
         return found
@@ -170,13 +201,14 @@ class Config(_Strict):
 class Target:
     """One service in one environment: the unit the console acts on."""
 
-    __slots__ = ("env", "environment", "service", "settings")
+    __slots__ = ("env", "environment", "service", "settings", "rollout")
 
-    def __init__(self, env: str, environment: Environment, service: str, settings: Service):
+    def __init__(self, env: str, environment: Environment, service: str, settings: Service, rollout: Rollout):
         self.env = env
         self.environment = environment
         self.service = service
         self.settings = settings
+        self.rollout = rollout  # [rollout] with this environment's pace over it
 
     @property
     def project(self) -> str:

@@ -401,7 +401,7 @@ class Engine:
             self.emit("noop", message)
             return None
         now = self.clock.now()
-        steps = tuple(self.config.rollout.steps)
+        steps = tuple(self.target.rollout.steps)
         state = RolloutState(
             id=f"r-{uuid.uuid4().hex[:8]}",
             candidate=candidate,
@@ -462,7 +462,7 @@ class Engine:
             if verdict.decision == "fail":
                 return self.roll_back(state, list(verdict.reasons), "analysis", verdict=verdict)
             if verdict.decision == "inconclusive":
-                if self.config.rollout.on_inconclusive == "extend" and not state.extended:
+                if self.target.rollout.on_inconclusive == "extend" and not state.extended:
                     state = replace(state, extended=True)
                     self.write(
                         {state.stable: 100 - state.percent, state.candidate: state.percent},
@@ -577,7 +577,7 @@ class Engine:
         """Poll complete windows of this step until the judge decides (or max bake passes)."""
         t = self.target
         period = self.config.analysis.window_seconds
-        params = judge_params(self.config.rollout, self.config.analysis, state.extended)
+        params = judge_params(self.target.rollout, self.config.analysis, state.extended)
         carried = Evidence.from_dict(dict(state.evidence)) if state.evidence else Evidence()
         start = first_window_start(state.step_started, period)
         while True:
@@ -772,7 +772,7 @@ class Engine:
         candidate = self.pick_candidate(stable, None)
         if candidate is None:
             return None, f"nothing to step: {stable} serves 100 % and there is no newer ready revision"
-        return None, f"run smoke checks on {candidate}, then send it {self.config.rollout.steps[0]} % (stable {stable})"
+        return None, f"run smoke checks on {candidate}, then send it {self.target.rollout.steps[0]} % (stable {stable})"
 
     def _action(self, body: Callable[[], Outcome]) -> Outcome:
         """One operator action under the lease. Usage errors and a lease held elsewhere are raised;

@@ -94,8 +94,7 @@ class FleetScreen(LiveScreen):
             self.previous,
             month.per_service if month else {},
             now=self.current.read_at,
-            bake_seconds=app.config.rollout.bake_seconds,
-            max_bake_seconds=app.config.rollout.max_bake_seconds,
+            paces={t.key: (t.rollout.bake_seconds, t.rollout.max_bake_seconds) for t in app.targets},
             filter_text=self.filter_text,
         )
         budget = app.config.budget

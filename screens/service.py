@@ -191,7 +191,7 @@ class ServiceScreen(LiveScreen):
         now = self.app.clock.now()
         if self.current is not None:
             text.append("  ")
-            text.append_text(rollout_text(self.current.rollout, now, self.app.config.rollout.bake_seconds, self.app.config.rollout.max_bake_seconds))
+            text.append_text(rollout_text(self.current.rollout, now, self.target.rollout.bake_seconds, self.target.rollout.max_bake_seconds))
             state = self.state
             if state is not None and state.active:
                 text.append("  " + self._driver_note(state), style="dim")
@@ -219,7 +219,7 @@ class ServiceScreen(LiveScreen):
             elif state is not None:
                 driver = f"started by {state.driver}"
             windows = self.series.windows if self.series else {}
-            self.query_one(VerdictPanel).show(view_from_state(state, app.config, self.target.service, windows, now, driver))
+            self.query_one(VerdictPanel).show(view_from_state(state, app.config, self.target, windows, now, driver))
         headline = ""
         if state is not None:
             headline = f"rollout {state.id}: {short_revision(state.candidate, self.target.service)} vs stable {short_revision(state.stable, self.target.service)}, steps {' → '.join(map(str, state.steps))} %"
@@ -490,7 +490,7 @@ class ServiceScreen(LiveScreen):
                 return f"resume the automatic rollout of {state.candidate} at {state.percent} % ({state.phase}); the engine steps, judges, promotes or rolls back"
             if text.startswith("nothing"):
                 return text
-            steps = " → ".join(map(str, self.app.config.rollout.steps))
+            steps = " → ".join(map(str, self.target.rollout.steps))
             return f"automatic rollout: {text.split(', then')[0]}, then steps {steps} % judged at each step; rolls back by itself on a regression"
 
         self._plan("auto", plan, self._start_auto)

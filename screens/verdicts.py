@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from console.config import Config
+from console.config import Config, Target
 from console.judge import Evidence, Verdict, judge_step, mixture_log_lr
 from console.samples import first_window_start, judge_params, last_complete_end, step_samples
 from console.state import RolloutState
@@ -84,23 +84,23 @@ def carried_evidence(state: RolloutState, config: Config) -> tuple[MetricEvidenc
     return tuple(out)
 
 
-def shadow_verdict(state: RolloutState, config: Config, service: str, windows: dict, now: float) -> Verdict | None:
+def shadow_verdict(state: RolloutState, config: Config, target: Target, windows: dict, now: float) -> Verdict | None:
     """The judge's verdict on the current step from windows already read (pure; no I/O)."""
     if state.phase != "baking" or not windows:
         return None
     period = config.analysis.window_seconds
     try:
         carried = Evidence.from_dict(dict(state.evidence)) if state.evidence else Evidence()
-        params = judge_params(config.rollout, config.analysis, state.extended)
+        params = judge_params(target.rollout, config.analysis, state.extended)
         start = first_window_start(state.step_started, period)
         end = last_complete_end(now, period, config.analysis.metric_delay_seconds)
-        samples = step_samples(windows, service, state.candidate, state.stable, start, end, period, state.latency_threshold_ms) if end > start else []
+        samples = step_samples(windows, target.service, state.candidate, state.stable, start, end, period, state.latency_threshold_ms) if end > start else []
         return judge_step(params, carried, samples, now - state.step_started, step_started=state.step_started)
     except (ValueError, TypeError, KeyError, ZeroDivisionError):
         return None
 
 
-def view_from_state(state: RolloutState | None, config: Config, service: str, windows: dict, now: float, driver_note: str) -> VerdictView:
+def view_from_state(state: RolloutState | None, config: Config, target: Target, windows: dict, now: float, driver_note: str) -> VerdictView:
     if state is None:
         return VerdictView(None, "no rollout on this service", (), (), "")
     if state.phase == "rolled_back":
@@ -115,7 +115,7 @@ def view_from_state(state: RolloutState | None, config: Config, service: str, wi
         return VerdictView("pass", f"promoted {state.candidate}", tuple(last.reasons) if last else (state.reason,), carried_evidence(state, config), driver_note)
     if state.phase == "smoke":
         return VerdictView("continue", f"smoke checks on {state.candidate}", (), (), driver_note)
-    verdict = shadow_verdict(state, config, service, windows, now)
+    verdict = shadow_verdict(state, config, target, windows, now)
     if verdict is not None:
         view = view_from_verdict(verdict, f"step {state.step + 1}/{len(state.steps)} at {state.percent} %, judged here from the same windows", driver_note)
         return view

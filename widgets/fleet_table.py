@@ -35,8 +35,7 @@ class FleetTable(KeyedTable):
         month_to_date: Mapping[str, float],
         *,
         now: float,
-        bake_seconds: float,
-        max_bake_seconds: float,
+        paces: Mapping[str, tuple[float, float]],
         filter_text: str = "",
     ) -> None:
         narrow = self.narrow
@@ -58,7 +57,7 @@ class FleetTable(KeyedTable):
                 health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word, symbol_only=narrow),
                 self._service_cell(service, narrow),
                 serving,
-                rollout_text(service.rollout, now, bake_seconds, max_bake_seconds, short=narrow),
+                rollout_text(service.rollout, now, *paces.get(key, (0.0, 0.0)), short=narrow),
                 with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
                 with_trend(
                     pct(now_sum.error_rate),

@@ -45,6 +45,21 @@ def test_shipped_config_describes_the_vinsight_fleet():
             "services.vinsight-backend.environments[1] = \"prod\": environment 'prod' is not defined",
         ),
         ("production = false", 'production = "no"', 'environments.staging.production = "no": Input should be a valid boolean'),
+        (
+            "production = false",
+            "production = false\n[environments.staging.rollout]\nsteps = [50, 90]",
+            "environments.staging.rollout.steps = [50, 90]: the last step must be 100",
+        ),
+        (
+            "production = false",
+            "production = false\n[environments.staging.rollout]\nbake_seconds = 2000",
+            "[environments.staging.rollout]: max_bake_seconds (900) is below bake_seconds (2000)",
+        ),
+        (
+            "production = false",
+            'production = false\n[environments.staging.rollout]\nstable_tag = "x"',
+            'environments.staging.rollout.stable_tag = "x": unknown key',
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_file_key_and_value(old, new, expected):
@@ -89,3 +104,13 @@ def test_cli_exits_2_with_one_line_for_a_bad_config(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert f"{path}: rollout.steps = [10, 50]: the last step must be 100" in result.stderr
+
+
+def test_an_environment_can_have_its_own_pace():
+    config = parse_config(SHIPPED.replace(
+        "production = false", "production = false\n[environments.staging.rollout]\nsteps = [50, 100]\nbake_seconds = 120", 1))
+    staging = config.targets("staging", "vinsight-backend")[0].rollout
+    production = config.targets("production", "vinsight-backend")[0].rollout
+    assert (staging.steps, staging.bake_seconds, staging.max_bake_seconds) == ([50, 100], 120, 900)  # the rest from [rollout]
+    assert (production.steps, production.bake_seconds) == ([10, 50, 100], 300)
+    assert staging.stable_tag == production.stable_tag == config.rollout.stable_tag

@@ -258,3 +258,20 @@ def test_a_step_is_timed_from_its_traffic_write_not_from_the_smoke_checks_before
     for report in outcome.steps[:-1]:  # 10 and 50 %: the 100 % step is its smoke checks
         write = next(e for e in events if e.kind == "traffic" and e.data.get("after", {}).get(outcome.candidate) == report.percent)
         assert write.at - 1 <= report.started <= write.at, (report.percent, report.started, write.at)
+
+
+def test_an_environment_with_its_own_pace_rolls_out_at_that_pace(repo_config, emulator, clients_for):
+    from console.config import RolloutPace
+
+    environments = dict(repo_config.environments)
+    environments["staging"] = environments["staging"].model_copy(update={"rollout": RolloutPace(steps=[50, 100], bake_seconds=120)})
+    config = repo_config.model_copy(update={"environments": environments})
+    emu = emulator(config=config)
+    clients = clients_for(emu)
+    engine, _ = make_engine(config, emu, clients)
+    outcome = engine.auto_promote()
+    assert outcome.outcome == "promoted", outcome.message
+    assert [s.percent for s in outcome.steps] == [50, 100]
+    assert outcome.steps[0].metrics["limits"]["min_bake_seconds"] == 120  # the judge baked at staging's pace
+    production = Engine(config, config.targets("production", "vinsight-backend")[0], clients, emu.clock)
+    assert "then send it 10 %" in production.plan_step()[1]  # production keeps [rollout]'s pace
