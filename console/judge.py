@@ -532,13 +532,16 @@ def judge_step(
     for st in states.values():
         if st.log_lr >= params.rollback_log_lr:
             n_ct, b_ct, n_st, b_st = st.totals
-            latency = ""
-            if st.name == "slow" and p95_c is not None:
-                latency = f" (p95 {p95_c:,.0f} ms" + (f" vs {p95_s:,.0f} ms)" if p95_s is not None else ")")
+            latency, counted = "", f"{n_ct:,} candidate requests"
+            if st.name == "slow":
+                if p95_c is not None:
+                    latency = f" (p95 {p95_c:,.0f} ms" + (f" vs {p95_s:,.0f} ms)" if p95_s is not None else ")")
+                if params.warmup_seconds:  # fewer than the step's requests: say why
+                    counted += f" past each step's {params.warmup_seconds:g} s warm-up"
             fail.append(
                 f"{_LABEL[st.name]} {_pct(b_ct / n_ct)} vs stable {_pct(b_st / n_st)}{latency} — "
                 f"evidence of regression: likelihood ratio {_ratio(math.exp(min(st.log_lr, 700)))} "
-                f"≥ {boundary:g} ({_psi_text(st.psi_lo, st.psi_hi)}, {n_ct:,} candidate requests)"
+                f"≥ {boundary:g} ({_psi_text(st.psi_lo, st.psi_hi)}, {counted})"
             )
 
     # --- guardrail: 5xx rise over stable

@@ -96,6 +96,7 @@ def test_latency_regression_rolls_back_naming_p95(rollout):
     emu, clients, engine, events, before, outcome = rollout("slow")
     assert outcome.outcome == "rolled_back" and outcome.exit_code == 1
     assert "p95" in " ".join(outcome.steps[-1].reasons)
+    assert "candidate requests past each step's 120 s warm-up" in " ".join(outcome.steps[-1].reasons)  # why fewer
     assert served(clients) == before
 
 
