@@ -84,6 +84,12 @@ def markdown_summary(outcome: Outcome, env: str, service: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chart_number(value: float) -> str:
+    """3 significant digits as a plain decimal: Mermaid's xychart grammar reads `1440` and `0.52`,
+    and fails the whole chart on `1.44e+03`."""
+    return f"{float(f'{value:.3g}'):.6f}".rstrip("0").rstrip(".") or "0"
+
+
 def _mermaid(outcome: Outcome) -> list[str]:
     """Two xy-charts (5xx % and p95 per step, stable vs candidate) that GitHub renders."""
     steps = [s for s in outcome.steps if s.metrics.get("candidate")]
@@ -100,9 +106,9 @@ def _mermaid(outcome: Outcome) -> list[str]:
             "xychart-beta",
             f'    title "{title} per step — bars: stable, line: candidate"',
             f"    x-axis [{labels}]",
-            f'    y-axis "{unit}" 0 --> {top:.3g}',
-            f"    bar [{', '.join(f'{v:.3g}' for v in stab)}]",
-            f"    line [{', '.join(f'{v:.3g}' for v in cand)}]",
+            f'    y-axis "{unit}" 0 --> {chart_number(top)}',
+            f"    bar [{', '.join(chart_number(v) for v in stab)}]",
+            f"    line [{', '.join(chart_number(v) for v in cand)}]",
             "```",
             "",
         ]

@@ -146,6 +146,10 @@ def test_healthy_rollout_is_promoted_with_a_report(emulator_process, tmp_path):
     assert "\x1b[" not in result.stdout  # no colour codes when stdout is not a terminal
     text = summary.read_text()
     assert "| step | verdict |" in text and "```mermaid" in text
+    # every chart number is a plain decimal, as Mermaid's xychart grammar needs (tests/console/test_report.py)
+    numbers = re.findall(r"(?:bar|line) \[([^\]]*)\]|--> (\S+)", text)
+    assert numbers and all(re.fullmatch(r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)", n.strip())
+                           for group in numbers for part in group if part for n in part.split(","))
     # production-like settings (60 s windows, 5-minute bakes) at ×200: well within the wall-time goal
     assert time.monotonic() - started < 60
 
