@@ -629,10 +629,11 @@ def judge_step(
     within_tolerance = n_c > 0 and n_s > 0 and rise_upper < limit_pp
     if within_tolerance and not promotable["errors"]:
         promotable["errors"] = True
+        bound = (f"rise ≤ {rise_upper * 100:.2f} pp" if rise_upper >= 0 else
+                 f"lower than stable by ≥ {-rise_upper * 100:.2f} pp")  # a negative "rise" reads as a typo
         reasons_tolerance = (
             f"5xx {_pct(e_c / n_c)} vs stable {_pct(e_s / n_s)} — within the "
-            f"+{params.max_error_rate_increase_pp:g} pp limit: rise ≤ {rise_upper * 100:.2f} pp at "
-            f"{(1 - params.beta) * 100:g} % confidence"
+            f"+{params.max_error_rate_increase_pp:g} pp limit: {bound} at {(1 - params.beta) * 100:g} % confidence"
         )
     else:
         reasons_tolerance = None

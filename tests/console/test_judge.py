@@ -274,3 +274,10 @@ def test_low_5xx_rate_passes_within_the_operators_tolerance() -> None:
     # the same counts with a candidate at 3 % do not pass on tolerance
     worse = [sample(m, (60, 2, 3), (540, 2, 27)) for m in range(8)]
     assert judge_step(JudgeParams(), Evidence(), worse, 480).decision != "pass"
+
+
+def test_a_candidate_with_fewer_5xx_than_stable_is_said_so_not_as_a_negative_rise() -> None:
+    # rare 5xx: candidate 0 of 850, stable 5 of 850 — passed on the +2 pp tolerance, the rise's bound below zero
+    samples = [sample(m, (170, 0, 8), (170, 1, 8)) for m in range(5)]
+    reasons = " ".join(judge_step(P, Evidence(), samples, 300).reasons)
+    assert "lower than stable by ≥ " in reasons and "rise ≤ -" not in reasons
