@@ -8,7 +8,9 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from widgets.format import error_brief, health_text, ms, pct, rate, rollout_text, split_text, trend, usd, with_trend
+from widgets.format import (
+    error_brief, health_text, ms, pct, rate, rollout_text, service_name, split_text, trend, usd, with_trend,
+)
 from widgets.keyed_table import KeyedTable, fits_width
 from widgets.summary import summarize
 
@@ -53,31 +55,24 @@ class FleetTable(KeyedTable):
                 serving: Text | str = Text("✖ " + error_brief(service.error, 30 if narrow else 60), style="red")
             else:
                 serving = split_text(now_sum.split, service.service, separator="\n" if narrow else " · ")
-            cells = [
-                health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word, symbol_only=narrow),
-                self._service_cell(service, narrow),
-                serving,
-                rollout_text(service.rollout, now, *paces.get(key, (0.0, 0.0)), short=narrow),
-                with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
-                with_trend(
+            health = health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word, symbol_only=narrow)
+            month = usd(month_to_date.get(key), 2) if key in month_to_date else "—"
+            self.add_cells({
+                "health": health,
+                "": health,
+                "env/service": service_name(service.env, service.service, service.production, two_lines=narrow),
+                "serving": serving,
+                "rollout": rollout_text(service.rollout, now, *paces[key], short=narrow),
+                "req/s": with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
+                "5xx": with_trend(
                     pct(now_sum.error_rate),
                     trend(now_sum.error_rate, old_sum and old_sum.error_rate, relative=0.25, absolute=0.002),
                 ),
-                with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum and old_sum.p95_ms, relative=0.15)),
-            ]
-            month = usd(month_to_date.get(key), 2) if key in month_to_date else "—"
-            if narrow:  # per hour over the month so far, in one cell
-                cells.append(Text(f"{usd(now_sum.cost_per_hour)}/h\n") + Text(f"{month} month", style="dim"))
-            else:
-                cells += [usd(now_sum.cost_per_hour), month]
-            self.add_row(*cells, key=key, height=None if narrow else 1)
+                "p95": with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum and old_sum.p95_ms, relative=0.15)),
+                "cost/h": usd(now_sum.cost_per_hour),
+                "month": month,
+                # narrow: per hour over the month so far, in one cell
+                "cost": Text(f"{usd(now_sum.cost_per_hour)}/h\n") + Text(f"{month} month", style="dim"),
+            }, key=key)
         if selected is not None:
             self.select_key(selected)
-
-    @staticmethod
-    def _service_cell(service: Any, narrow: bool) -> Text:
-        """'production/vinsight-backend ⚑', or env ⚑ over service when narrow."""
-        flag = Text(" ⚑", style="bold red") if service.production else Text("")
-        if narrow:
-            return Text.assemble(service.env, flag, "\n", service.service)
-        return Text.assemble(f"{service.env}/{service.service}", flag)

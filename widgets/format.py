@@ -162,6 +162,14 @@ def rollout_text(
     return Text(f"{symbol} {word}", style=style)
 
 
+def service_name(env: str, service: str, production: bool, two_lines: bool = False) -> Text:
+    """'production/vinsight-backend ⚑' (⚑: production), or env ⚑ over service on two lines."""
+    flag = Text(" ⚑", style="bold red") if production else Text("")
+    if two_lines:
+        return Text.assemble(env, flag, "\n", service)
+    return Text.assemble(f"{env}/{service}", flag)
+
+
 def split_text(split: Mapping[str, int], service: str | None = None, separator: str = " · ") -> str:
     """'00054-jif 90 % · 00055-evi 10 %' in descending percent."""
     if not split:

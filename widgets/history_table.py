@@ -118,7 +118,7 @@ class RolloutsTable(KeyedTable):
                 "driver": driver_text(r), "outcome": outcome_text(r), "steps": steps_text(r), "ended": ended_text(r.started, r.ended),
                 "lead": minutes(r.lead_time_minutes), "restore": minutes(r.time_to_restore_minutes),
             }
-            self.add_row(*(cells[column] for column in self.headers), key=key)
+            self.add_cells(cells, key=key)
         if keep is not None:
             self.select_key(keep)
         return len(self.rollouts)

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
-from widgets.format import age, error_brief, ms, pct, split_text, trend, with_trend
+from widgets.format import age, error_brief, ms, pct, service_name, split_text, trend, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
 
 #: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
@@ -93,32 +93,30 @@ class IncidentTable(KeyedTable):
         self.clear()
         for row in rows:
             key = row.key
-            flag = Text(" ⚑", style="bold red") if row.production else Text("")
-            name = Text.assemble(row.env, flag, "\n", row.service) if narrow else Text.assemble(key, flag)
+            name = service_name(row.env, row.service, row.production, two_lines=narrow)
             if row.error:
                 brief = error_brief(row.error, 24 if narrow else 70)
                 error = Text("✖ " + (brief.replace(": ", ":\n", 1) if narrow else brief), style="red")
-                cells = ([Text("? unreadable", style="yellow"), name, "—", error, "—", "—", "—", "—"] if narrow else
-                         [Text("? unreadable", style="yellow"), name, "—", "—", "—", "—", "—", "—", error])
-                self.add_row(*cells, key=key, height=None if narrow else 1)
+                # the error where the row has room: under "serving", or narrow (no serving) under 5xx
+                self.add_cells({"alert": Text("? unreadable", style="yellow"), "env/service": name,
+                                "5xx (day)": error, "serving": error}, key=key)
                 continue
             old = previous.get(key)
             errors = errors_text(row.error_rate, row.baseline_error_rate, separator)
             moved = trend(row.error_rate, old.error_rate, relative=0.25, absolute=0.002) if old is not None else ""
             if moved:
                 errors.append(" " + moved, style="red" if moved == "↑" else "green")
-            cells = [
-                level_text(row.level),
-                name,
-                since_text(row.since, now, separator),
-                errors,
-                burn_text(row.burn("5m")),
-                burn_text(row.burn("1h")),
-                burn_text(row.burn("6h")),
-                latency_text(row.p95_ms, getattr(row.targets, "latency_ms", None), separator),
-            ]
-            if not narrow:
-                cells.append(split_text(row.serving, row.service))
-            self.add_row(*cells, key=key, height=None if narrow else 1)
+            self.add_cells({
+                "alert": level_text(row.level),
+                "env/service": name,
+                "since": since_text(row.since, now, separator),
+                "5xx now (day baseline)": errors,
+                "5xx (day)": errors,
+                "burn 5m": burn_text(row.burn("5m")),
+                "burn 1h": burn_text(row.burn("1h")),
+                "burn 6h": burn_text(row.burn("6h")),
+                "p95 / target": latency_text(row.p95_ms, getattr(row.targets, "latency_ms", None), separator),
+                "serving": split_text(row.serving, row.service),
+            }, key=key)
         if keep is not None:
             self.select_key(keep)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from textual.widgets import DataTable
@@ -49,6 +49,11 @@ class KeyedTable(DataTable):
         self.clear(columns=True)
         for column in columns:
             self.add_column(column, key=column or "_")
+
+    def add_cells(self, cells: Mapping[str, Any], key: str) -> None:
+        """Add a row from cells named by column: the columns shown pick theirs, in order ('—' for one
+        not given); narrow rows may take several lines."""
+        self.add_row(*(cells.get(column, "—") for column in self.headers), key=key, height=None if self.narrow else 1)
 
     def on_resize(self) -> None:
         if self._redraw is not None and self.headers != self.columns_for_width:

@@ -60,6 +60,6 @@ class RevisionsTable(KeyedTable):
                 "cost/h": usd(r.cost_per_hour),
                 "$/1k req": usd(r.cost_per_1k_requests),
             }
-            self.add_row(*(cells[column] for column in self.headers), key=r.name)
+            self.add_cells(cells, key=r.name)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1), animate=False)
