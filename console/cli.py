@@ -235,12 +235,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
     finally:
         clients.close()
     budget = config.budget
-    status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
+    status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents, month.forecast_basis)
     if args.json:
         json.dump({
             "month_start": iso(month_start(month.read_at)), "read_at": iso(month.read_at),
             "services": {key: round(usd, 4) for key, usd in sorted(month.per_service.items()) if key in shown},
             "total": round(month.total, 4), "forecast": None if month.forecast is None else round(month.forecast, 4),
+            "forecast_basis": month.forecast_basis,
             "budget": budget.monthly_usd, "alert_percents": list(budget.alert_percents),
             "spent_crossed": status.spent_crossed, "forecast_crossed": status.forecast_crossed,
             "level": status.level, "summary": status.summary(),

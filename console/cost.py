@@ -44,11 +44,32 @@ def cost_per_thousand_requests(usage: Usage, pricing: Pricing) -> float | None:
     return window_cost(usage, pricing) * 1000.0 / usage.requests
 
 
-def month_forecast(spent_so_far: float, elapsed_fraction: float) -> float | None:
-    """Linear forecast of the month's spend from what the month has cost so far."""
-    if elapsed_fraction <= 0:
-        return None
-    return spent_so_far / min(1.0, elapsed_fraction)
+TRAILING_FORECAST_SECONDS = 3 * 86400  # before this much of the month has passed, forecast from the last day
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Where the month's spend is heading, and what that was worked out from (said on screen)."""
+
+    usd: float | None
+    basis: str  # "the last 24 h's rate", "the month so far" or "not enough history yet"
+
+
+def month_forecast(
+    spent_so_far: float, elapsed_seconds: float, month_seconds: float, trailing_day_usd: float | None
+) -> Forecast:
+    """The month's spend: what is spent plus the rest of the month at a rate.
+
+    A few hours into a month the month so far is too little to extrapolate (two hours of a quiet
+    night times 360 is no forecast), so for the first three days the rate is the last 24 hours',
+    which reach into the previous month; after that, the month so far's own average rate.
+    """
+    remaining = max(0.0, month_seconds - elapsed_seconds)
+    if elapsed_seconds < TRAILING_FORECAST_SECONDS:
+        if trailing_day_usd is None:
+            return Forecast(None, "not enough history yet")
+        return Forecast(spent_so_far + trailing_day_usd / 86400 * remaining, "the last 24 h's rate")
+    return Forecast(spent_so_far + spent_so_far / elapsed_seconds * remaining, "the month so far")
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,7 @@ class BudgetStatus:
     budget: float
     spent_crossed: int | None  # the highest alert percent the spend so far has passed
     forecast_crossed: int | None  # the highest alert percent the forecast passes
+    forecast_basis: str = ""  # what the forecast was worked out from (console.cost.Forecast.basis)
 
     @property
     def level(self) -> str:
@@ -84,7 +106,8 @@ class BudgetStatus:
         """One line with the numbers: what is spent, where the month is heading, which alert applies."""
         head = f"month to date ${self.spent:,.2f} ({self.spent / self.budget:.0%} of the ${self.budget:,.2f} budget)"
         if self.forecast is not None:
-            head += f", forecast ${self.forecast:,.2f} ({self.forecast / self.budget:.0%})"
+            basis = f", from {self.forecast_basis}" if self.forecast_basis else ""
+            head += f", forecast ${self.forecast:,.2f} ({self.forecast / self.budget:.0%}{basis})"
         if self.spent >= self.budget:
             return f"✖ {head} — the budget is spent"
         if self.forecast is not None and self.forecast >= self.budget:
@@ -96,9 +119,11 @@ class BudgetStatus:
         return f"● {head} — under every alert threshold"
 
 
-def budget_status(spent: float, forecast: float | None, budget: float, alert_percents: list[int]) -> BudgetStatus:
+def budget_status(
+    spent: float, forecast: float | None, budget: float, alert_percents: list[int], forecast_basis: str = ""
+) -> BudgetStatus:
     def crossed(amount: float | None) -> int | None:
         passed = [p for p in alert_percents if amount is not None and amount >= budget * p / 100]
         return max(passed) if passed else None
 
-    return BudgetStatus(spent, forecast, budget, crossed(spent), crossed(forecast))
+    return BudgetStatus(spent, forecast, budget, crossed(spent), crossed(forecast), forecast_basis)

@@ -99,9 +99,12 @@ class FleetScreen(LiveScreen):
         )
         budget = app.config.budget
         if month is not None:
-            line = Text(f"fleet month to date {usd(month.total, 2)} · forecast {usd(month.forecast, 2)} of budget {usd(budget.monthly_usd, 2)}  ")
+            line = Text(
+                f"fleet month to date {usd(month.total, 2)} · forecast {usd(month.forecast, 2)} "
+                f"({month.forecast_basis}) of budget {usd(budget.monthly_usd, 2)}  "
+            )
             bar = budget_bar(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
-            status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
+            status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents, month.forecast_basis)
             share = (month.forecast or month.total) / budget.monthly_usd * 100
             mark = Text(f" {share:.0f} % {status.badge()}", style={"over": "bold red", "alert": "yellow"}.get(status.level, "green"))
             self.query_one("#budget", Static).update(Text.assemble(line, "\n", bar, mark))

@@ -274,7 +274,10 @@ class ServiceScreen(LiveScreen):
         c = service.revision(candidate) if candidate else None
         month = app.month
         budget = app.config.budget
-        status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents) if month else None
+        status = (
+            budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents, month.forecast_basis)
+            if month else None
+        )
         return CostView(
             rows=rows,
             candidate_per_1k=c.cost_per_1k_requests if c else None,
@@ -283,6 +286,7 @@ class ServiceScreen(LiveScreen):
             service_month_to_date=month.per_service.get(self.target.key) if month else None,
             month_to_date=month.total if month else None,
             forecast=month.forecast if month else None,
+            forecast_basis=month.forecast_basis if month else "",
             budget=budget.monthly_usd,
             marks=tuple(budget.alert_percents),
             budget_badge=status.badge() if status else "",

@@ -29,6 +29,7 @@ class CostView:
     service_month_to_date: float | None = None
     month_to_date: float | None = None  # the fleet
     forecast: float | None = None
+    forecast_basis: str = ""  # what the forecast extrapolates (console.cost.Forecast.basis)
     budget: float | None = None
     marks: Sequence[int] = (50, 75, 90)
     budget_badge: str = ""  # console.cost.BudgetStatus.badge(): which alert the spend or forecast passed
@@ -88,7 +89,8 @@ class CostPanel(Static):
         if view.service_month_to_date is not None:
             parts.append(Text(f"this service, month to date: {usd(view.service_month_to_date, 2)}"))
         if view.budget is not None:
-            line = Text(f"fleet month to date {usd(view.month_to_date, 2)} · forecast {usd(view.forecast, 2)} of {usd(view.budget, 2)} ")
+            basis = f" ({view.forecast_basis})" if view.forecast_basis else ""
+            line = Text(f"fleet month to date {usd(view.month_to_date, 2)} · forecast {usd(view.forecast, 2)}{basis} of {usd(view.budget, 2)} ")
             parts.append(line)
             bar = budget_bar(view.month_to_date, view.forecast, view.budget, view.marks)
             if view.forecast is not None and view.budget:

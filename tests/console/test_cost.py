@@ -1,7 +1,7 @@
 import pytest
 
 from console.config import Pricing
-from console.cost import Usage, cost_per_hour, cost_per_thousand_requests, month_forecast, window_cost
+from console.cost import Forecast, Usage, cost_per_hour, cost_per_thousand_requests, month_forecast, window_cost
 
 
 def test_cost_is_instance_time_times_resources_plus_requests():
@@ -18,9 +18,15 @@ def test_no_requests_means_no_per_request_cost():
     assert cost_per_hour(usage, Pricing()) > 0
 
 
-def test_month_forecast_is_linear():
-    assert month_forecast(30.0, 0.25) == pytest.approx(120.0)
-    assert month_forecast(30.0, 0) is None
+def test_month_forecast_uses_the_last_day_early_in_the_month_and_the_month_after():
+    day = 86400.0
+    month = 30 * day
+    early = month_forecast(0.8, 2 * 3600, month, trailing_day_usd=9.6)  # $0.40/h; two hours in
+    assert early.basis == "the last 24 h's rate"
+    assert early.usd == pytest.approx(0.8 + 0.4 * (720 - 2))
+    assert month_forecast(0.8, 2 * 3600, month, trailing_day_usd=None) == Forecast(None, "not enough history yet")
+    later = month_forecast(30.0, 7.5 * day, month, trailing_day_usd=1000.0)  # the last day is ignored
+    assert later.basis == "the month so far" and later.usd == pytest.approx(120.0)
 
 
 def test_instance_based_billing_has_no_request_fee_and_its_own_prices():
