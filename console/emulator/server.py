@@ -200,6 +200,11 @@ class Emulator:
         """The next `times` calls of `method` (e.g. "UpdateService", "ListTimeSeries") fail with `code`."""
         self.faults.inject(method, code, times)
 
+    def hold_operations(self, seconds: float) -> None:
+        """UpdateService operations started from now on stay running for `seconds` of clock time,
+        past a client's wait (0 stops holding); the updates themselves are applied as usual."""
+        self.run_api.hold_operations_seconds = max(0.0, seconds)
+
     def start(self) -> str:
         if self._server is not None:
             assert self.address is not None

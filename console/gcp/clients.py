@@ -6,6 +6,7 @@ level: `vinconsole --help` and the TUI's first paint must not wait for them.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 from collections.abc import Callable
@@ -195,7 +196,13 @@ def read_retry(deadline: float = RETRY_DEADLINE) -> Any:
     )
 
 
+# The code of an UnavailableError for a long-running operation still running when we stopped waiting.
+OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
+
 _HINTS = {
+    OPERATION_TIMEOUT: "it may still finish: re-read the service (`vinconsole status`) before acting again",
+    "ALREADY_EXISTS": "the service's template names an existing revision with different settings; "
+    "deploy without a revision name (or a new one)",
     "PERMISSION_DENIED": "check that the credentials have the roles README.md lists "
     "(run.developer, monitoring.viewer, logging.viewer, logging.logWriter)",
     "UNAUTHENTICATED": "run `gcloud auth application-default login`, or set VINCONSOLE_EMULATOR_HOST for the emulator",
@@ -241,13 +248,22 @@ def api_error(call: str, exc: BaseException) -> ApiError:
 
 
 def guarded(call: str, fn: Callable[[], T]) -> T:
-    """Run one API call; any Google failure comes out as a typed ApiError naming `call`."""
+    """Run one API call; any Google failure comes out as a typed ApiError naming `call`.
+
+    A long-running operation that outlives its wait raises concurrent.futures.TimeoutError
+    (api_core/future/polling.py): it becomes UnavailableError OPERATION_TIMEOUT, so that callers
+    re-read and verify as after any lost answer instead of skipping their verify and rollback.
+    """
     from google.api_core import exceptions
 
     try:
         return fn()
     except ApiError:
         raise
+    except concurrent.futures.TimeoutError as exc:
+        raise UnavailableError(
+            call, OPERATION_TIMEOUT, f"the operation did not finish in time ({exc})", _HINTS[OPERATION_TIMEOUT]
+        ) from exc
     except (exceptions.GoogleAPIError, Exception) as exc:  # noqa: BLE001 - re-raised typed
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
