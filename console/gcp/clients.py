@@ -52,6 +52,8 @@ class _Connections:
         self.lock = threading.Lock()
         self.made: dict[str, Any] = {}
         self.channel: Any = None
+        self.state: dict[str, Any] = {}  # per-process helpers keyed by name (log read budgets, tail hubs)
+        self.state_lock = threading.RLock()
 
 
 class Clients:
@@ -159,6 +161,17 @@ class Clients:
             return LoggingServiceV2Client()
 
         return self._client("logging", build)
+
+    @property
+    def shared_lock(self) -> threading.RLock:
+        return self._shared.state_lock
+
+    def shared_state(self, name: str, make: Callable[[], T]) -> T:
+        """One object per name for every Clients on these connections (e.g. the log read budgets)."""
+        with self._shared.state_lock:
+            if name not in self._shared.state:
+                self._shared.state[name] = make()
+            return self._shared.state[name]
 
     def retry(self) -> Any:
         """The retry policy for idempotent calls on these clients."""
