@@ -142,23 +142,34 @@ class Logs:
         resource_labels: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         timestamp: float | None = None,
+        insert_id: str | None = None,
+        text: str | None = None,
     ) -> None:
+        """Write one entry: `payload` as jsonPayload, or `text` as textPayload (as a plain stderr line).
+
+        `insert_id` makes a resent write (after a lost answer) the same entry: Cloud Logging
+        drops entries with the same insert_id and timestamp written within a short window, and
+        readers dedupe by it (history)."""
         from google.cloud.logging_v2.types import LogEntry as LogEntryProto
         from google.cloud.logging_v2.types import WriteLogEntriesRequest
         from google.api import monitored_resource_pb2
         from google.protobuf import struct_pb2
 
-        struct = struct_pb2.Struct()
-        struct.update(dict(payload))
         entry = LogEntryProto(
             log_name=f"projects/{project}/logs/{log_id}",
             resource=monitored_resource_pb2.MonitoredResource(
                 type="cloud_run_revision", labels={"project_id": project, **(resource_labels or {})}
             ),
-            json_payload=struct,
             severity=severity,
             labels=dict(labels or {}),
+            insert_id=insert_id or "",
         )
+        if text is not None:
+            entry.text_payload = text
+        else:
+            struct = struct_pb2.Struct()
+            struct.update(dict(payload))
+            entry.json_payload = struct
         if timestamp is not None:
             entry.timestamp = datetime.fromtimestamp(timestamp, timezone.utc)
         request = WriteLogEntriesRequest(entries=[entry])
