@@ -47,6 +47,7 @@ RESERVED_ANNOTATION_PREFIXES = (
 )
 SERVICE_TYPE_URL = "type.googleapis.com/google.cloud.run.v2.Service"
 DEFAULT_PAGE_SIZE = 100
+MAX_TAG_PLUS_SERVICE = 46  # a tag's URL is TAG---SERVICE-…: Cloud Run caps the two together
 MAX_PAGE_SIZE = 1000
 TAG_RE = re.compile(r"^[a-z]([-a-z0-9]{0,44}[a-z0-9])?$")
 PARENT_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
@@ -516,6 +517,12 @@ class RunApi:
                         grpc.StatusCode.INVALID_ARGUMENT,
                         f"{where}.tag {target.tag!r} is not a valid tag: lowercase letters, digits and '-', "
                         "starting with a letter, at most 46 characters",
+                    )
+                if len(target.tag) + len(svc.name) > MAX_TAG_PLUS_SERVICE:
+                    raise Abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{where}.tag {target.tag!r} is too long for service {svc.name!r}: the tag and the service "
+                        f"name together must be at most {MAX_TAG_PLUS_SERVICE} characters",
                     )
                 if target.tag in tags:
                     raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}.tag {target.tag!r} is used more than once")

@@ -309,3 +309,13 @@ def test_a_held_operation_outlives_the_clients_wait(clients, emu, manual_clock):
         operation.result(timeout=0.5)
     manual_clock.advance(601)
     assert isinstance(operation.result(timeout=10), run_v2.Service)
+
+
+def test_a_tag_too_long_for_its_service_is_refused(clients):
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    stable = next(t.revision for t in service.traffic if t.percent == 100)
+    fits = "t" * (46 - len("vinsight-backend"))
+    clients.services.update_service(request=split_request(service, (stable, 100, fits)), retry=None).result(timeout=10)
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    with pytest.raises(exceptions.InvalidArgument, match="at most 46 characters"):
+        clients.services.update_service(request=split_request(service, (stable, 100, fits + "x")), retry=None)
