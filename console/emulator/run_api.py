@@ -360,11 +360,26 @@ class RunApi:
                     )
                 ],
                 reconciling=not rev.ready,
-                conditions=[ready, healthy, resources],
+                conditions=[ready, healthy, resources, *self._informational_conditions(rev)],
                 observed_generation=1,
                 log_uri=log_uri,
                 etag=rev.etag,
             )
+
+    @staticmethod
+    def _informational_conditions(rev: SimRevision) -> list[run_v2.Condition]:
+        """What Cloud Run reports on a healthy revision that serves nothing: `Active` not succeeded,
+        with an informational reason (RESERVE) and severity INFO. It does not affect readiness."""
+        if not rev.ready or rev.service.served_percents().get(rev.name):
+            return []
+        return [run_v2.Condition(
+            type_="Active",
+            state=_STATE.CONDITION_FAILED,
+            severity=run_v2.Condition.Severity.INFO,
+            revision_reason=run_v2.Condition.RevisionReason.RESERVE,
+            message="Revision is in reserve: it serves no traffic and has scaled to zero.",
+            last_transition_time=_ts(rev.ready_at or rev.create_time),
+        )]
 
     # ---------------------------------------------------------------- Services
     def get_service(self, request: run_v2.GetServiceRequest) -> run_v2.Service:

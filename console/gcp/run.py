@@ -107,9 +107,16 @@ def revision_info(proto: Any) -> Revision:
 
     container = proto.containers[0] if proto.containers else None
     limits = dict(container.resources.limits) if container else {}
+    failed, error = run_v2.Condition.State.CONDITION_FAILED, run_v2.Condition.Severity.ERROR
     ready_condition = next((c for c in proto.conditions if c.type_ == "Ready"), None)
     ready = ready_condition is not None and ready_condition.state == run_v2.Condition.State.CONDITION_SUCCEEDED
-    problems = [c.message for c in proto.conditions if c.state == run_v2.Condition.State.CONDITION_FAILED and c.message]
+    # Health is the Ready condition and failed conditions of severity ERROR only: a revision scaled
+    # to zero or retired carries failed conditions with informational reasons (RESERVE, RETIRED, ...)
+    # and severity INFO, and is perfectly healthy.
+    problems = [
+        c.message for c in proto.conditions
+        if c.state == failed and c.message and (c.type_ == "Ready" or c.severity == error)
+    ]
     return Revision(
         name=short_name(proto.name),
         service=short_name(proto.service),

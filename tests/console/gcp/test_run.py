@@ -217,3 +217,25 @@ def test_a_timed_out_operation_is_a_typed_unavailable_error():
         guarded("UpdateService(vinsight-backend)", wait)
     assert caught.value.code == OPERATION_TIMEOUT
     assert "UpdateService(vinsight-backend)" in str(caught.value) and "re-read" in str(caught.value)
+
+
+def test_informational_conditions_do_not_make_a_revision_unhealthy(run):
+    """The candidate at 0 % is in RESERVE (Active failed, severity INFO): ready, no problem reported."""
+    from google.cloud import run_v2
+
+    state, _, stable, candidate = _pair(run)
+    raw = run.clients.revisions.get_revision(
+        name=f"projects/vinsight-staging/locations/us-central1/services/vinsight-backend/revisions/{candidate}")
+    active = next(c for c in raw.conditions if c.type_ == "Active")
+    assert active.state == run_v2.Condition.State.CONDITION_FAILED
+    assert active.revision_reason == run_v2.Condition.RevisionReason.RESERVE
+    assert active.severity == run_v2.Condition.Severity.INFO
+    revision = {r.name: r for r in run.list_revisions(*STAGING, "vinsight-backend")}[candidate]
+    assert revision.ready and revision.ready_message == ""
+
+
+def test_a_crash_looping_revision_is_still_reported(emulator, clients_for):
+    run = CloudRun(clients_for(emulator(scenario="crashloop")))
+    _, _, _, candidate = _pair(run)
+    revision = {r.name: r for r in run.list_revisions(*STAGING, "vinsight-backend")}[candidate]
+    assert "Container failed to start" in revision.ready_message
