@@ -217,7 +217,8 @@ _HINTS = {
     "ALREADY_EXISTS": "the service's template names an existing revision with different settings; "
     "deploy without a revision name (or a new one)",
     "PERMISSION_DENIED": "check that the credentials have the roles README.md lists "
-    "(run.developer, monitoring.viewer, logging.viewer, logging.logWriter)",
+    "(run.developer, iam.serviceAccountUser on the service's runtime account, monitoring.viewer, logging.viewer, "
+    "logging.logWriter)",
     "UNAUTHENTICATED": "run `gcloud auth application-default login`, or set VINCONSOLE_EMULATOR_HOST for the emulator",
     "NOT_FOUND": "check the project, region and service name in config.toml",
     "UNAVAILABLE": "the API could not be reached; check the network (or that the emulator is running) and try again",
