@@ -417,6 +417,9 @@ class TailHub:
         self.project = project
         self._lock = threading.Lock()
         self._subscribers: dict[int, _Subscriber] = {}
+        # What the tail's thread dispatches to: replaced whole under the lock, read without it, so
+        # that stopping the old tail never waits on a thread that waits on the lock.
+        self._current: tuple[_Subscriber, ...] = ()
         self._keys = itertools.count(1)
         self.tail: LogTail | None = None
         self.sessions_opened = 0
@@ -435,11 +438,12 @@ class TailHub:
                 self._reopen()
 
     def _reopen(self) -> None:
+        self._current = tuple(self._subscribers.values())
         old, self.tail = self.tail, None
         if old is not None:
             old.stop()
-            old.join(2.0)  # the old session ends before the new one opens: never two at once
-        filters = sorted({s.filter for s in self._subscribers.values()})
+            old.join(0.5)  # cancelled: it ends within milliseconds, before the new session opens
+        filters = sorted({s.filter for s in self._current})
         if not filters:
             return
         combined = filters[0] if len(filters) == 1 else " OR ".join(f"({f})" for f in filters)
@@ -447,16 +451,12 @@ class TailHub:
         self.sessions_opened += 1
 
     def _dispatch(self, entry: LogEntry) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers.values())
-        for subscriber in subscribers:
+        for subscriber in self._current:
             if subscriber.matches(entry):
                 subscriber.on_entry(entry)
 
     def _error(self, error: ApiError) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers.values())
-        for subscriber in subscribers:
+        for subscriber in self._current:
             if subscriber.on_error is not None:
                 subscriber.on_error(error)
 

@@ -239,3 +239,22 @@ def test_a_crash_looping_revision_is_still_reported(emulator, clients_for):
     _, _, _, candidate = _pair(run)
     revision = {r.name: r for r in run.list_revisions(*STAGING, "vinsight-backend")}[candidate]
     assert "Container failed to start" in revision.ready_message
+
+
+def test_an_image_deploy_whose_operation_outlives_the_wait_is_found_by_re_reading(emulator, clients_for):
+    from console.clock import Clock
+
+    emu = emulator(clock=Clock(60))
+    run = CloudRun(clients_for(emu))
+    run.deploy_timeout = 0.5
+    emu.hold_operations(3600)
+    state = run.get_service(*STAGING, "vinsight-backend")
+    before = {r.name for r in run.list_revisions(*STAGING, "vinsight-backend")}
+    after = run.deploy_image(state, "us-docker.pkg.dev/vinsight/app/backend:v3.0.0", pin=state.served_split())
+    assert after.served_split() == state.served_split()
+    new = [r for r in run.list_revisions(*STAGING, "vinsight-backend") if r.name not in before]
+    assert [r.image for r in new] == ["us-docker.pkg.dev/vinsight/app/backend:v3.0.0"]
+
+
+def test_image_deploys_wait_minutes_for_their_operation(run):
+    assert run.deploy_timeout >= 300 and run.operation_timeout == 30.0
