@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from console.gcp.clients import Clients
 
 WEEK = 7 * 86400.0
+HISTORY_READ_MAX_WAIT = 300.0  # seconds one audit page may wait for the log read budget
 AUDIT_RETENTION_DAYS = 30  # Cloud Logging's _Default bucket, where the audit entries go unless routed elsewhere
 ROLLED_BACK_WHY = ("analysis", "smoke", "inconclusive", "operator")  # else (interrupted, infrastructure): aborted
 
@@ -423,7 +424,9 @@ def read_audit(config: "Config", clients: "Clients", targets: Sequence["Target"]
     wanted = {(t.env, t.service) for t in targets}
 
     def one(project: str) -> list[LogEntry]:
-        return logs.list(project, audit_filter(project, since, until), newest_first=False, limit=limit, page_size=1000)
+        # up to 200 pages: past this process's log read budget (30/min per project) a page waits its turn
+        return logs.list(project, audit_filter(project, since, until), newest_first=False, limit=limit, page_size=1000,
+                         max_wait=HISTORY_READ_MAX_WAIT)
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(projects)))) as pool:
         found = [entry for entries in pool.map(one, projects) for entry in entries]
