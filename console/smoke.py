@@ -89,6 +89,9 @@ def mint_id_token(audience: str, env: Mapping[str, str] | None = None) -> IdToke
     except auth_exceptions.DefaultCredentialsError as exc:
         return IdToken(None, f"no Google credentials found ({str(exc).splitlines()[0]})")
     account = env.get(SERVICE_ACCOUNT_ENV, "").strip() or impersonated_account(credentials)
+    source = getattr(credentials, "_source_credentials", None)
+    if source is not None and account == getattr(credentials, "_target_principal", None):
+        credentials = source  # `gcloud auth application-default login --impersonate-service-account`: mint as the user
     if account:
         endpoint = env.get(IAM_ENDPOINT_ENV, "").strip() or IAM_CREDENTIALS_ENDPOINT
         return IdToken(generate_id_token(credentials, account, audience, endpoint), f"generateIdToken as {account}")
@@ -108,7 +111,11 @@ def mint_id_token(audience: str, env: Mapping[str, str] | None = None) -> IdToke
 
 
 def impersonated_account(credentials: Any) -> str | None:
-    """The service account Workload Identity Federation credentials impersonate, if any."""
+    """The service account the credentials impersonate (Workload Identity Federation, or ADC made
+    with `--impersonate-service-account`), if any."""
+    target = getattr(credentials, "_target_principal", None)
+    if isinstance(target, str) and target:
+        return target
     url = getattr(credentials, "service_account_impersonation_url", None) or getattr(
         credentials, "_service_account_impersonation_url", None
     )

@@ -188,3 +188,21 @@ def test_an_id_token_for_the_wrong_audience_is_exit_3_naming_the_invoker_role(en
     env.setenv(ID_TOKEN_ENV, "id-token-for:https://elsewhere.a.run.app")
     with pytest.raises(SmokeAuthError, match="roles/run.invoker"):
         run_smoke(google.url, CHECKS, authenticate=True, audience=AUDIENCE)
+
+
+def test_adc_made_with_impersonation_mints_as_the_source_for_the_target(env, google, tmp_path):
+    """`gcloud auth application-default login --impersonate-service-account SA`: generateIdToken for SA,
+    called with the source credentials (SA need not hold the token creator role on itself)."""
+    from google import auth as google_auth
+    from google.auth import impersonated_credentials
+
+    env.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(workload_identity(tmp_path, google)))
+    source, _ = google_auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    target = "smoke@vinsight-staging.iam.gserviceaccount.com"
+    adc = impersonated_credentials.Credentials(source_credentials=source, target_principal=target,
+                                               target_scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    env.setattr(google_auth, "default", lambda scopes=None: (adc, None))
+    assert [r.ok for r in run_smoke(google.url, CHECKS, authenticate=True, audience=AUDIENCE)] == [True]
+    [minted] = google.id_token_requests
+    assert minted["path"] == f"/v1/projects/-/serviceAccounts/{target}:generateIdToken"
+    assert minted["bearer"] == "Bearer deployer-access"  # the source's token, not the target's
