@@ -1,7 +1,12 @@
 """Cloud Logging: reading log entries, tailing them live, and writing the console's audit trail.
 
-`TailLogEntries` blocks until its first entry arrives, so a tail only ever runs in a worker
-thread; `LogTail` reconnects on its own when the stream breaks.
+Within Cloud Logging's limits: ListLogEntries is 60 requests per minute per project for every
+reader together (not raisable), so every page goes through this process's `LogReadBudget` (30 a
+minute per project) and a RESOURCE_EXHAUSTED pauses the project's reads for a minute; live tails
+are 10 sessions per project, so readers share one session per project (`TailHub`).
+
+Iterating a tail blocks until entries arrive, so a tail only ever runs in a worker thread;
+`LogTail` reconnects on its own when the stream breaks, and `stop()` cancels the call at once.
 """
 
 from __future__ import annotations
