@@ -1,6 +1,7 @@
-"""Console benchmark: API calls and wall time per refresh, first paint, idle CPU, peak memory.
+"""Console benchmark: API calls and wall time per refresh, first paint, idle CPU, peak memory,
+and Cloud Logging quota use (log reads per minute per project, live tail sessions).
 
-    /tmp/venv/bin/python bench/console.py [--idle-seconds 30]
+    /tmp/venv/bin/python bench/console.py [--idle-seconds 30] [--quota-minutes 10] [--quota-scale 10]
 
 Prints figures; asserts nothing. The emulator runs in this process for the refresh figures (1, 10
 and 50 services × 20 revisions each) and in its own process for the app figures, so that the app's
@@ -152,13 +153,82 @@ def app_figures(idle_seconds: float) -> None:
         emulator.wait(10)
 
 
+async def _drive_views(app, clock, minutes: float) -> tuple[float, float]:
+    """The incident view and the service screens, alternating every simulated minute, the incident
+    view's selection moving to the next service each time (so its tail moves too)."""
+    import asyncio
+
+    from screens.incident import IncidentScreen
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        while not isinstance(app.screen, IncidentScreen):
+            await asyncio.sleep(0.01)
+        start = clock.now()
+        keys = [t.key for t in app.config.targets()]
+        minute = 0
+        while clock.now() - start < minutes * 60:
+            now_minute = int((clock.now() - start) // 60)
+            if now_minute != minute:
+                minute = now_minute
+                if minute % 2:
+                    app.open_service(keys[(minute // 2) % len(keys)])
+                else:
+                    await app.pop_screen()
+                    if not isinstance(app.screen, IncidentScreen):
+                        app.open_incident()
+                    await pilot.press("down")
+            await asyncio.sleep(0.05)
+        end = clock.now()
+    return start, end
+
+
+def quota_figures(minutes: float, scale: float) -> None:
+    """Log reads per minute per project and tail sessions, measured by the emulator (LogQuotas)."""
+    import asyncio
+
+    from console.clock import Clock
+    from console.config import load_config
+    from console.emulator import Emulator
+    from console.gcp.clients import Clients
+    from console.gcp.logs import LOG_READS_PER_MINUTE, PROJECT_READ_QUOTA_PER_MINUTE, PROJECT_TAIL_SESSIONS
+    from screens.app import create_app
+
+    config = load_config(ROOT / "config.toml")
+    clock = Clock(scale)
+    with Emulator(config, scenario="incident", clock=clock) as emu:
+        clients = Clients(emu.address)
+        # a 5 s refresh in clock time, as an operator's terminal does it in real time
+        app = create_app(config, clients, clock, banner="bench", refresh_seconds=5.0 / scale, month_to_date=False,
+                         start="incident")
+        start, end = asyncio.run(_drive_views(app, clock, minutes))
+        clients.close()
+        quotas = emu.log_quotas
+        print(f"Cloud Logging quota use: incident view + service screens for {minutes:g} simulated minutes "
+              f"(time ×{scale:g}, refresh every 5 s of clock time, incident scenario), measured by the emulator:")
+        print(f"{'project':>16} {'log reads/min':>14} {'busiest minute':>15} {'refused':>8} {'max tails':>10}")
+        for project in sorted({t.project for t in config.targets()}):
+            mean, busiest = quotas.reads_per_minute_of(project, start, end)
+            print(f"{project:>16} {mean:>14.1f} {busiest:>15} {quotas.refused_reads.get(project, 0):>8} "
+                  f"{quotas.max_tails.get(project, 0):>10}")
+        print(f"  limits: ListLogEntries {PROJECT_READ_QUOTA_PER_MINUTE}/min per project (this console caps itself at "
+              f"{LOG_READS_PER_MINUTE}); {PROJECT_TAIL_SESSIONS} tail sessions per project (this console holds ≤ 1)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--quota-minutes", type=float, default=10.0, help="simulated minutes of the quota figures")
+    parser.add_argument("--quota-scale", type=float, default=10.0, help="clock speed for the quota figures")
+    parser.add_argument("--only", choices=("refresh", "app", "quota"), help="print one group of figures")
     args = parser.parse_args()
-    refresh_figures()
-    print()
-    app_figures(args.idle_seconds)
+    if args.only in (None, "refresh"):
+        refresh_figures()
+        print()
+    if args.only in (None, "app"):
+        app_figures(args.idle_seconds)
+        print()
+    if args.only in (None, "quota"):
+        quota_figures(args.quota_minutes, args.quota_scale)
     print(f"  (bench process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
 
 

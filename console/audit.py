@@ -7,6 +7,8 @@ fails a rollout; a failing audit write is reported but does not leave traffic ha
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,9 +46,17 @@ class Audit:
                 resource_labels={"location": self.region, "service_name": self.service, "revision_name": revision},
                 labels={"vinconsole_kind": kind, "vinconsole_env": self.env},
                 timestamp=at,
+                insert_id=audit_insert_id(self.project, at, payload),
             )
         except ApiError as error:
             self.warn(f"audit entry {kind!r} not written: {error}")
+
+
+def audit_insert_id(project: str, at: float, payload: Mapping[str, Any]) -> str:
+    """The same action at the same time gets the same id: a resent write (after a lost answer)
+    is then one entry for Cloud Logging and for `history`, not two."""
+    digest = hashlib.sha256(json.dumps([project, round(at, 6), payload], sort_keys=True, default=str).encode())
+    return "vc-" + digest.hexdigest()[:32]
 
 
 def split_json(split: Mapping[str, int]) -> dict[str, int]:

@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 CONFIG_ENV = "VINCONSOLE_CONFIG"
 METRIC_WINDOW_SECONDS = 60
+# Cloud Run: a traffic tag plus the service name may be at most 46 characters.
+MAX_TAG_PLUS_SERVICE = 46
+# The tag a promote leaves on the revision it replaced (console/engine.py).
+PREVIOUS_TAG = "previous"
 
 Percent = Annotated[int, Field(ge=1, le=100)]
 
@@ -103,7 +107,8 @@ class Rollout(_Strict):
 
 class Analysis(_Strict):
     window_seconds: int = Field(default=60, ge=METRIC_WINDOW_SECONDS)
-    metric_delay_seconds: float = Field(default=180, ge=0)
+    # Google's own latency example uses 240 s for Cloud Run metrics; 180 s left no margin.
+    metric_delay_seconds: float = Field(default=240, ge=0)
     max_error_rate_increase_pp: float = Field(default=2.0, gt=0, le=100)
     max_error_rate_percent: float = Field(default=5.0, gt=0, le=100)
     max_error_rate_seconds: float = Field(default=120, ge=60)
@@ -175,6 +180,25 @@ class Config(_Strict):
                 ) from None
         return self
 
+    @model_validator(mode="after")
+    def _tags_fit_service_names(self) -> "Config":
+        """Cloud Run refuses a tag whose length plus the service name's exceeds 46 characters: check
+        every tag the console writes (candidate, stable, and `previous` on promote) before any write."""
+        for name, service in self.services.items():
+            for env in service.environments:
+                pace = self.environments[env].rollout if env in self.environments else None
+                rollout = self.rollout_for(env)
+                for key in ("candidate_tag", "stable_tag"):
+                    tag = getattr(rollout, key)
+                    if len(tag) + len(name) <= MAX_TAG_PLUS_SERVICE:
+                        continue
+                    from_pace = pace is not None and getattr(pace, key, None) is not None
+                    loc = ("environments", env, "rollout", key) if from_pace else ("rollout", key)
+                    raise _KeyedError(loc, tag, _tag_too_long(tag, name))
+                if len(PREVIOUS_TAG) + len(name) > MAX_TAG_PLUS_SERVICE:
+                    raise _KeyedError(("services", name), {}, _tag_too_long(PREVIOUS_TAG, name))
+        return self
+
     def rollout_for(self, env: str) -> Rollout:
         """`[rollout]` with the environment's own pace over it (validated like `[rollout]` itself)."""
         pace = self.environments[env].rollout
@@ -224,6 +248,11 @@ class Target:
 
     def __repr__(self) -> str:
         return f"Target({self.key})"
+
+
+def _tag_too_long(tag: str, service: str) -> str:
+    return (f"tag {tag!r} on service {service!r} is {len(tag) + len(service)} characters together; Cloud Run allows "
+            f"at most {MAX_TAG_PLUS_SERVICE} (tag + service name): shorten the tag or the service name")
 
 
 class _KeyedError(ValueError):

@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from console.gcp.logs import LogEntry
+from console.gcp.logs import AUDIT_LOG_ID, LogEntry
 
 if TYPE_CHECKING:  # pragma: no cover
     from console.config import Config, Target
     from console.gcp.clients import Clients
 
 WEEK = 7 * 86400.0
+HISTORY_READ_MAX_WAIT = 300.0  # seconds one audit page may wait for the log read budget
+AUDIT_RETENTION_DAYS = 30  # Cloud Logging's _Default bucket, where the audit entries go unless routed elsewhere
 ROLLED_BACK_WHY = ("analysis", "smoke", "inconclusive", "operator")  # else (interrupted, infrastructure): aborted
 
 
@@ -196,11 +198,13 @@ class History:
     overall: Dora
     services: dict[str, Dora]  # "ENV/SERVICE" → figures
     targets: DoraTargets = DORA_TARGETS
+    notes: list[str] = field(default_factory=list)  # e.g. the span reaches past the log retention
 
     def to_json(self) -> dict[str, Any]:
         return {
             "since": iso(self.since),
             "until": iso(self.until),
+            "notes": list(self.notes),
             "rollouts": [r.to_json() for r in self.rollouts],
             "dora": {
                 "overall": self.overall.to_json(self.targets),
@@ -420,17 +424,48 @@ def read_audit(config: "Config", clients: "Clients", targets: Sequence["Target"]
     wanted = {(t.env, t.service) for t in targets}
 
     def one(project: str) -> list[LogEntry]:
-        return logs.list(project, audit_filter(project, since, until), newest_first=False, limit=limit, page_size=1000)
+        # up to 200 pages: past this process's log read budget (30/min per project) a page waits its turn
+        return logs.list(project, audit_filter(project, since, until), newest_first=False, limit=limit, page_size=1000,
+                         max_wait=HISTORY_READ_MAX_WAIT)
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(projects)))) as pool:
         found = [entry for entries in pool.map(one, projects) for entry in entries]
-    return [e for e in found if (e.payload.get("env"), e.payload.get("service")) in wanted]
+    return [e for e in deduplicated(found) if (e.payload.get("env"), e.payload.get("service")) in wanted]
+
+
+def deduplicated(entries: Iterable[LogEntry]) -> list[LogEntry]:
+    """One entry per (insert_id, timestamp), as Cloud Logging treats duplicates: a retried audit
+    write (same deterministic insert_id) is one action, not two (pure)."""
+    seen: set[tuple[str, float]] = set()
+    out = []
+    for entry in entries:
+        key = (entry.insert_id, entry.timestamp)
+        if entry.insert_id and key in seen:
+            continue
+        seen.add(key)
+        out.append(entry)
+    return out
 
 
 def read_history(config: "Config", clients: "Clients", targets: Sequence["Target"], since: float, until: float,
                  dora_targets: DoraTargets = DORA_TARGETS) -> History:
     entries = read_audit(config, clients, targets, since, until)
-    return build_history(entries, since, until, [t.key for t in targets], dora_targets)
+    history = build_history(entries, since, until, [t.key for t in targets], dora_targets)
+    note = retention_note(since, until)
+    if note:
+        history.notes.append(note)
+    return history
+
+
+def retention_note(since: float, until: float, retention_days: int = AUDIT_RETENTION_DAYS) -> str | None:
+    """What an operator must know when the span reaches past the audit log's retention (pure)."""
+    kept_from = until - retention_days * 86400
+    if since >= kept_from:
+        return None
+    return (f"the span starts {iso(since)}, but the audit entries are in the _Default log bucket, which keeps "
+            f"{retention_days} days: nothing before {iso(kept_from)} can be read, so the figures cover "
+            f"{retention_days} of {(until - since) / 86400:.0f} days. For a longer history, route the "
+            f"{AUDIT_LOG_ID} log to a bucket with longer retention (README: Pointing it at real Google Cloud)")
 
 
 #: what goes first when a terminal is too narrow for every column of the rollouts table
@@ -504,7 +539,8 @@ def history_view(history: History, title: str, width: int | None = None) -> Any:
             judged(d.time_to_restore_minutes_median, meets["time_to_restore_minutes_median"],
                    _minutes(d.time_to_restore_minutes_median)),
         )
-    return Group(rollouts, figures)
+    notes = [Text(f"▲ {note}", style="yellow") for note in history.notes]
+    return Group(rollouts, figures, *notes)
 
 
 def _minutes(value: float | None) -> str:

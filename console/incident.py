@@ -9,7 +9,9 @@ however many revisions there are:
   windows over the trailing day) → every service × environment ranked by severity;
 - `IncidentReader.detail(target, span)`: for one service, 1 GetService + 1 ListRevisions + 2
   ListTimeSeries (the timeline) + 1 ListLogEntries (audit markers) + 1 paged ListLogEntries (error
-  entries), plus the overview's 4 calls when no overview row is handed in;
+  entries), plus the overview's 4 calls when no overview row is handed in. The two log reads are
+  made at most once every LOG_REREAD_SECONDS per service and span (the live tail adds what comes
+  in between): Cloud Logging allows 60 ListLogEntries per minute per project, for everyone;
 - `rollback_to_last_good(...)`: `Engine.rollback_now(to=..., errors_started=...)`, which writes the
   audit entry (with when the errors started, so the history has a time to restore).
 
@@ -23,7 +25,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from console.config import Config, Target
     from console.engine import Event, Outcome
     from console.gcp.clients import Clients
-    from console.gcp.logs import LogTail
+    from console.gcp.logs import TailSubscription
     from console.model import Revision
 
 PERIOD = 60  # the overview's window (Monitoring's minimum alignment)
@@ -51,6 +53,9 @@ MAX_POINTS = 120
 ERROR_ENTRIES_LIMIT = 5000
 MARKER_KINDS = ("start", "traffic", "hold", "verdict", "promote", "rollback", "deploy", "smoke")
 REQUESTS_LOG_ID = "run.googleapis.com%2Frequests"
+STDERR_LOG_ID = "run.googleapis.com%2Fstderr"
+# Clock seconds between two log reads of one service's detail; a refresh in between reuses them.
+LOG_REREAD_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------------------- the data
@@ -160,6 +165,14 @@ class LastGood:
     share_before: float | None = None  # percent of the requests it served before
 
 
+@dataclass(frozen=True)
+class _LogRead:
+    read_at: float | None
+    audit: list[LogEntry]
+    entries: list[LogEntry]
+    calls: int = 0
+
+
 @dataclass
 class ServiceDetail:
     row: ServiceIncident
@@ -170,6 +183,8 @@ class ServiceDetail:
     revisions: list["Revision"]
     read_at: float
     api_calls: int = 0
+    logs_read_at: float | None = None  # when `errors` and the audit markers were read (they are reused)
+    logs_error: str | None = None  # why the log reads were skipped or failed (quota), shown on screen
 
 
 # ------------------------------------------------------------------------------------ pure parts
@@ -437,11 +452,14 @@ def build_row(target: "Target", windows: RevisionWindows, day: RevisionWindows, 
 
 
 def error_filter(target: "Target", since: float | None = None, until: float | None = None) -> str:
-    """Application errors (severity ≥ ERROR) of one service, without Cloud Run's per-request entries."""
+    """Application errors of one service, without Cloud Run's per-request entries: severity ≥ ERROR,
+    and stderr lines with no severity (plain, unstructured logging; signatures.groupable keeps the
+    ones that read like errors and stitches stack traces split across entries)."""
     from console.gcp.logs import rfc3339
 
     text = (f'resource.type = "cloud_run_revision" AND resource.labels.service_name = "{target.service}" '
-            f'AND resource.labels.location = "{target.region}" AND severity >= ERROR '
+            f'AND resource.labels.location = "{target.region}" '
+            f'AND (severity >= ERROR OR (severity = DEFAULT AND logName = "projects/{target.project}/logs/{STDERR_LOG_ID}")) '
             f'AND logName != "projects/{target.project}/logs/{REQUESTS_LOG_ID}"')
     if since is not None:
         text += f' AND timestamp >= "{rfc3339(since)}"'
@@ -465,6 +483,7 @@ class IncidentReader:
         self.run = CloudRun(clients)
         self.metrics = Metrics(clients)
         self.logs = Logs(clients)
+        self._log_reads: dict[tuple[str, str], _LogRead] = {}  # (target key, span) → the last log read
 
     def window_end(self, now: float, period: int = PERIOD) -> float:
         """The end of the newest window the metric delay has surely filled."""
@@ -526,24 +545,15 @@ class IncidentReader:
         windows = self.metrics.revision_windows(target.project, target.region, start, end, service=target.service,
                                                 period=period, usage=False)
         calls += 2
-        from console.gcp.logs import audit_log_name, rfc3339
-
-        audit = self.logs.list(
-            target.project,
-            f'logName = "{audit_log_name(target.project)}" AND resource.labels.service_name = "{target.service}" '
-            f'AND labels.vinconsole_env = "{target.env}" AND timestamp >= "{rfc3339(start)}"',
-            newest_first=False, limit=5000, page_size=1000,
-        )
-        calls += 1
+        errors_since = start if row.since is None else min(start, row.since - 600)
+        logs, logs_error = self._read_logs(target, span, start, errors_since, now)
+        calls += logs.calls
+        audit, entries = logs.audit, logs.entries
         points = timeline_points(windows, target.service, start, end)
         markers = sorted(
             audit_markers(audit) + revision_markers(revisions, start, now) + serving_markers(points, start, end, period),
             key=lambda m: m.at,
         )
-        errors_since = start if row.since is None else min(start, row.since - 600)
-        entries = self.logs.list(target.project, error_filter(target, errors_since), newest_first=True,
-                                 limit=ERROR_ENTRIES_LIMIT, page_size=1000)
-        calls += 1
         last_good = None
         if row.slo is not None and row.slo.alert.rule is not None:
             budget = (row.targets.availability_budget if row.slo.alert.slo == "availability"
@@ -559,14 +569,52 @@ class IncidentReader:
             revisions=revisions,
             read_at=now,
             api_calls=calls,
+            logs_read_at=logs.read_at,
+            logs_error=logs_error,
         )
 
-    def tail_errors(self, target: "Target", on_entry: Callable[[LogEntry], None],
-                    on_error: Callable[[Any], None] | None = None) -> "LogTail":
-        """A live tail of the service's errors in its own thread (reconnects on its own); `.stop()` it."""
-        from console.gcp.logs import LogTail
+    def _read_logs(self, target: "Target", span: str, start: float, errors_since: float,
+                   now: float) -> tuple["_LogRead", str | None]:
+        """The audit markers and error entries, read again only LOG_REREAD_SECONDS after the last read.
 
-        return LogTail(self.logs, target.project, error_filter(target), on_entry, on_error).start()
+        A read refused for quota keeps the last one (or none) and says why."""
+        from console.gcp.logs import LogQuotaError, audit_log_name, rfc3339
+
+        key = (target.key, span)
+        last = self._log_reads.get(key)
+        if last is not None and now - last.read_at < LOG_REREAD_SECONDS:
+            return replace(last, calls=0), None
+        try:
+            audit = self.logs.list(
+                target.project,
+                f'logName = "{audit_log_name(target.project)}" AND resource.labels.service_name = "{target.service}" '
+                f'AND labels.vinconsole_env = "{target.env}" AND timestamp >= "{rfc3339(start)}"',
+                newest_first=False, limit=5000, page_size=1000,
+            )
+            entries = self.logs.list(target.project, error_filter(target, errors_since), newest_first=True,
+                                     limit=ERROR_ENTRIES_LIMIT, page_size=1000)
+        except LogQuotaError as error:
+            kept = last if last is not None else _LogRead(None, [], [])
+            return replace(kept, calls=0), str(error)
+        read = _LogRead(now, audit, entries, calls=2)
+        self._log_reads[key] = read
+        return read, None
+
+    def tail_errors(self, target: "Target", on_entry: Callable[[LogEntry], None],
+                    on_error: Callable[[Any], None] | None = None) -> "TailSubscription":
+        """The service's errors as they come, from its project's one shared tail session (its own
+        thread, reconnects on its own); `.stop()` it. Entries are single lines for plain stderr:
+        see signatures.TracebackStitcher."""
+        from console.gcp.logs import tail_hub
+
+        def mine(entry: LogEntry) -> bool:
+            labels = entry.resource_labels
+            return (labels.get("service_name") == target.service and labels.get("location") == target.region
+                    and not entry.log_name.endswith(REQUESTS_LOG_ID)
+                    and (entry.severity in ("ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+                         or entry.severity == "DEFAULT" and entry.log_name.endswith(STDERR_LOG_ID)))
+
+        return tail_hub(self.clients, target.project).subscribe(error_filter(target), mine, on_entry, on_error)
 
 
 def rollback_to_last_good(

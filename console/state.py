@@ -16,6 +16,12 @@ from console.model import ANNOTATION_PREFIX, LEASE_ANNOTATION, ROLLOUT_ANNOTATIO
 STABLE_ANNOTATION = ANNOTATION_PREFIX + "stable"
 FAILED_ANNOTATION = ANNOTATION_PREFIX + "failed"
 FAILED_KEPT = 20
+# The rollout annotation stays under this many bytes (Kubernetes-style annotations share 256 KiB per
+# object): the oldest step records go first, then long reasons are cut. A rollout of 3 steps with
+# the judge's evidence takes ~1.5 KiB.
+ROLLOUT_ANNOTATION_MAX_BYTES = 16_384
+HISTORY_KEPT = 24  # step records (extensions included): the newest are kept
+REASON_MAX_CHARS = 300
 
 ACTIVE_PHASES = ("smoke", "baking", "paused")
 
@@ -54,9 +60,20 @@ class RolloutState:
         return self.phase in ACTIVE_PHASES
 
     def to_annotation(self) -> str:
+        """Compact JSON, at most ROLLOUT_ANNOTATION_MAX_BYTES: the newest HISTORY_KEPT step records,
+        reasons cut to REASON_MAX_CHARS, then older records dropped until it fits."""
         data = asdict(self)
-        data["history"] = [{k: v for k, v in asdict(h).items() if v not in (None, ())} for h in self.history]
-        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+        history = [
+            {k: v for k, v in asdict(h).items() if v not in (None, ())} | (
+                {"reasons": [r[:REASON_MAX_CHARS] for r in h.reasons]} if h.reasons else {})
+            for h in self.history[-HISTORY_KEPT:]
+        ]
+        while True:
+            data["history"] = history
+            text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+            if len(text.encode()) <= ROLLOUT_ANNOTATION_MAX_BYTES or not history:
+                return text
+            history = history[1:]
 
     @classmethod
     def from_annotation(cls, raw: str) -> "RolloutState":

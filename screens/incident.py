@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from console.signatures import TracebackStitcher
 from screens.bindings import INCIDENT_BINDINGS, TRAFFIC_ACTIONS
 from screens.live import LiveScreen
 from screens.modals import MODAL_CSS, ConfirmTraffic, JumpTo
@@ -122,6 +123,7 @@ class IncidentScreen(LiveScreen):
         self.tail_last: float | None = None
         self.bumped: set[str] = set()
         self._tail_cutoff = 0.0
+        self._stitcher = TracebackStitcher()
         self._reconnects_seen = 0
         self._errors_dirty = False
 
@@ -181,15 +183,22 @@ class IncidentScreen(LiveScreen):
             self.selected = key
         self.query_one(IncidentTable).show(rows, now, self.previous, selected=self.selected)
         if detail is not None and detail.row.key == self.selected and span == self.span:
+            previous = self.detail
+            if (previous is not None and previous.row.key == detail.row.key and previous.timeline.span == span
+                    and detail.logs_read_at == previous.logs_read_at):
+                detail.errors = previous.errors  # the same log read: keep what the tail added since
+            else:
+                self._tail_cutoff = detail.logs_read_at if detail.logs_read_at is not None else detail.read_at
+                self.bumped = set()
+                self.tail_new = 0
             self.detail = detail
-            self._tail_cutoff = detail.read_at
-            self.bumped = set()
-            self.tail_new = 0
         elif key != self.selected or span != self.span:
             self._again = True  # the operator moved on while we read: read what they look at now
         self._draw_detail()
         self._ensure_tail()
         errors = [r.error for r in rows if r.error] + ([str(failure)] if failure else [])
+        if detail is not None and detail.logs_error:
+            errors.append(detail.logs_error)  # e.g. log reads paused for the quota: until when, and why
         self.query_one(StatusLine).calls = (4 * len({(r.project, r.region) for r in rows})) + (detail.api_calls if detail else 0)
         if not rows or not all(r.error for r in rows):
             self.mark_fresh()  # nothing read is not fresh data: the age keeps counting
@@ -324,6 +333,7 @@ class IncidentScreen(LiveScreen):
         if row is None or row.error:
             return
         self.tail_key = key
+        self._stitcher = TracebackStitcher()
         self.tail_state = "connecting"
         self.tail_error = ""
         self.tail_last = None
@@ -346,11 +356,14 @@ class IncidentScreen(LiveScreen):
     def _tail_entry(self, message: TailEntry) -> None:
         if message.key != self.tail_key:
             return
-        entry = message.entry
         self.tail_state = "live"
-        self.tail_last = entry.timestamp
+        self.tail_last = message.entry.timestamp
+        for entry in self._stitcher.feed(message.entry):  # plain stderr: one line per entry, traces stitched
+            self._count_tail_entry(message.key, entry)
+
+    def _count_tail_entry(self, service_key: str, entry: Any) -> None:
         detail = self.detail
-        if detail is None or detail.row.key != message.key or entry.timestamp <= self._tail_cutoff:
+        if detail is None or detail.row.key != service_key or entry.timestamp <= self._tail_cutoff:
             self._errors_dirty = True
             return
         from console.signatures import ErrorGroup, entry_text, headline, signature
@@ -383,6 +396,9 @@ class IncidentScreen(LiveScreen):
         self._draw_tail()
 
     def _tail_redraw(self) -> None:
+        if self.tail_key is not None:  # a plain stderr trace whose last line will not come any more
+            for entry in self._stitcher.flush(self.app.clock.now()):
+                self._count_tail_entry(self.tail_key, entry)
         if self._errors_dirty and self.is_attached:
             self._errors_dirty = False
             self._draw_errors()

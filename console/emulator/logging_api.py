@@ -607,8 +607,10 @@ def _order(order_by: str) -> bool:
 # gRPC
 
 
-def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic) -> list[grpc.GenericRpcHandler]:
-    """The gRPC handlers of google.logging.v2.LoggingServiceV2 (Write, List, Tail)."""
+def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic,
+             quotas: "LogQuotas | None" = None) -> list[grpc.GenericRpcHandler]:
+    """The gRPC handlers of google.logging.v2.LoggingServiceV2 (Write, List, Tail); `quotas`
+    enforces Cloud Logging's read quota and tail session limit (none when not given)."""
     pb = _pb_classes()
     LogEntry = pb["LogEntry"]
     if logs.clock is None:
@@ -648,6 +650,8 @@ def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic) -> list[grpc.Gene
     def list_log_entries(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             projects = _parse_projects(request.resource_names)
+            if quotas is not None:
+                quotas.admit_list(projects, context)
             node = _parse_filter(request.filter)
             descending = _order(request.order_by)
             if request.page_size < 0 or request.page_size > MAX_PAGE_SIZE:
@@ -675,7 +679,22 @@ def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic) -> list[grpc.Gene
         except Invalid as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
-        yield from _tail(projects, node, context)
+        if quotas is None:
+            yield from _tail(projects, node, context)
+            return
+        quotas.open_tail(projects, context)
+        closed = threading.Event()
+
+        def close() -> None:  # once, as soon as the call ends (a client's cancel included)
+            if not closed.is_set():
+                closed.set()
+                quotas.close_tail(projects)
+
+        context.add_callback(close)
+        try:
+            yield from _tail(projects, node, context)
+        finally:
+            close()
 
     def _tail(projects: set[str], node: filters.Node, context: grpc.ServicerContext) -> Iterator[Any]:
         stop = threading.Event()
@@ -739,3 +758,76 @@ def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic) -> list[grpc.Gene
             },
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Quotas (kept apart from the handlers above)
+
+
+class LogQuotas:
+    """Cloud Logging's limits that a console must live within, enforced and measured.
+
+    - ListLogEntries: `reads_per_minute` (60) requests per project per minute of the emulator's
+      clock, then RESOURCE_EXHAUSTED (the real quota is per real minute and cannot be raised);
+    - TailLogEntries: at most `tail_sessions` (10) open sessions per project; one more is refused
+      with RESOURCE_EXHAUSTED.
+
+    `reads` keeps the clock time of every accepted read per project and `max_tails` the most
+    sessions a project had open at once, for tests and bench/console.py.
+    """
+
+    def __init__(self, clock: "Clock", reads_per_minute: int | None = 60, tail_sessions: int | None = 10):
+        self.clock = clock
+        self.reads_per_minute = reads_per_minute
+        self.tail_sessions = tail_sessions
+        self._lock = threading.Lock()
+        self.reads: dict[str, list[float]] = {}
+        self.refused_reads: dict[str, int] = {}
+        self.open_tails: dict[str, int] = {}
+        self.max_tails: dict[str, int] = {}
+
+    def admit_list(self, projects: set[str], context: grpc.ServicerContext) -> None:
+        now = self.clock.now()
+        with self._lock:
+            for project in sorted(projects):
+                recent = [t for t in self.reads.get(project, ()) if t > now - 60.0]
+                if self.reads_per_minute is not None and len(recent) >= self.reads_per_minute:
+                    self.refused_reads[project] = self.refused_reads.get(project, 0) + 1
+                    refused = project
+                    break
+            else:
+                for project in projects:
+                    self.reads.setdefault(project, []).append(now)
+                return
+        context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service "
+            f"'logging.googleapis.com' for consumer 'project_number:{refused}' ({self.reads_per_minute} per minute).",
+        )
+
+    def open_tail(self, projects: set[str], context: grpc.ServicerContext) -> None:
+        with self._lock:
+            full = [p for p in sorted(projects)
+                    if self.tail_sessions is not None and self.open_tails.get(p, 0) >= self.tail_sessions]
+            if not full:
+                for project in projects:
+                    self.open_tails[project] = self.open_tails.get(project, 0) + 1
+                    self.max_tails[project] = max(self.max_tails.get(project, 0), self.open_tails[project])
+                return
+        context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"Live tail session limit reached for project {full[0]}: at most {self.tail_sessions} sessions at once.",
+        )
+
+    def close_tail(self, projects: set[str]) -> None:
+        with self._lock:
+            for project in projects:
+                self.open_tails[project] = max(0, self.open_tails.get(project, 0) - 1)
+
+    def reads_per_minute_of(self, project: str, since: float, until: float) -> tuple[float, int]:
+        """(mean reads per minute over [since, until), the most in any minute starting at a read)."""
+        with self._lock:
+            times = [t for t in self.reads.get(project, ()) if since <= t < until]
+        minutes = max(1e-9, (until - since) / 60.0)
+        busiest = max((sum(1 for u in times if t <= u < t + 60.0) for t in times), default=0)
+        return len(times) / minutes, busiest

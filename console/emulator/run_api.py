@@ -47,6 +47,7 @@ RESERVED_ANNOTATION_PREFIXES = (
 )
 SERVICE_TYPE_URL = "type.googleapis.com/google.cloud.run.v2.Service"
 DEFAULT_PAGE_SIZE = 100
+MAX_TAG_PLUS_SERVICE = 46  # a tag's URL is TAG---SERVICE-…: Cloud Run caps the two together
 MAX_PAGE_SIZE = 1000
 TAG_RE = re.compile(r"^[a-z]([-a-z0-9]{0,44}[a-z0-9])?$")
 PARENT_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
@@ -82,6 +83,7 @@ class _Operation:
     polls: int = 0
     done: bool = False
     response: bytes = b""
+    held_until: float = 0.0  # clock time before which the operation stays running (hold_operations)
 
 
 class RunApi:
@@ -93,6 +95,11 @@ class RunApi:
         self.polls_until_done = polls_until_done
         self._operations: dict[str, _Operation] = {}
         self._op_lock = threading.Lock()
+        # Operations started while this is set stay running for that many clock seconds, past a
+        # client's wait (its .result() raises concurrent.futures.TimeoutError); the update itself
+        # reconciles as usual.
+        self.hold_operations_seconds = 0.0
+        self._named = _NamedRevisions()
 
     # ---------------------------------------------------------------- registration
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -209,6 +216,7 @@ class RunApi:
                 containers=[container],
                 max_instance_request_concurrency=80,
                 service_account=f"vinsight-run@{svc.project}.iam.gserviceaccount.com",
+                revision=self._named.template_revision(svc),
             )
             traffic = [
                 run_v2.TrafficTarget(
@@ -352,11 +360,26 @@ class RunApi:
                     )
                 ],
                 reconciling=not rev.ready,
-                conditions=[ready, healthy, resources],
+                conditions=[ready, healthy, resources, *self._informational_conditions(rev)],
                 observed_generation=1,
                 log_uri=log_uri,
                 etag=rev.etag,
             )
+
+    @staticmethod
+    def _informational_conditions(rev: SimRevision) -> list[run_v2.Condition]:
+        """What Cloud Run reports on a healthy revision that serves nothing: `Active` not succeeded,
+        with an informational reason (RESERVE) and severity INFO. It does not affect readiness."""
+        if not rev.ready or rev.service.served_percents().get(rev.name):
+            return []
+        return [run_v2.Condition(
+            type_="Active",
+            state=_STATE.CONDITION_FAILED,
+            severity=run_v2.Condition.Severity.INFO,
+            revision_reason=run_v2.Condition.RevisionReason.RESERVE,
+            message="Revision is in reserve: it serves no traffic and has scaled to zero.",
+            last_transition_time=_ts(rev.ready_at or rev.create_time),
+        )]
 
     # ---------------------------------------------------------------- Services
     def get_service(self, request: run_v2.GetServiceRequest) -> run_v2.Service:
@@ -409,6 +432,7 @@ class RunApi:
             now = self.fleet.clock.now()
             if change is not None:
                 image, cpu, memory, revision_name = change
+                self._named.created(svc, body.template, revision_name)
                 self.fleet.add_revision(
                     svc,
                     now,
@@ -432,7 +456,7 @@ class RunApi:
             svc.pending.append(
                 PendingUpdate(svc.generation, now + RECONCILE_SECONDS, [TrafficEntry(**vars(e)) for e in svc.traffic])
             )
-            op = _Operation(self._operation_name(svc), svc, svc.generation, now)
+            op = _Operation(self._operation_name(svc), svc, svc.generation, now, held_until=now + self.hold_operations_seconds)
             with self._op_lock:
                 self._operations[op.name] = op
             return self._operation_proto(op)
@@ -457,6 +481,9 @@ class RunApi:
         template = body.template
         if not template or not template.containers:
             return None
+        if template.revision in svc.revisions:
+            self._named.check_same(svc, template)
+            return None  # the revision it names, unchanged: no new revision
         container = template.containers[0]
         image = container.image or svc.image
         limits = dict(container.resources.limits) if container.resources else {}
@@ -505,6 +532,12 @@ class RunApi:
                         grpc.StatusCode.INVALID_ARGUMENT,
                         f"{where}.tag {target.tag!r} is not a valid tag: lowercase letters, digits and '-', "
                         "starting with a letter, at most 46 characters",
+                    )
+                if len(target.tag) + len(svc.name) > MAX_TAG_PLUS_SERVICE:
+                    raise Abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{where}.tag {target.tag!r} is too long for service {svc.name!r}: the tag and the service "
+                        f"name together must be at most {MAX_TAG_PLUS_SERVICE} characters",
                     )
                 if target.tag in tags:
                     raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}.tag {target.tag!r} is used more than once")
@@ -581,7 +614,7 @@ class RunApi:
 
     def _settle(self, op: _Operation, force: bool) -> None:
         """Mark `op` done if its update has been served (or `force`), freezing its response."""
-        if op.done:
+        if op.done or self.fleet.clock.now() < op.held_until:
             return
         with self.fleet.lock:
             self.fleet.refresh()
@@ -613,9 +646,65 @@ class RunApi:
     def wait_operation(self, request: operations_pb2.WaitOperationRequest) -> operations_pb2.Operation:
         op = self._operation(request.name)
         timeout = request.timeout.ToTimedelta().total_seconds() if request.HasField("timeout") else 30.0
+        if self.fleet.clock.now() < op.held_until:
+            time.sleep(min(timeout, 5.0, self.fleet.clock.real_seconds(op.held_until - self.fleet.clock.now())))
         remaining = max(0.0, RECONCILE_SECONDS - (self.fleet.clock.now() - op.created))
         wait = min(self.fleet.clock.real_seconds(remaining), timeout, 5.0)
         if wait > 0:
             time.sleep(wait)
         self._settle(op, force=True)
         return self._operation_proto(op)
+
+
+class _NamedRevisions:
+    """Which revision each service's template names, and the template each named revision was made from.
+
+    Cloud Run keeps `template.revision` on the service after a deploy that named its revision
+    (`gcloud run deploy --revision-suffix`, Terraform). A later write whose template names an
+    existing revision must carry that revision's configuration exactly; anything else, including
+    the template as read back with the server's defaults filled in, is refused with 409 ALREADY_EXISTS
+    "Revision named '…' with different configuration already exists" (googleapis/google-cloud-python
+    #11870, #14259; terraform-provider-google #9438, #13410).
+    """
+
+    def __init__(self) -> None:
+        self._template_revision: dict[str, str] = {}  # service resource name → revision short name
+        self._specs: dict[tuple[str, str], bytes] = {}  # (service, revision) → the template as sent
+
+    @staticmethod
+    def _canonical(template: run_v2.RevisionTemplate) -> bytes:
+        unnamed = run_v2.RevisionTemplate.deserialize(run_v2.RevisionTemplate.serialize(template))
+        unnamed.revision = ""
+        return run_v2.RevisionTemplate.pb(unnamed).SerializeToString(deterministic=True)
+
+    def template_revision(self, svc: SimService) -> str:
+        return self._template_revision.get(svc.resource_name, "")
+
+    def created(self, svc: SimService, template: run_v2.RevisionTemplate, revision_name: str) -> None:
+        """A write made a new revision: named (its template is remembered) or not (the template names none)."""
+        if revision_name:
+            self._template_revision[svc.resource_name] = revision_name
+            self._specs[(svc.resource_name, revision_name)] = self._canonical(template)
+        else:
+            self._template_revision.pop(svc.resource_name, None)
+
+    def check_same(self, svc: SimService, template: run_v2.RevisionTemplate) -> None:
+        """Refuse a template naming an existing revision with another configuration than it was made from."""
+        name = template.revision
+        spec = self._specs.get((svc.resource_name, name))
+        if spec is None:
+            rev = svc.revisions[name]
+            spec = self._canonical(run_v2.RevisionTemplate(
+                revision=name,
+                containers=[run_v2.Container(
+                    image=rev.image,
+                    resources=run_v2.ResourceRequirements(
+                        limits={"cpu": format_cpu(rev.cpu), "memory": format_memory(rev.memory_gib)}
+                    ),
+                )],
+            ))
+        if self._canonical(template) != spec:
+            raise Abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"Revision named '{name}' with different configuration already exists.",
+            )

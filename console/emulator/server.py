@@ -163,6 +163,7 @@ class Emulator:
         self.faults = _Faults(self.fleet)
         self.traffic: Any = None
         self.logs: Any = None
+        self.log_quotas: Any = None  # logging_api.LogQuotas: Cloud Logging's read quota and tail limit
         self._extra_handlers: list[grpc.GenericRpcHandler] = []
         self._build_e2_parts()
         if history:
@@ -194,11 +195,17 @@ class Emulator:
         if monitoring_api is not None:
             self._extra_handlers.extend(monitoring_api.handlers(self.fleet, self.traffic))
         if logging_api is not None:
-            self._extra_handlers.extend(logging_api.handlers(self.fleet, self.logs, self.traffic))
+            self.log_quotas = logging_api.LogQuotas(self.clock)
+            self._extra_handlers.extend(logging_api.handlers(self.fleet, self.logs, self.traffic, self.log_quotas))
 
     def inject_fault(self, method: str, code: str, times: int = 1) -> None:
         """The next `times` calls of `method` (e.g. "UpdateService", "ListTimeSeries") fail with `code`."""
         self.faults.inject(method, code, times)
+
+    def hold_operations(self, seconds: float) -> None:
+        """UpdateService operations started from now on stay running for `seconds` of clock time,
+        past a client's wait (0 stops holding); the updates themselves are applied as usual."""
+        self.run_api.hold_operations_seconds = max(0.0, seconds)
 
     def start(self) -> str:
         if self._server is not None:

@@ -6,6 +6,7 @@ level: `vinconsole --help` and the TUI's first paint must not wait for them.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 from collections.abc import Callable
@@ -51,6 +52,8 @@ class _Connections:
         self.lock = threading.Lock()
         self.made: dict[str, Any] = {}
         self.channel: Any = None
+        self.state: dict[str, Any] = {}  # per-process helpers keyed by name (log read budgets, tail hubs)
+        self.state_lock = threading.RLock()
 
 
 class Clients:
@@ -159,6 +162,17 @@ class Clients:
 
         return self._client("logging", build)
 
+    @property
+    def shared_lock(self) -> threading.RLock:
+        return self._shared.state_lock
+
+    def shared_state(self, name: str, make: Callable[[], T]) -> T:
+        """One object per name for every Clients on these connections (e.g. the log read budgets)."""
+        with self._shared.state_lock:
+            if name not in self._shared.state:
+                self._shared.state[name] = make()
+            return self._shared.state[name]
+
     def retry(self) -> Any:
         """The retry policy for idempotent calls on these clients."""
         return read_retry(self.retry_deadline)
@@ -195,9 +209,16 @@ def read_retry(deadline: float = RETRY_DEADLINE) -> Any:
     )
 
 
+# The code of an UnavailableError for a long-running operation still running when we stopped waiting.
+OPERATION_TIMEOUT = "OPERATION_TIMEOUT"
+
 _HINTS = {
+    OPERATION_TIMEOUT: "it may still finish: re-read the service (`vinconsole status`) before acting again",
+    "ALREADY_EXISTS": "the service's template names an existing revision with different settings; "
+    "deploy without a revision name (or a new one)",
     "PERMISSION_DENIED": "check that the credentials have the roles README.md lists "
-    "(run.developer, monitoring.viewer, logging.viewer, logging.logWriter)",
+    "(run.developer, iam.serviceAccountUser on the service's runtime account, monitoring.viewer, logging.viewer, "
+    "logging.logWriter)",
     "UNAUTHENTICATED": "run `gcloud auth application-default login`, or set VINCONSOLE_EMULATOR_HOST for the emulator",
     "NOT_FOUND": "check the project, region and service name in config.toml",
     "UNAVAILABLE": "the API could not be reached; check the network (or that the emulator is running) and try again",
@@ -241,13 +262,22 @@ def api_error(call: str, exc: BaseException) -> ApiError:
 
 
 def guarded(call: str, fn: Callable[[], T]) -> T:
-    """Run one API call; any Google failure comes out as a typed ApiError naming `call`."""
+    """Run one API call; any Google failure comes out as a typed ApiError naming `call`.
+
+    A long-running operation that outlives its wait raises concurrent.futures.TimeoutError
+    (api_core/future/polling.py): it becomes UnavailableError OPERATION_TIMEOUT, so that callers
+    re-read and verify as after any lost answer instead of skipping their verify and rollback.
+    """
     from google.api_core import exceptions
 
     try:
         return fn()
     except ApiError:
         raise
+    except concurrent.futures.TimeoutError as exc:
+        raise UnavailableError(
+            call, OPERATION_TIMEOUT, f"the operation did not finish in time ({exc})", _HINTS[OPERATION_TIMEOUT]
+        ) from exc
     except (exceptions.GoogleAPIError, Exception) as exc:  # noqa: BLE001 - re-raised typed
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

@@ -20,6 +20,11 @@ from console.model import Revision, ServiceState, TrafficStatus, TrafficTarget, 
 
 # How long (real seconds) a write may take to be served before we call it unverified.
 VERIFY_SECONDS = 30.0
+# A new revision has to pull its image and start: an --image deploy's operation gets minutes.
+DEPLOY_TIMEOUT = 600.0
+# What a traffic write changes, and nothing else (proto field names: Cloud Run silently ignores
+# a path it does not know and would then apply the sparse service as a whole).
+TRAFFIC_MASK = ("traffic", "annotations")
 # Sends of one UpdateService when the API is unavailable (each only after re-reading the service).
 UPDATE_ATTEMPTS = 3
 RESERVED_ANNOTATION_PREFIXES = (
@@ -102,9 +107,16 @@ def revision_info(proto: Any) -> Revision:
 
     container = proto.containers[0] if proto.containers else None
     limits = dict(container.resources.limits) if container else {}
+    failed, error = run_v2.Condition.State.CONDITION_FAILED, run_v2.Condition.Severity.ERROR
     ready_condition = next((c for c in proto.conditions if c.type_ == "Ready"), None)
     ready = ready_condition is not None and ready_condition.state == run_v2.Condition.State.CONDITION_SUCCEEDED
-    problems = [c.message for c in proto.conditions if c.state == run_v2.Condition.State.CONDITION_FAILED and c.message]
+    # Health is the Ready condition and failed conditions of severity ERROR only: a revision scaled
+    # to zero or retired carries failed conditions with informational reasons (RESERVE, RETIRED, ...)
+    # and severity INFO, and is perfectly healthy.
+    problems = [
+        c.message for c in proto.conditions
+        if c.state == failed and c.message and (c.type_ == "Ready" or c.severity == error)
+    ]
     return Revision(
         name=short_name(proto.name),
         service=short_name(proto.service),
@@ -142,6 +154,9 @@ class CloudRun:
 
     def __init__(self, clients: Clients):
         self.clients = clients
+        # Real seconds one UpdateService operation may run before we stop waiting and re-read.
+        self.operation_timeout = WRITE_TIMEOUT
+        self.deploy_timeout = DEPLOY_TIMEOUT
 
     def _service_path(self, project: str, region: str, service: str) -> str:
         return f"projects/{project}/locations/{region}/services/{service}"
@@ -217,54 +232,69 @@ class CloudRun:
             )
         pinned = [TrafficTarget(percent, revision) for revision, percent in pin.items() if percent]
         tagged = [TrafficTarget(0, entry.revision, entry.tag) for entry in state.traffic if entry.tag and entry.revision]
-        request = self._update_request(raw, pinned + tagged, {})
-        request.service.template.revision = ""
-        request.service.template.containers[0].image = image
-        self._send_update(state, request, pinned, {})
+        request = self._deploy_request(raw, pinned + tagged, image)
+        self._send_update(state, request, pinned, {}, operation_timeout=self.deploy_timeout)
         return self.get_service(state.project, state.region, state.name)
 
     def _update_request(self, raw: Any, traffic: Sequence[TrafficTarget], annotations: Mapping[str, str | None]) -> Any:
-        from google.cloud import run_v2
+        """A minimal Service (name, etag, traffic, annotations) under an update mask of exactly those.
 
-        # The whole service as read, so that every setting we do not mean to touch (ingress,
-        # scaling, IAM invoker checks, ...) is sent back unchanged; output-only fields are ignored.
-        service = run_v2.Service.deserialize(run_v2.Service.serialize(raw))
+        Sending the whole service back makes Cloud Run compare its template with the revision it
+        names: a template read back with server defaults filled in is "different configuration",
+        and the write fails with 409 "Revision named … with different configuration already
+        exists" (googleapis/google-cloud-python#11870, #14259). With the mask, every setting we do
+        not send (template, ingress, scaling, invoker checks, ...) stays as it is on the server.
+        """
+        from google.cloud import run_v2
+        from google.protobuf import field_mask_pb2
+
         merged = dict(raw.annotations)
         for key, value in annotations.items():
             if value is None:
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        service.annotations = merged
-        service.traffic = [
-            run_v2.TrafficTarget(
-                type_=(
-                    run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
-                    if entry.revision is None
-                    else run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
-                ),
-                revision=entry.revision or "",
-                percent=entry.percent,
-                tag=entry.tag or "",
-            )
-            for entry in traffic
-        ]
-        return run_v2.UpdateServiceRequest(service=service)
+        service = run_v2.Service(name=raw.name, etag=raw.etag, annotations=merged, traffic=_traffic_protos(traffic))
+        return run_v2.UpdateServiceRequest(service=service, update_mask=field_mask_pb2.FieldMask(paths=list(TRAFFIC_MASK)))
+
+    @staticmethod
+    def _deploy_request(raw: Any, traffic: Sequence[TrafficTarget], image: str) -> Any:
+        """The template as read with `image` and no revision name (Cloud Run names the new revision),
+        and the traffic pinned, under a mask of template and traffic."""
+        from google.cloud import run_v2
+        from google.protobuf import field_mask_pb2
+
+        template = run_v2.RevisionTemplate.deserialize(run_v2.RevisionTemplate.serialize(raw.template))
+        template.revision = ""  # naming an existing revision with a new image is a 409
+        template.containers[0].image = image
+        service = run_v2.Service(name=raw.name, etag=raw.etag, template=template, traffic=_traffic_protos(traffic))
+        return run_v2.UpdateServiceRequest(service=service, update_mask=field_mask_pb2.FieldMask(paths=["template", "traffic"]))
 
     def _send_update(
-        self, state: ServiceState, request: Any, traffic: Sequence[TrafficTarget], annotations: Mapping[str, str | None]
+        self,
+        state: ServiceState,
+        request: Any,
+        traffic: Sequence[TrafficTarget],
+        annotations: Mapping[str, str | None],
+        *,
+        operation_timeout: float | None = None,
     ) -> None:
-        """Send once; a lost answer is resolved by re-reading, never by a blind resend."""
+        """Send once; a lost answer is resolved by re-reading, never by a blind resend.
+
+        An operation still running when our wait ends (UnavailableError OPERATION_TIMEOUT, see
+        guarded()) is resolved the same way: the re-read shows whether the write was accepted.
+        """
         from google.api_core.future import polling
 
         call = f"UpdateService({state.name})"
-        poll = polling.DEFAULT_POLLING.with_timeout(WRITE_TIMEOUT).with_delay(initial=0.1, maximum=1.0, multiplier=1.5)
+        wait = self.operation_timeout if operation_timeout is None else operation_timeout
+        poll = polling.DEFAULT_POLLING.with_timeout(wait).with_delay(initial=0.1, maximum=1.0, multiplier=1.5)
         for attempt in range(UPDATE_ATTEMPTS):
             try:
                 operation = guarded(
                     call, lambda: self.clients.services.update_service(request=request, retry=None, timeout=WRITE_TIMEOUT)
                 )
-                guarded(call, lambda: operation.result(timeout=WRITE_TIMEOUT, polling=poll))
+                guarded(call, lambda: operation.result(timeout=wait, polling=poll))
                 return
             except UnavailableError:
                 # The write may or may not have been applied: look before deciding.
@@ -294,6 +324,24 @@ class CloudRun:
                 )
             time.sleep(delay)
             delay = min(1.0, delay * 2)
+
+
+def _traffic_protos(traffic: Sequence[TrafficTarget]) -> list[Any]:
+    from google.cloud import run_v2
+
+    return [
+        run_v2.TrafficTarget(
+            type_=(
+                run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
+                if entry.revision is None
+                else run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
+            ),
+            revision=entry.revision or "",
+            percent=entry.percent,
+            tag=entry.tag or "",
+        )
+        for entry in traffic
+    ]
 
 
 def _split_of(traffic: Sequence[TrafficTarget]) -> dict[str, int]:

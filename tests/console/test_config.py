@@ -114,3 +114,37 @@ def test_an_environment_can_have_its_own_pace():
     assert (staging.steps, staging.bake_seconds, staging.max_bake_seconds) == ([50, 100], 120, 900)  # the rest from [rollout]
     assert (production.steps, production.bake_seconds) == ([10, 50, 100], 300)
     assert staging.stable_tag == production.stable_tag == config.rollout.stable_tag
+
+
+def test_a_tag_too_long_for_its_service_is_refused_naming_file_key_and_value():
+    import pytest
+
+    from console.config import ConfigError, parse_config
+
+    base = (Path(__file__).parents[2] / "config.toml").read_text()
+    long_tag = "candidate-for-the-quarterly-release"  # 35 + len("vinsight-frontend") = 52
+    text = base.replace('candidate_tag = "candidate"', f'candidate_tag = "{long_tag}"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "ops.toml")
+    message = str(caught.value)
+    assert message.startswith(f'ops.toml: rollout.candidate_tag = "{long_tag}"')
+    assert "46" in message and "vinsight-" in message
+
+
+def test_previous_is_checked_against_every_service_name():
+    import pytest
+
+    from console.config import ConfigError, parse_config
+
+    base = (Path(__file__).parents[2] / "config.toml").read_text()
+    name = "vinsight-backend-with-a-longer-name-x12"  # 39 + len("previous") = 47; "cand" and "stable" fit
+    text = base.replace("services.vinsight-backend", f"services.{name}").replace('candidate_tag = "candidate"', 'candidate_tag = "cand"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "ops.toml")
+    assert str(caught.value).startswith(f"ops.toml: [services.{name}]: tag 'previous' on service '{name}' is 47 characters")
+
+
+def test_metric_delay_default_is_googles_example():
+    from console.config import Analysis
+
+    assert Analysis().metric_delay_seconds == 240

@@ -200,3 +200,26 @@ def test_history_view_leaves_out_what_a_narrow_terminal_cannot_show_and_says_so(
     assert all(len(line) <= 100 for line in narrow.splitlines())
     assert squeezed(narrow) == 0 and "production/vinsight-backend" in narrow
     assert "terminal too narrow: revision prefixes" in " ".join(narrow.split())
+
+
+def test_a_resent_audit_write_counts_once_and_90_days_say_what_the_log_keeps(repo_config, emulator, clients_for,
+                                                                               manual_clock):
+    from console.audit import Audit
+    from console.gcp.logs import Logs
+    from console.history import read_audit, read_history
+
+    emu = emulator()
+    clients = clients_for(emu)
+    audit = Audit(Logs(clients), "vinsight-staging", "us-central1", "vinsight-backend", "staging", "operator:bob")
+    at = manual_clock.now() - 60
+    for _ in range(2):  # the first write's answer was lost: the same entry is sent again
+        audit.record("rollback", at, revision="vinsight-backend-00002-abc", before={"a": 100}, after={"b": 100})
+    audit.record("rollback", at + 1, revision="vinsight-backend-00002-abc", before={"a": 100}, after={"b": 100})
+    targets = repo_config.targets("staging", "vinsight-backend")
+    now = manual_clock.now()
+    entries = read_audit(repo_config, clients, targets, now - 3600, now)
+    assert len(entries) == 2 and len({e.insert_id for e in entries}) == 2
+    assert all(e.insert_id.startswith("vc-") for e in entries)
+    assert read_history(repo_config, clients, targets, now - 30 * DAY, now).notes == []
+    [note] = read_history(repo_config, clients, targets, now - 90 * DAY, now).notes
+    assert "_Default log bucket" in note and "keeps 30 days" in note and "30 of 90 days" in note

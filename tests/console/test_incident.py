@@ -156,3 +156,46 @@ def test_last_known_good_is_what_served_before_the_errors():
     same = {("svc", "old"): {**windows[("svc", "old")], **{k: stats(k, 1000, 60) for k in windows[("svc", "new")]}}}
     assert last_known_good(same, "svc", 3600.0, 0.001, 14.4).revision is None
     assert last_known_good(windows, "svc", None, 0.001, 14.4) is None
+
+
+def test_log_reads_are_reused_for_a_minute_and_a_quota_pause_keeps_them(repo_config, incident, manual_clock):
+    emu, clients, reader = incident
+    target = repo_config.targets("production", BACKEND)[0]
+    row = next(r for r in reader.overview([target]) if r.key == target.key)
+    first = reader.detail(target, "1h", row)
+    reads = len(emu.log_quotas.reads["vinsight-prod"])
+    manual_clock.advance(30)
+    again = reader.detail(target, "1h", row)
+    assert len(emu.log_quotas.reads["vinsight-prod"]) == reads  # no log read: the tail fills in
+    assert again.logs_read_at == first.logs_read_at and again.api_calls == first.api_calls - 2
+    assert [g.signature for g in again.errors] == [g.signature for g in first.errors]
+    manual_clock.advance(31)
+    emu.inject_fault("ListLogEntries", "RESOURCE_EXHAUSTED")
+    paused = reader.detail(target, "1h", row)
+    assert paused.logs_read_at == first.logs_read_at and paused.errors  # the last read is kept ...
+    assert "RESOURCE_EXHAUSTED" in paused.logs_error and "paused until" in paused.logs_error  # ... and it says why
+
+
+def test_plain_stderr_traces_are_grouped_through_the_real_api(repo_config, emulator, clients_for, manual_clock):
+    from console.gcp.logs import Logs
+
+    emu = emulator()
+    clients = clients_for(emu)
+    logs = Logs(clients)
+    reader = IncidentReader(repo_config, clients, manual_clock)
+    target = repo_config.targets("staging", BACKEND)[0]
+    trace = ["Traceback (most recent call last):", '  File "/app/vinsight/api.py", line 142, in stock',
+             "    return render_quote(quote)", "KeyError: 'currency'"]
+    svc = emu.fleet.find("vinsight-staging", "us-central1", BACKEND)
+    revision = svc.latest_ready
+    now = manual_clock.now()
+    for n in range(3):
+        for k, line in enumerate(trace + ["INFO: GET /api/stock/AAPL 500"]):
+            logs.write("vinsight-staging", "run.googleapis.com/stderr", {}, severity="DEFAULT",
+                       resource_labels={"location": "us-central1", "service_name": BACKEND, "revision_name": revision},
+                       labels={"instanceId": f"i-{n}"}, timestamp=now - 300 + 60 * n + 0.001 * k, text=line)
+    row = next(r for r in reader.overview([target]) if r.key == target.key)
+    detail = reader.detail(target, "1h", row)
+    mine = [g for g in detail.errors if g.signature == "KeyError: '<*>'"]
+    assert len(mine) == 1 and mine[0].count == 3 and mine[0].example.text.count("\n") == 3
+    assert not any(g.signature.startswith("INFO") for g in detail.errors)

@@ -79,3 +79,63 @@ def test_the_incident_messages_are_three_distinct_groups():
     entries = [entry(i, INCIDENT_ERRORS[i % 3]) for i in range(30)]
     groups = group_errors(entries)
     assert len(groups) == 3 and all(g.count == 10 for g in groups)
+
+
+def _line(text: str, at: float, n: int, instance: str = "i-1", severity: str = "DEFAULT"):
+    from console.gcp.logs import LogEntry
+
+    return LogEntry(timestamp=at, severity=severity, log_name="projects/p/logs/run.googleapis.com%2Fstderr", text=text,
+                    labels={"instanceId": instance}, resource_labels={"revision_name": "svc-00002-abc"},
+                    insert_id=f"{n:04d}")
+
+
+PLAIN_TRACE = [
+    "Traceback (most recent call last):",
+    '  File "/app/vinsight/api.py", line 142, in stock',
+    "    return render_quote(quote)",
+    '  File "/app/vinsight/render.py", line 37, in render_quote',
+    '    "currency": quote["currency"],',
+    "KeyError: 'currency'",
+]
+
+
+def _plain_stderr(base: float, instance: str = "i-1", start: int = 0):
+    return [_line(text, base + 0.001 * k, start + k, instance) for k, text in enumerate(PLAIN_TRACE)]
+
+
+def test_plain_stderr_traces_split_across_entries_group_as_one_error_each():
+    from console.signatures import group_errors
+
+    entries = (
+        _plain_stderr(100.0) + _plain_stderr(100.0005, instance="i-2", start=100)  # interleaved, two instances
+        + _plain_stderr(160.0, start=200)
+        + [_line("INFO:     127.0.0.1:5000 - GET /health 200", 161.0, 300),  # an ordinary stderr line: not an error
+           _line("ERROR: cache miss storm on quotes", 162.0, 301)]
+    )
+    groups = group_errors(reversed(entries))  # newest first, as the incident view reads them
+    assert [(g.signature, g.count) for g in groups] == [("KeyError: '<*>'", 3), ("ERROR: cache miss storm on quotes", 1)]
+    example = groups[0].example.text
+    assert example.startswith("Traceback (most recent call last):") and example.endswith("KeyError: 'currency'")
+    assert example.count("\n") == len(PLAIN_TRACE) - 1
+
+
+def test_a_trace_whose_last_line_never_came_is_closed_by_the_gap():
+    from console.signatures import group_errors
+
+    cut = _plain_stderr(100.0)[:3] + [_line("ValueError: bad", 200.0, 50)]
+    assert sorted(g.signature for g in group_errors(cut)) == ["Traceback (most recent call last):", "ValueError: bad"]
+
+
+def test_the_live_tail_stitches_lines_as_they_come():
+    from console.signatures import TracebackStitcher
+
+    stitcher = TracebackStitcher()
+    out = []
+    for entry in _plain_stderr(100.0):
+        out += stitcher.feed(entry)
+    assert len(out) == 1 and out[0].text.endswith("KeyError: 'currency'") and out[0].text.count("\n") == 5
+    assert stitcher.feed(_line("INFO: started", 101.0, 9)) == []
+    structured = _line("boom", 102.0, 10, severity="ERROR")
+    assert stitcher.feed(structured) == [structured]
+    assert stitcher.feed(_plain_stderr(103.0)[0]) == [] and stitcher.flush(103.5) == []
+    assert [e.text for e in stitcher.flush(110.0)] == ["Traceback (most recent call last):"]

@@ -41,3 +41,18 @@ def test_lease_rules():
     assert lease_blocks(lease(pid=7), me, 100, pid_alive=True)  # this host, another live process
     assert lease_blocks(lease(session="other"), me, 100, pid_alive=True)  # this process, another engine
     assert read_lease({"vinconsole.dev/lease": me.to_annotation()}) == me
+
+
+def test_the_rollout_annotation_stays_bounded_however_long_the_rollout():
+    from console.state import HISTORY_KEPT, ROLLOUT_ANNOTATION_MAX_BYTES, StepRecord
+
+    state = RolloutState("r1", "svc-00002-new", "svc-00001-old", "baking", 1, 50, (10, 50, 100), 0.0, 0.0,
+                         "ci:github/1", evidence={"v": 1, "errors": {"llr": [0.1] * 10, "strata": [[1, 2, 3, 4]] * 20}})
+    long_reason = "5xx 4.1 % vs stable 0.4 % — limit +2 pp; " * 40
+    for k in range(200):  # an operator extending an inconclusive step again and again
+        state = state.with_step_result("inconclusive", (long_reason,) * 6, float(k))
+    text = state.to_annotation()
+    assert len(text.encode()) <= ROLLOUT_ANNOTATION_MAX_BYTES
+    back = RolloutState.from_annotation(text)
+    assert 0 < len(back.history) <= HISTORY_KEPT and back.history[-1].ended == 199.0  # the newest kept
+    assert back.evidence == state.evidence and back.candidate == state.candidate

@@ -239,3 +239,62 @@ def test_logging_filter_precedence():
     node = filters.parse_logging('labels.a = "1" labels.b = "2" OR labels.c = "3"')
     assert filters.matches(node, {"labels": {"a": "1", "c": "3"}})
     assert not filters.matches(node, {"labels": {"c": "3"}})
+
+
+def _list_once(clients, project: str = "vinsight-staging"):
+    from google.cloud.logging_v2.types import ListLogEntriesRequest
+
+    request = ListLogEntriesRequest(resource_names=[f"projects/{project}"], filter='logName = "x"', page_size=1)
+    return clients.logging.list_log_entries(request=request, retry=None, timeout=5)
+
+
+def test_list_reads_are_limited_to_60_a_minute_per_project(emu, clients, manual_clock):
+    from google.api_core import exceptions
+
+    for _ in range(60):
+        _list_once(clients)
+    with pytest.raises(exceptions.ResourceExhausted, match="Read requests per minute"):
+        _list_once(clients)
+    _list_once(clients, "vinsight-prod")  # another project has its own quota
+    manual_clock.advance(61)
+    _list_once(clients)
+    assert emu.log_quotas.refused_reads == {"vinsight-staging": 1}
+
+
+def _open_raw_tail(clients, project: str = "vinsight-staging"):
+    from google.cloud.logging_v2.types import TailLogEntriesRequest
+
+    request = TailLogEntriesRequest(resource_names=[f"projects/{project}"], filter='logName = "x"')
+    return clients.logging.transport.tail_log_entries(iter([request]))
+
+
+def _until(condition, seconds: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_at_most_10_tail_sessions_per_project(emu, clients):
+    import grpc
+
+    calls = [_open_raw_tail(clients) for _ in range(10)]
+    try:
+        assert _until(lambda: emu.log_quotas.open_tails.get("vinsight-staging") == 10)
+        eleventh = _open_raw_tail(clients)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(eleventh))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "at most 10" in refused.value.details()
+        calls.pop().cancel()
+        assert _until(lambda: emu.log_quotas.open_tails.get("vinsight-staging") == 9)
+        calls.append(_open_raw_tail(clients))
+        assert _until(lambda: emu.log_quotas.open_tails.get("vinsight-staging") == 10)
+        assert emu.log_quotas.max_tails["vinsight-staging"] == 10
+    finally:
+        for call in calls:
+            call.cancel()
+    assert _until(lambda: emu.log_quotas.open_tails.get("vinsight-staging") == 0)

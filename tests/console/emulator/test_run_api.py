@@ -272,3 +272,50 @@ def test_wait_operation_and_validate_only(clients, emu):
             timeout=10,
         )
     assert waited.done and waited.response.type_url.endswith("google.cloud.run.v2.Service")
+
+
+def test_a_template_naming_an_existing_revision_must_match_it(clients, emu, manual_clock):
+    """Cloud Run's 409 on a resent template (googleapis/google-cloud-python#11870, #14259)."""
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    named = run_v2.RevisionTemplate(
+        revision="vinsight-backend-named",
+        containers=[run_v2.Container(image="us-docker.pkg.dev/vinsight/app/backend:v3.0.0")],
+    )
+    mask = {"paths": ["template"]}
+    first = run_v2.UpdateServiceRequest(service=run_v2.Service(name=BACKEND, template=named), update_mask=mask)
+    clients.services.update_service(request=first, retry=None, timeout=5).result(timeout=10)
+    count = len(revisions_of(clients))
+    # the same template again: no new revision, no error
+    clients.services.update_service(request=first, retry=None, timeout=5).result(timeout=10)
+    assert len(revisions_of(clients)) == count
+    # the same name with another image, or the template as read back (server defaults filled in): 409
+    other = run_v2.RevisionTemplate.deserialize(run_v2.RevisionTemplate.serialize(named))
+    other.containers[0].image = "us-docker.pkg.dev/vinsight/app/backend:v3.0.1"
+    for template in (other, clients.services.get_service(name=BACKEND, retry=None, timeout=5).template):
+        assert template.revision == "vinsight-backend-named"
+        request = run_v2.UpdateServiceRequest(service=run_v2.Service(name=BACKEND, template=template), update_mask=mask)
+        with pytest.raises(exceptions.AlreadyExists, match="Revision named 'vinsight-backend-named' with different configuration already exists"):
+            clients.services.update_service(request=request, retry=None, timeout=5)
+    assert len(revisions_of(clients)) == count and service.etag
+
+
+def test_a_held_operation_outlives_the_clients_wait(clients, emu, manual_clock):
+    import concurrent.futures
+
+    emu.hold_operations(600)
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    operation = clients.services.update_service(service=service, retry=None, timeout=5)
+    with pytest.raises(concurrent.futures.TimeoutError):
+        operation.result(timeout=0.5)
+    manual_clock.advance(601)
+    assert isinstance(operation.result(timeout=10), run_v2.Service)
+
+
+def test_a_tag_too_long_for_its_service_is_refused(clients):
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    stable = next(t.revision for t in service.traffic if t.percent == 100)
+    fits = "t" * (46 - len("vinsight-backend"))
+    clients.services.update_service(request=split_request(service, (stable, 100, fits)), retry=None).result(timeout=10)
+    service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
+    with pytest.raises(exceptions.InvalidArgument, match="at most 46 characters"):
+        clients.services.update_service(request=split_request(service, (stable, 100, fits + "x")), retry=None)
