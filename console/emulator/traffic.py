@@ -5,7 +5,8 @@ emulator's start): total requests ~ Poisson(rate × tick), split over revisions 
 traffic split (multinomial); per revision 5xx ~ Binomial(error_rate), 4xx ~ Binomial(client
 error rate), the rest 2xx; latency histograms over Cloud Run's `request_latencies` buckets drawn
 from the lognormal CDF; instances, billable instance time, cold starts and CPU/memory
-utilization from the request volume (Little's law, concurrency 80).
+utilization from the request volume (Little's law at concurrency 80, or ~8 req/s per instance, whichever
+needs more instances).
 
 Every tick is seeded from (fleet seed, service, revision, tick), so any tick can be computed at
 any time, in any order, with the same result, and is cached. A tick is only ever computed after
@@ -33,6 +34,9 @@ HISTORY_SECONDS = 25 * 3600  # no traffic is simulated before fleet start − th
 METRIC_DELAY_SECONDS = 120.0  # a tick becomes visible to Monitoring this long after it ends
 CONCURRENCY = 80  # Cloud Run's default max concurrent requests per instance
 TARGET_CONCURRENCY = 0.6 * CONCURRENCY  # the autoscaler aims at 60 % of it
+# ... and at 60 % CPU: one vCPU of these Python services sustains about this many requests/s there,
+# so a revision at tens of req/s runs on a few instances (each with its own request log entries)
+REQUESTS_PER_INSTANCE = 8.0
 IDLE_KEEP_SECONDS = 15 * 60  # idle instances stay this long after traffic ends
 CACHE_TICKS = 30_000
 
@@ -480,10 +484,10 @@ class Traffic:
 
         # instances (Little's law on the expected load; the previous tick's for cold starts)
         mean_s = _lognormal_mean_s(median, sigma)
-        active = _active_for(rate * share * mean_s)
+        active = _active_for(rate * share, mean_s)
         prev_mid = mid - seconds
         prev_share = _share_at(history, rev.name, prev_mid)
-        prev_active = _active_for(max(0.0, service.rate_at(prev_mid)) * prev_share * mean_s) if prev_share > 0 else 0
+        prev_active = _active_for(max(0.0, service.rate_at(prev_mid)) * prev_share, mean_s) if prev_share > 0 else 0
         startups = max(0, active - prev_active)
         if b.crash_looping:
             startups += rng.randint(1, 3)
@@ -509,8 +513,10 @@ def _clamp01(x: float) -> float:
     return min(0.999, max(0.001, x))
 
 
-def _active_for(in_flight: float) -> int:
-    return max(1, math.ceil(in_flight / TARGET_CONCURRENCY))
+def _active_for(request_rate: float, mean_latency_s: float) -> int:
+    """Instances the autoscaler keeps for this load: by concurrency (Little's law) or by CPU."""
+    in_flight = request_rate * mean_latency_s
+    return max(1, math.ceil(in_flight / TARGET_CONCURRENCY), math.ceil(request_rate / REQUESTS_PER_INSTANCE))
 
 
 def _share_at(history: list[tuple[float, dict[str, int]]], revision: str, t: float) -> float:
@@ -545,4 +551,4 @@ def _idle_instances(
     if ended is None or t - ended >= IDLE_KEEP_SECONDS:
         return 0
     b = rev.behavior_at(ended)
-    return _active_for(rate * last_share * _lognormal_mean_s(b.latency_median_ms, b.latency_sigma))
+    return _active_for(rate * last_share, _lognormal_mean_s(b.latency_median_ms, b.latency_sigma))
