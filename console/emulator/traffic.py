@@ -5,8 +5,7 @@ emulator's start): total requests ~ Poisson(rate × tick), split over revisions 
 traffic split (multinomial); per revision 5xx ~ Binomial(error_rate), 4xx ~ Binomial(client
 error rate), the rest 2xx; latency histograms over Cloud Run's `request_latencies` buckets drawn
 from the lognormal CDF; instances, billable instance time, cold starts and CPU/memory
-utilization from the request volume (Little's law at concurrency 80, or ~8 req/s per instance, whichever
-needs more instances).
+utilization from the request volume (Little's law, concurrency 80).
 
 Every tick is seeded from (fleet seed, service, revision, tick), so any tick can be computed at
 any time, in any order, with the same result, and is cached. A tick is only ever computed after
@@ -34,9 +33,6 @@ HISTORY_SECONDS = 25 * 3600  # no traffic is simulated before fleet start − th
 METRIC_DELAY_SECONDS = 120.0  # a tick becomes visible to Monitoring this long after it ends
 CONCURRENCY = 80  # Cloud Run's default max concurrent requests per instance
 TARGET_CONCURRENCY = 0.6 * CONCURRENCY  # the autoscaler aims at 60 % of it
-# ... and at 60 % CPU: one vCPU of these Python services sustains about this many requests/s there,
-# so a revision at tens of req/s runs on a few instances (each with its own request log entries)
-REQUESTS_PER_INSTANCE = 8.0
 IDLE_KEEP_SECONDS = 15 * 60  # idle instances stay this long after traffic ends
 CACHE_TICKS = 30_000
 
@@ -514,9 +510,8 @@ def _clamp01(x: float) -> float:
 
 
 def _active_for(request_rate: float, mean_latency_s: float) -> int:
-    """Instances the autoscaler keeps for this load: by concurrency (Little's law) or by CPU."""
-    in_flight = request_rate * mean_latency_s
-    return max(1, math.ceil(in_flight / TARGET_CONCURRENCY), math.ceil(request_rate / REQUESTS_PER_INSTANCE))
+    """Instances the autoscaler keeps for this load (Little's law at the target concurrency)."""
+    return max(1, math.ceil(request_rate * mean_latency_s / TARGET_CONCURRENCY))
 
 
 def _share_at(history: list[tuple[float, dict[str, int]]], revision: str, t: float) -> float:
