@@ -111,7 +111,8 @@ class Engine:
         self.run = CloudRun(clients)
         self.metrics = Metrics(clients)
         self.logs = Logs(clients)
-        self.sample_source: SampleSource | None = None  # built at the first bake ([analysis] source)
+        self.sample_source: SampleSource | None = None  # built at a rollout's first bake ([analysis] source)
+        self.source_rollout: str | None = None
         self.step_source: str | None = None
         self.source_fallback: str | None = None
         self.on_event = on_event or (lambda event: None)
@@ -584,8 +585,9 @@ class Engine:
         t = self.target
         params = judge_params(self.target.rollout, self.config.analysis, state.extended)
         carried = Evidence.from_dict(dict(state.evidence)) if state.evidence else Evidence()
-        if self.sample_source is None:
+        if self.sample_source is None or self.source_rollout != state.id:  # a source's fallback is per rollout
             self.sample_source = sample_source(self.config, t, self.run.clients, self.clock, self.metrics)
+            self.source_rollout, self.source_fallback = state.id, None
         step = StepView(state.candidate, state.stable, state.step_started, state.latency_threshold_ms)
         while True:
             now = self.clock.now()

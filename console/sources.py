@@ -53,8 +53,11 @@ class SourceReading:
     unknown: int = 0  # buckets left out because entries may be missing
 
     def describe(self, now: float) -> str:
-        unit = f"{BUCKET_SECONDS:g} s bucket" if self.source == Source.LOGS else "complete window"
-        text = f"{len(self.samples)} {unit}{'' if len(self.samples) == 1 else 's'} from {self.source}"
+        n = len(self.samples)
+        if self.source == Source.LOGS:
+            text = f"{n} bucket{'' if n == 1 else 's'} of {BUCKET_SECONDS:g} s from the request log"
+        else:
+            text = f"{n} complete window{'' if n == 1 else 's'} from Cloud Monitoring"
         if self.data_until is not None:
             text += f", data {max(0.0, now - self.data_until):.0f} s old"
         if self.unknown:
@@ -128,6 +131,7 @@ class RequestLogSource:
         elif not self.feed.live or self.feed.tail_down:
             self.feed.pull()
         log = self.feed.log
+        log.prune(now)
         choice = self._choose(step, now)
         if choice.source == Source.MONITORING:
             self.fell_back = choice.reason

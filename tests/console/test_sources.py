@@ -26,7 +26,7 @@ def test_a_regression_is_rolled_back_on_the_request_log_within_a_minute(repo_con
     assert first.ended - first.started <= 60
     bakes = [e for e in events if e.kind == "bake"]
     assert bakes and all(e.data["source"] == "logs" for e in bakes)
-    assert "10 s bucket" in bakes[-1].message and "data" in bakes[-1].message
+    assert "of 10 s from the request log, data" in bakes[-1].message and " s old" in bakes[-1].message
 
 
 def test_a_healthy_candidate_passes_at_the_logs_pace(repo_config, emulator, clients_for):
