@@ -89,7 +89,7 @@ def seconds(step: dict) -> float:
 
 
 def test_a_regression_is_rolled_back_within_a_minute_on_the_request_log(emulator_with, tmp_path):
-    emu = emulator_with("regression", scale=20)
+    emu = emulator_with("regression", scale=10)  # a slow second of a busy machine is 10 simulated ones
     result, report = emu.auto_promote(tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert report["outcome"] == "rolled_back"
@@ -101,7 +101,7 @@ def test_a_regression_is_rolled_back_within_a_minute_on_the_request_log(emulator
 
 
 def test_a_healthy_production_rollout_is_promoted_within_six_minutes(emulator_with, tmp_path):
-    emu = emulator_with("healthy", scale=60)
+    emu = emulator_with("healthy", scale=30)
     result, report = emu.auto_promote(tmp_path / "r.json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [s["percent"] for s in report["steps"]] == [10, 50, 100]
@@ -125,7 +125,7 @@ def test_without_request_logs_the_same_outcomes_come_from_monitoring(emulator_wi
 def test_staging_then_production_within_ten_minutes(emulator_with, tmp_path):
     """The example workflow: `--auto-promote` on staging, then on production, back to back, with the
     quicker staging pace README suggests (at 10 % of staging's 10 req/s the judge needs minutes)."""
-    emu = emulator_with("healthy", scale=60, staging_steps="[50, 100]")
+    emu = emulator_with("healthy", scale=30, staging_steps="[50, 100]")
     reports = []
     for env in ("staging", "production"):
         report = tmp_path / f"{env}.json"
