@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to seed the fleet from")
     emulator.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     emulator.add_argument("--scenario", default="healthy", help="how the candidates behave (default: healthy)")
+    emulator.add_argument("--request-logs", choices=("on", "off"), default="on",
+                          help="Cloud Run's per-request log; off models a project that excludes it (default: on)")
     return parser
 
 
@@ -179,7 +181,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {args.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
-    return run_forever(config, args.scenario, args.port, _clock(args))
+    return run_forever(config, args.scenario, args.port, _clock(args), request_logs=args.request_logs == "on")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ class RolloutPace(_Strict):
 
     steps: list[Percent] | None = None
     bake_seconds: float | None = None
+    logs_bake_seconds: float | None = None
     max_bake_seconds: float | None = None
     on_inconclusive: Literal["extend", "pause"] | None = None
 
@@ -71,7 +72,8 @@ class Service(_Strict):
 
 class Rollout(_Strict):
     steps: list[Percent] = [10, 50, 100]
-    bake_seconds: float = 300
+    bake_seconds: float = 300  # minimum bake of a step judged on Cloud Monitoring (covers its metric delay)
+    logs_bake_seconds: float = Field(default=60, ge=10)  # ... judged on the request log (seconds behind)
     max_bake_seconds: float = 900
     on_inconclusive: Literal["extend", "pause"] = "extend"
     candidate_tag: str = Field(default="candidate", pattern=r"^[a-z][a-z0-9-]{0,45}$")
@@ -98,10 +100,11 @@ class Rollout(_Strict):
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> "Rollout":
-        if self.max_bake_seconds < self.bake_seconds:
-            raise ValueError(
-                f"max_bake_seconds ({self.max_bake_seconds:g}) is below bake_seconds ({self.bake_seconds:g})"
-            )
+        for key in ("bake_seconds", "logs_bake_seconds"):
+            if self.max_bake_seconds < getattr(self, key):
+                raise ValueError(
+                    f"max_bake_seconds ({self.max_bake_seconds:g}) is below {key} ({getattr(self, key):g})"
+                )
         return self
 
 
@@ -117,6 +120,9 @@ class Analysis(_Strict):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     beta: float = Field(default=0.10, gt=0, lt=0.5)
     warmup_seconds: float = Field(default=120, ge=0)
+    # where per-revision counts come from: Cloud Run's request log (seconds behind), Cloud
+    # Monitoring (minutes behind), or "auto": the log while it flows and agrees with Monitoring
+    source: Literal["auto", "logs", "monitoring"] = "auto"
 
     @field_validator("window_seconds")
     @classmethod

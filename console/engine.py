@@ -32,7 +32,8 @@ from console.gcp.run import CloudRun
 from console.identity import driver_identity, my_lease, pid_alive
 from console.judge import Evidence, Verdict, judge_step
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
-from console.samples import first_window_start, judge_params, last_complete_end, slow_threshold, step_samples
+from console.samples import judge_params, slow_threshold
+from console.sources import SampleSource, StepView, sample_source
 from console.smoke import SmokeResult, run_smoke
 from console.state import (
     FAILED_ANNOTATION,
@@ -74,6 +75,7 @@ class StepReport:
     verdict: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    source: str | None = None  # "logs" | "monitoring": where the step's counts came from
 
 
 @dataclass
@@ -109,6 +111,10 @@ class Engine:
         self.run = CloudRun(clients)
         self.metrics = Metrics(clients)
         self.logs = Logs(clients)
+        self.sample_source: SampleSource | None = None  # built at a rollout's first bake ([analysis] source)
+        self.source_rollout: str | None = None
+        self.step_source: str | None = None
+        self.source_fallback: str | None = None
         self.on_event = on_event or (lambda event: None)
         self.poll_seconds = poll_seconds or max(5.0, config.analysis.window_seconds / 4)
         self.stop = stop or threading.Event()
@@ -540,6 +546,7 @@ class Engine:
             verdict=verdict.decision,
             metrics=verdict.metrics,
             reasons=list(verdict.reasons),
+            source=self.step_source,
         )
         self.outcome.steps.append(report)
         return report
@@ -574,23 +581,24 @@ class Engine:
         return results
 
     def bake(self, state: RolloutState) -> Verdict:
-        """Poll complete windows of this step until the judge decides (or max bake passes)."""
+        """Poll the step's samples (request log or Monitoring) until the judge decides (or max bake passes)."""
         t = self.target
-        period = self.config.analysis.window_seconds
         params = judge_params(self.target.rollout, self.config.analysis, state.extended)
         carried = Evidence.from_dict(dict(state.evidence)) if state.evidence else Evidence()
-        start = first_window_start(state.step_started, period)
+        if self.sample_source is None or self.source_rollout != state.id:  # a source's fallback is per rollout
+            self.sample_source = sample_source(self.config, t, self.run.clients, self.clock, self.metrics)
+            self.source_rollout, self.source_fallback = state.id, None
+        step = StepView(state.candidate, state.stable, state.step_started, state.latency_threshold_ms)
         while True:
             now = self.clock.now()
-            end = last_complete_end(now, period, self.config.analysis.metric_delay_seconds)
-            samples = []
-            if end > start:
-                windows = self.metrics.revision_windows(
-                    t.project, t.region, start, end, service=t.service, period=period, usage=False
-                )
-                samples = step_samples(
-                    windows, t.service, state.candidate, state.stable, start, end, period, state.latency_threshold_ms
-                )
+            reading = self.sample_source.read(step, now)
+            samples = reading.samples
+            if reading.fallback is not None and reading.fallback != self.source_fallback:
+                self.source_fallback = reading.fallback
+                self.emit("warn", f"judging on Cloud Monitoring, not the request log: {reading.fallback}",
+                          source=str(reading.source), fallback=reading.fallback)
+            self.step_source = str(reading.source)
+            params = replace(params, min_bake_seconds=reading.min_bake_seconds)
             self.revisions = {r.name: r for r in self.run.list_revisions(t.project, t.region, t.service)}
             candidate = self.revisions.get(state.candidate)
             crash = None
@@ -604,7 +612,7 @@ class Engine:
                 "bake",
                 f"step {state.step + 1}/{len(state.steps)} at {state.percent} %: baked {_mmss(baked)} "
                 f"(min {_mmss(params.min_bake_seconds)}, max {_mmss(params.max_bake_seconds)}), "
-                f"{len(samples)} complete window{'' if len(samples) == 1 else 's'} — {verdict.decision}: "
+                f"{reading.describe(now)} — {verdict.decision}: "
                 f"{verdict.reasons[0] if verdict.reasons else ''}",
                 baked=baked,
                 min_bake=params.min_bake_seconds,
@@ -613,6 +621,8 @@ class Engine:
                 reasons=list(verdict.reasons),
                 metrics=verdict.metrics,
                 samples=len(samples),
+                source=str(reading.source),
+                data_until=reading.data_until,
             )
             if verdict.decision != "continue":
                 self.emit(
@@ -635,7 +645,7 @@ class Engine:
                 )
                 return verdict
             self.renew_lease_if_due()
-            self._sleep(self.poll_seconds)
+            self._sleep(min(self.poll_seconds, reading.poll_seconds))
 
     # ------------------------------------------------------------- ending a rollout
 
@@ -663,7 +673,8 @@ class Engine:
     def roll_back(self, state: RolloutState, reasons: list[str], why: str, verdict: Verdict | None = None) -> Outcome:
         now = self.clock.now()
         if verdict is None and state.phase == "baking":
-            self.outcome.steps.append(StepReport(state.percent, state.step_started, now, "fail", {}, reasons))
+            self.outcome.steps.append(StepReport(state.percent, state.step_started, now, "fail", {}, reasons,
+                                                 self.step_source))
         state = replace(
             state.with_step_result("fail", tuple(reasons), now) if state.phase == "baking" else state,
             phase="rolled_back",

@@ -31,6 +31,7 @@ def report_json(outcome: Outcome, env: str, service: str, driver: str) -> dict[s
                 "verdict": step.verdict,
                 "metrics": step.metrics,
                 "reasons": step.reasons,
+                "source": step.source,
             }
             for step in outcome.steps
         ],

@@ -47,7 +47,10 @@ def view_from_event(data: Mapping[str, Any], source: str) -> VerdictView:
     reasons = tuple(data.get("reasons") or ())
     headline = ""
     if "baked" in data:
-        headline = f"baked {_mmss(data['baked'])} (min {_mmss(data.get('min_bake'))}, max {_mmss(data.get('max_bake'))}), {data.get('samples', 0)} complete window{'' if data.get('samples', 0) == 1 else 's'}"
+        count = data.get("samples", 0)
+        counted = (f"{count} bucket{'' if count == 1 else 's'} of 10 s from the request log" if data.get("source") == "logs"
+                   else f"{count} complete window{'' if count == 1 else 's'}")
+        headline = f"baked {_mmss(data['baked'])} (min {_mmss(data.get('min_bake'))}, max {_mmss(data.get('max_bake'))}), {counted}"
     return VerdictView(
         decision=decision,
         headline=headline,

@@ -32,7 +32,8 @@ from urllib.parse import quote, unquote
 import grpc
 
 from console.emulator import filters
-from console.emulator.traffic import TICK_SECONDS, Traffic, _lognormal_mean_s
+from console.emulator.request_logs import SimRequest, client_ip, instance_id, severity_of, simulate_requests
+from console.emulator.traffic import TICK_SECONDS, Traffic
 
 if TYPE_CHECKING:  # pragma: no cover
     from console.clock import Clock
@@ -48,7 +49,9 @@ MAX_LOGGED_PER_TICK = 20
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 CHUNK_SECONDS = 300  # generated logs are produced in chunks of this much clock time
-GENERATED_CACHE = 20_000  # revision ticks of generated entries kept
+TAIL_POLL_SECONDS = 1.0  # clock seconds between a tail's looks at newly received generated entries
+MAX_INGESTION_LAG_SECONDS = 90.0  # generated entries arrive within this of their timestamp (latency + lag)
+GENERATED_CACHE_RECORDS = 200_000  # generated entries kept (whole revision ticks, least recently used out)
 
 
 class Invalid(ValueError):
@@ -303,115 +306,117 @@ def _service_host(svc: "SimService") -> str:
 
 
 class Generator:
-    """Cloud Run request and stderr log records per revision tick, deterministic, cached."""
+    """Cloud Run request and stderr log records per revision tick, deterministic, cached.
 
-    def __init__(self, fleet: "Fleet", traffic: Traffic):
+    `request_logs=False` models a project whose exclusion filter drops Cloud Run's request log
+    (`vinconsole emulator --request-logs off`); application errors on stderr remain.
+    """
+
+    def __init__(self, fleet: "Fleet", traffic: Traffic, request_logs: bool = True):
         self.fleet = fleet
         self.traffic = traffic
+        self.request_logs = request_logs
         self._cache: OrderedDict[tuple, list[dict]] = OrderedDict()
+        self._cached_records = 0
         self._lock = threading.Lock()
+        self.generated = 0  # records generated (not served from the cache), for benchmarks
 
-    def records(self, svc: "SimService", after: float, until: float, revisions: set[str] | None = None) -> list[dict]:
-        """Records from the service's ticks ending in (after, until], revisions optionally narrowed."""
+    def records(self, svc: "SimService", after: float, until: float, revisions: set[str] | None = None,
+                *, with_requests: bool = True) -> list[dict]:
+        """Records from the service's ticks ending in (after, until], revisions optionally narrowed;
+        `with_requests=False` when the query cannot match a request log entry (it skips the bulk)."""
+        with_requests = with_requests and self.request_logs
         out: list[dict] = []
         for tick in self.traffic.ticks(svc, after, until):
             for name, rt in tick.revisions.items():
                 if revisions is not None and name not in revisions:
                     continue
-                if not rt.errors:
+                if not (rt.requests if with_requests else rt.errors):
                     continue
-                key = (svc.project, svc.region, svc.name, name, rt.start, rt.end)
+                key = (svc.project, svc.region, svc.name, name, rt.start, rt.end, with_requests)
                 with self._lock:
                     cached = self._cache.get(key)
                     if cached is not None:
                         self._cache.move_to_end(key)
                 if cached is None:
-                    cached = self._generate(svc, name, rt)
+                    cached = self._generate(svc, name, rt, with_requests)
                     with self._lock:
+                        self.generated += len(cached)
                         self._cache[key] = cached
-                        while len(self._cache) > GENERATED_CACHE:
-                            self._cache.popitem(last=False)
+                        self._cached_records += len(cached)
+                        while self._cached_records > GENERATED_CACHE_RECORDS and len(self._cache) > 1:
+                            self._cached_records -= len(self._cache.popitem(last=False)[1])
                 out.extend(cached)
         return out
 
-    def _generate(self, svc: "SimService", revision: str, rt: Any) -> list[dict]:
-        rng = random.Random(f"logs/{self.fleet.seed}/{svc.project}/{svc.region}/{svc.name}/{revision}/{int(rt.start)}/{int(rt.end)}")
+    def _generate(self, svc: "SimService", revision: str, rt: Any, with_requests: bool) -> list[dict]:
+        """The tick's request log entries (every request, unless request logs are off) and an
+        application error on stderr for each of up to `MAX_LOGGED_PER_TICK` of its 5xx."""
+        seed = f"{self.fleet.seed}/{svc.project}/{svc.region}/{svc.name}/{revision}/{int(rt.start)}/{int(rt.end)}"
+        rng = random.Random(f"logs/{seed}")
         rev = svc.revisions.get(revision)
         b = rev.behavior_at((rt.start + rt.end) / 2) if rev is not None else None
-        codes = [code for code, n in sorted(rt.codes.items()) if code >= 500 for _ in range(n)]
-        if len(codes) > MAX_LOGGED_PER_TICK:
-            codes = rng.sample(codes, MAX_LOGGED_PER_TICK)
+        requests = simulate_requests(f"requests/{seed}", rt)
+        failures = [r for r in requests if r.status >= 500]
+        if len(failures) > MAX_LOGGED_PER_TICK:
+            failures = sorted(rng.sample(failures, MAX_LOGGED_PER_TICK), key=lambda r: r.timestamp)
         resource = _resource(svc, revision)
-        host = _service_host(svc)
-        paths = _FRONTEND_PATHS if "frontend" in svc.name else _BACKEND_PATHS
-        median = b.latency_median_ms if b is not None else 100.0
-        mean_s = _lognormal_mean_s(median, b.latency_sigma if b is not None else 0.6)
-        log_mean = math.log(mean_s * 1.5)
-        crash = b is not None and b.crash_looping
-        messages = b.error_messages if b is not None else ()
         requests_log = f"projects/{svc.project}/logs/{_REQUESTS_ENC}"
-        stderr_log = f"projects/{svc.project}/logs/{_STDERR_ENC}"
-        trace_prefix = f"projects/{svc.project}/traces/"
-        instances = [_instance_id(svc, revision, k) for k in range(max(1, rt.active_instances))]
-        span = rt.end - rt.start
-        records: list[dict] = []
-        for code in codes:
-            bits = rng.getrandbits(256)  # one draw for every id and small choice of this request
-            ts = rt.start + span * rng.random()
-            latency = 0.002 + 0.018 * rng.random() if crash else min(60.0, math.exp(log_mean + 0.7 * rng.gauss(0.0, 1.0)))
-            trace = f"{trace_prefix}{bits & (2**128 - 1):032x}"
-            instance = instances[(bits >> 128) % len(instances)]
-            path = paths[(bits >> 136) % len(paths)]
-            if "{" in path:
-                path = path.format(ticker=_TICKERS[(bits >> 144) % len(_TICKERS)],
-                                   ticker2=_TICKERS[(bits >> 152) % len(_TICKERS)])
-            method = "POST" if path == "/api/watchlist" and (bits >> 160) & 1 else "GET"
-            ip = bits >> 168
-            records.append({
-                "logName": requests_log,
-                "resource": resource,
-                "timestamp": ts,
-                "receiveTimestamp": ts + latency + 0.2 + ((bits >> 200) & 0xFF) / 200.0,
-                "severity": 500,
-                "insertId": f"{bits >> 192:016x}",
-                "httpRequest": {
-                    "requestMethod": method,
-                    "requestUrl": f"https://{host}{path}",
-                    "requestSize": str(300 + (bits >> 208) % 600),
-                    "status": code,
-                    "responseSize": str(90 + (bits >> 216) % 300),
-                    "userAgent": _AGENTS[(bits >> 224) % len(_AGENTS)],
-                    "remoteIp": f"{24 + ip % 196}.{(ip >> 8) & 255}.{(ip >> 16) & 255}.{1 + ((ip >> 24) & 255) % 254}",
-                    "serverIp": "216.239.36.53",
-                    "latency": f"{latency:.6f}s",
-                    "protocol": "HTTP/1.1",
-                },
-                "trace": trace,
-                "spanId": f"{(bits >> 64) & (2**64 - 1):016x}",
-                "traceSampled": False,
-                "labels": {"instanceId": instance},
-            })
-            if messages:
-                message = _fill(messages[(bits >> 232) % len(messages)], rng)
+        records = [self._request_record(svc, revision, resource, requests_log, r) for r in requests] if with_requests else []
+        messages = b.error_messages if b is not None else ()
+        if messages:
+            stderr_log = f"projects/{svc.project}/logs/{_STDERR_ENC}"
+            for r in failures:
+                message = _fill(messages[(r.bits >> 232) % len(messages)], rng)
                 if "Traceback (most recent call last)" not in message:
                     message = _traceback_for(message, rng)
-                err_ts = min(max(rt.start, ts + latency * (0.5 + 0.45 * rng.random())), rt.end - 1e-3)
+                err_ts = min(max(rt.start, r.timestamp + r.latency * (0.5 + 0.45 * rng.random())), rt.end - 1e-3)
                 records.append({
                     "logName": stderr_log,
                     "resource": resource,
                     "timestamp": err_ts,
-                    "receiveTimestamp": err_ts + 0.2 + ((bits >> 240) & 0xFF) / 200.0,
+                    "receiveTimestamp": max(err_ts + 0.2 + ((r.bits >> 240) & 0xFF) / 200.0, rt.end + 0.3),
                     "severity": 500,
-                    "insertId": f"{(bits >> 100) & (2**64 - 1):016x}",
+                    "insertId": f"{(r.bits >> 100) & (2**64 - 1):016x}",
                     "textPayload": message,
-                    "trace": trace,
-                    "labels": {"instanceId": instance},
+                    "trace": f"projects/{svc.project}/traces/{r.bits & (2**128 - 1):032x}",
+                    "labels": {"instanceId": instance_id(svc, revision, r.instance)},
                 })
         return records
 
-
-def _instance_id(svc: "SimService", revision: str, k: int) -> str:
-    return "00" + hashlib.sha256(f"{svc.project}/{svc.name}/{revision}/{k}".encode()).hexdigest()[:94]
+    @staticmethod
+    def _request_record(svc: "SimService", revision: str, resource: dict, log_name: str, r: SimRequest) -> dict:
+        bits = r.bits
+        paths = _FRONTEND_PATHS if "frontend" in svc.name else _BACKEND_PATHS
+        path = paths[(bits >> 136) % len(paths)]
+        if "{" in path:
+            path = path.format(ticker=_TICKERS[(bits >> 144) % len(_TICKERS)],
+                               ticker2=_TICKERS[(bits >> 152) % len(_TICKERS)])
+        method = "POST" if path == "/api/watchlist" and (bits >> 160) & 1 else "GET"
+        return {
+            "logName": log_name,
+            "resource": resource,
+            "timestamp": r.timestamp,
+            "receiveTimestamp": r.received,
+            "severity": severity_of(r.status),
+            "insertId": f"{bits >> 192:016x}",
+            "httpRequest": {
+                "requestMethod": method,
+                "requestUrl": f"https://{_service_host(svc)}{path}",
+                "requestSize": str(300 + (bits >> 208) % 600),
+                "status": r.status,
+                "responseSize": str(90 + (bits >> 216) % 300 if r.status >= 400 else 400 + (bits >> 216) % 9000),
+                "userAgent": _AGENTS[(bits >> 224) % len(_AGENTS)],
+                "remoteIp": client_ip(svc, r.client),
+                "serverIp": "216.239.36.53",
+                "latency": f"{r.latency:.6f}s",
+                "protocol": "HTTP/1.1",
+            },
+            "trace": f"projects/{svc.project}/traces/{bits & (2**128 - 1):032x}",
+            "spanId": f"{(bits >> 64) & (2**64 - 1):016x}",
+            "traceSampled": False,
+            "labels": {"instanceId": instance_id(svc, revision, r.instance)},
+        }
 
 
 def pb_of_record(record: dict, LogEntry: Any) -> Any:
@@ -456,6 +461,7 @@ class _Source:
 
     def __init__(self, fleet: "Fleet", projects: set[str], node: filters.Node):
         self.services: list[tuple["SimService", set[str] | None]] = []
+        self.with_requests = _may_want_requests(node, projects)
         log_names = filters.allowed_values(node, ("logName",))
         if log_names is not None:
             wanted = {unquote(n) for n in log_names}
@@ -481,6 +487,23 @@ class _Source:
             if locations is not None and svc.region not in locations:
                 continue
             self.services.append((svc, revisions))
+
+
+def _may_want_requests(node: filters.Node, projects: set[str]) -> bool:
+    """False when the filter surely excludes the request log (e.g. the incident view's
+    `logName != ".../run.googleapis.com%2Frequests"`): then the bulk of generated entries is skipped."""
+    names = {f"projects/{p}/logs/{REQUESTS_LOG_ID}" for p in projects}
+    log_names = filters.allowed_values(node, ("logName",))
+    if log_names is not None and not {unquote(n) for n in log_names} & names:
+        return False
+    for term in filters.conjuncts(node):
+        if not isinstance(term, filters.Compare):
+            continue
+        if term.path == ("logName",) and term.op == "!=" and unquote(str(term.value)) in names:
+            return False
+        if term.op == "log_id" and unquote(str(term.value)) != REQUESTS_LOG_ID:
+            return False
+    return True
 
 
 _GENERATED_LABELS = {"instanceId"}
@@ -561,8 +584,9 @@ class Query:
                     found.append((item.key, item.record, item.pb))
             if generate:
                 for svc, revisions in source.services:
-                    for record in self.generator.records(svc, a, min(b, now), revisions):
-                        if filters.matches(node, record):
+                    for record in self.generator.records(svc, a, min(b, now), revisions, with_requests=source.with_requests):
+                        # not listed before Logging has received it (the ingestion lag)
+                        if record["receiveTimestamp"] <= now and filters.matches(node, record):
                             found.append(((record["timestamp"], record["insertId"]), record, None))
             found.sort(key=lambda f: f[0], reverse=descending)
             for f in found:
@@ -608,14 +632,16 @@ def _order(order_by: str) -> bool:
 
 
 def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic,
-             quotas: "LogQuotas | None" = None) -> list[grpc.GenericRpcHandler]:
-    """The gRPC handlers of google.logging.v2.LoggingServiceV2 (Write, List, Tail); `quotas`
-    enforces Cloud Logging's read quota and tail session limit (none when not given)."""
+             quotas: "LogQuotas | None" = None, request_logs: bool = True) -> list[grpc.GenericRpcHandler]:
+    """The gRPC handlers of google.logging.v2.LoggingServiceV2 (Write, List, Tail).
+
+    `quotas` enforces Cloud Logging's read quota and tail session limit (none when not given);
+    `request_logs=False`: Cloud Run's request log is excluded (no `run.googleapis.com/requests`)."""
     pb = _pb_classes()
     LogEntry = pb["LogEntry"]
     if logs.clock is None:
         logs.clock = fleet.clock
-    generator = Generator(fleet, traffic)
+    generator = Generator(fleet, traffic, request_logs=request_logs)
     query = Query(fleet, logs, generator, traffic)
 
     def write_log_entries(request: Any, context: grpc.ServicerContext) -> Any:
@@ -707,22 +733,20 @@ def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic,
         context.add_callback(on_done)
         opened = traffic.now()
         seq = logs.seq
-        # generated entries: ticks are processed once they have ended (10 s grid near now)
-        generated_until = math.floor(opened / TICK_SECONDS) * TICK_SECONDS
         source = _Source(fleet, projects, node)
+        # generated entries are streamed once Logging has received them: receiveTimestamp in
+        # (delivered_until, now], looking back over the ticks whose entries may still arrive
+        delivered_until = opened
         while not stop.is_set() and not logs.closed and context.is_active():
             batch: list[tuple[tuple[float, str], Any]] = []
             for item in logs.after(seq):
                 seq = item.seq
                 if item.project in projects and filters.matches(node, item.record):
                     batch.append((item.key, item.pb))
-            upto = math.floor(traffic.now() / TICK_SECONDS) * TICK_SECONDS
-            if source.services and upto > generated_until:
-                for svc, revisions in source.services:
-                    for record in generator.records(svc, generated_until, upto, revisions):
-                        if record["timestamp"] >= opened and filters.matches(node, record):
-                            batch.append(((record["timestamp"], record["insertId"]), record))
-                generated_until = upto
+            now = traffic.now()
+            if source.services and now > delivered_until:
+                batch.extend(_received(source, node, delivered_until, now))
+                delivered_until = now
             if batch:
                 batch.sort(key=lambda b: b[0])
                 response = pb["TailResponse"]()
@@ -732,9 +756,18 @@ def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic,
                 continue
             with logs.changed:
                 if logs.seq == seq and not stop.is_set() and not logs.closed:
-                    next_tick = generated_until + TICK_SECONDS
-                    wait = fleet.clock.real_seconds(max(0.0, next_tick - traffic.now()))
+                    wait = fleet.clock.real_seconds(TAIL_POLL_SECONDS)
                     logs.changed.wait(timeout=min(1.0, max(0.05, wait)))
+
+    def _received(source: _Source, node: filters.Node, after: float, until: float) -> list[tuple[tuple[float, str], dict]]:
+        """Generated entries that Logging received in (after, until]."""
+        out = []
+        lookback = after - MAX_INGESTION_LAG_SECONDS - TICK_SECONDS
+        for svc, revisions in source.services:
+            for record in generator.records(svc, lookback, until, revisions, with_requests=source.with_requests):
+                if after < record["receiveTimestamp"] <= until and filters.matches(node, record):
+                    out.append(((record["timestamp"], record["insertId"]), record))
+        return out
 
     return [
         grpc.method_handlers_generic_handler(

@@ -147,9 +147,11 @@ class Emulator:
         port: int = 0,
         seed: int = 0,
         history: bool = True,
+        request_logs: bool = True,
     ):
         """`history`: seed 30 days of past audit entries (console/emulator/history_seed.py), so that
-        history and DORA have data; tests that count audit entries start without it."""
+        history and DORA have data; tests that count audit entries start without it.
+        `request_logs=False`: no Cloud Run request log, as in a project that excludes it."""
         if scenario not in SCENARIO_SPECS:
             raise ValueError(f"unknown scenario {scenario!r}; known scenarios: {', '.join(SCENARIOS)}")
         self.config = config
@@ -157,6 +159,7 @@ class Emulator:
         self.clock = clock if clock is not None else Clock.from_env()
         self.port = port
         self.seed = seed
+        self.request_logs = request_logs
         self.fleet = Fleet(config, scenario, self.clock, seed)
         self.http = HttpFront(self.fleet)
         self.run_api = RunApi(self.fleet, self.http)
@@ -196,7 +199,9 @@ class Emulator:
             self._extra_handlers.extend(monitoring_api.handlers(self.fleet, self.traffic))
         if logging_api is not None:
             self.log_quotas = logging_api.LogQuotas(self.clock)
-            self._extra_handlers.extend(logging_api.handlers(self.fleet, self.logs, self.traffic, self.log_quotas))
+            self._extra_handlers.extend(
+                logging_api.handlers(self.fleet, self.logs, self.traffic, self.log_quotas, self.request_logs)
+            )
 
     def inject_fault(self, method: str, code: str, times: int = 1) -> None:
         """The next `times` calls of `method` (e.g. "UpdateService", "ListTimeSeries") fail with `code`."""
@@ -262,6 +267,7 @@ def run_forever(
     out: TextIO | None = None,
     *,
     stop: threading.Event | None = None,
+    request_logs: bool = True,
 ) -> int:
     """Run the emulator in the foreground until SIGINT/SIGTERM; print where it listens. Returns 0.
 
@@ -269,7 +275,7 @@ def run_forever(
     """
     out = sys.stdout if out is None else out
     clock = clock if clock is not None else Clock.from_env()
-    emulator = Emulator(config, scenario=scenario, clock=clock, port=port)
+    emulator = Emulator(config, scenario=scenario, clock=clock, port=port, request_logs=request_logs)
     address = emulator.start()
     stop = stop if stop is not None else threading.Event()
     previous: dict[int, Any] = {}
@@ -283,7 +289,8 @@ def run_forever(
             env.update(clock.environ())
         except RuntimeError:  # a ManualClock cannot be shared
             pass
-        print(f"vinconsole emulator listening on {address} (scenario {scenario}, {_scale_text(clock)})", file=out)
+        request_logs_text = "" if request_logs else ", request logs off"
+        print(f"vinconsole emulator listening on {address} (scenario {scenario}, {_scale_text(clock)}{request_logs_text})", file=out)
         print("export " + " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()), file=out)
         out.flush()
         while not stop.wait(0.5):

@@ -480,10 +480,10 @@ class Traffic:
 
         # instances (Little's law on the expected load; the previous tick's for cold starts)
         mean_s = _lognormal_mean_s(median, sigma)
-        active = _active_for(rate * share * mean_s)
+        active = _active_for(rate * share, mean_s)
         prev_mid = mid - seconds
         prev_share = _share_at(history, rev.name, prev_mid)
-        prev_active = _active_for(max(0.0, service.rate_at(prev_mid)) * prev_share * mean_s) if prev_share > 0 else 0
+        prev_active = _active_for(max(0.0, service.rate_at(prev_mid)) * prev_share, mean_s) if prev_share > 0 else 0
         startups = max(0, active - prev_active)
         if b.crash_looping:
             startups += rng.randint(1, 3)
@@ -509,8 +509,9 @@ def _clamp01(x: float) -> float:
     return min(0.999, max(0.001, x))
 
 
-def _active_for(in_flight: float) -> int:
-    return max(1, math.ceil(in_flight / TARGET_CONCURRENCY))
+def _active_for(request_rate: float, mean_latency_s: float) -> int:
+    """Instances the autoscaler keeps for this load (Little's law at the target concurrency)."""
+    return max(1, math.ceil(request_rate * mean_latency_s / TARGET_CONCURRENCY))
 
 
 def _share_at(history: list[tuple[float, dict[str, int]]], revision: str, t: float) -> float:
@@ -545,4 +546,4 @@ def _idle_instances(
     if ended is None or t - ended >= IDLE_KEEP_SECONDS:
         return 0
     b = rev.behavior_at(ended)
-    return _active_for(rate * last_share * _lognormal_mean_s(b.latency_median_ms, b.latency_sigma))
+    return _active_for(rate * last_share, _lognormal_mean_s(b.latency_median_ms, b.latency_sigma))

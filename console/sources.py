@@ -1,0 +1,190 @@
+"""Sample sources: where the judge's per-revision counts of a step come from.
+
+The engine's bake loop calls `SampleSource.read(...)` once per look and gets the step's samples,
+the source they came from, why it is not the request log (when it is not), and the minimum bake
+that source needs. Two sources:
+
+- `MonitoringSource`: Cloud Monitoring's complete 60 s windows — today's path, minutes behind
+  (the metric delay), so its floor is `[rollout] bake_seconds` (default 300 s).
+- `RequestLogSource`: Cloud Run's request log in 10 s buckets, seconds behind, floor
+  `[rollout] logs_bake_seconds` (default 60 s). Under `[analysis] source = "auto"` it checks
+  itself against Monitoring's complete windows as they arrive and falls back to Monitoring for
+  the rest of the rollout when the log is missing, stalled or disagrees (console/source_policy.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from console.judge import Sample
+from console.requestlog import BUCKET_SECONDS
+from console.samples import first_window_start, last_complete_end, step_samples
+from console.source_policy import Source, SourceChoice, WindowCheck, choose_source
+
+if TYPE_CHECKING:  # pragma: no cover
+    from console.clock import Clock
+    from console.config import Config, Target
+    from console.gcp.clients import Clients
+    from console.gcp.monitoring import Metrics
+    from console.requestlog_feed import RequestLogFeed
+
+LOGS_POLL_SECONDS = 5.0  # clock seconds between looks on the request log (buckets are 10 s)
+
+
+@dataclass(frozen=True)
+class StepView:
+    """What a source needs to know of the step being judged."""
+
+    candidate: str
+    stable: str
+    started: float
+    slow_ms: float | None
+
+
+@dataclass(frozen=True)
+class SourceReading:
+    samples: list[Sample]
+    source: Source
+    min_bake_seconds: float
+    poll_seconds: float
+    fallback: str | None = None  # why the request log is not the source (auto)
+    data_until: float | None = None  # counts are complete up to this time (the data's age: now − this)
+    unknown: int = 0  # buckets left out because entries may be missing
+
+    def describe(self, now: float) -> str:
+        n = len(self.samples)
+        if self.source == Source.LOGS:
+            text = f"{n} bucket{'' if n == 1 else 's'} of {BUCKET_SECONDS:g} s from the request log"
+        else:
+            text = f"{n} complete window{'' if n == 1 else 's'} from Cloud Monitoring"
+        if self.data_until is not None:
+            text += f", data {max(0.0, now - self.data_until):.0f} s old"
+        if self.unknown:
+            text += f", {self.unknown} unknown (entries may be missing)"
+        return text
+
+
+class SampleSource(Protocol):
+    def read(self, step: StepView, now: float) -> SourceReading: ...
+
+
+class MonitoringSource:
+    """Complete Monitoring windows of the step (wholly inside it, filled by the metric delay)."""
+
+    def __init__(self, config: "Config", target: "Target", metrics: "Metrics"):
+        self.target = target
+        self.metrics = metrics
+        self.period = config.analysis.window_seconds
+        self.delay = config.analysis.metric_delay_seconds
+        self.min_bake = target.rollout.bake_seconds
+        self.poll = max(5.0, self.period / 4)
+
+    def read(self, step: StepView, now: float, fallback: str | None = None) -> SourceReading:
+        t = self.target
+        start = first_window_start(step.started, self.period)
+        end = last_complete_end(now, self.period, self.delay)
+        samples: list[Sample] = []
+        if end > start:
+            windows = self.metrics.revision_windows(
+                t.project, t.region, start, end, service=t.service, period=self.period, usage=False
+            )
+            samples = step_samples(windows, t.service, step.candidate, step.stable, start, end, self.period, step.slow_ms)
+        return SourceReading(samples, Source.MONITORING, self.min_bake, self.poll, fallback,
+                             data_until=end if end > start else None)
+
+    def window_checks(self, step: StepView, log_counts: dict[tuple[str, float], int], start: float, end: float) -> list[WindowCheck]:
+        """Monitoring's request counts of complete windows in (start, end] beside the log's."""
+        t = self.target
+        windows = self.metrics.revision_windows(
+            t.project, t.region, start, end, service=t.service, period=self.period, latency=False, usage=False
+        )
+        checks = []
+        for revision in (step.stable, step.candidate):
+            for window_end, stats in sorted(windows.get((t.service, revision), {}).items()):
+                checks.append(WindowCheck(revision, window_end - self.period, window_end, stats.requests,
+                                          log_counts.get((revision, window_end), 0)))
+        return checks
+
+
+class RequestLogSource:
+    """The request log's buckets, under the source policy, with Monitoring as the fallback."""
+
+    def __init__(self, config: "Config", target: "Target", feed: "RequestLogFeed", monitoring: MonitoringSource):
+        self.policy = config.analysis.source
+        self.target = target
+        self.feed = feed
+        self.monitoring = monitoring
+        self.min_bake = target.rollout.logs_bake_seconds
+        self.looking_since: float | None = None
+        self.fell_back: str | None = None  # sticky for the rollout: one source per rollout once it fell back
+        self.checked_until: float | None = None  # Monitoring windows cross-checked up to here
+        self.checks: list[WindowCheck] = []
+
+    def read(self, step: StepView, now: float) -> SourceReading:
+        if self.fell_back is not None:
+            return self.monitoring.read(step, now, self.fell_back)
+        if self.looking_since is None:
+            self.looking_since = now
+            # stable's entries from a little before the step show that the log flows
+            self.feed.watch(self.target.service, min(step.started, now) - 2 * BUCKET_SECONDS)
+        elif not self.feed.live or self.feed.tail_down:
+            self.feed.pull()
+        log = self.feed.log
+        log.prune(now)
+        choice = self._choose(step, now)
+        if choice.source == Source.MONITORING:
+            self.fell_back = choice.reason
+            return self.monitoring.read(step, now, choice.reason)
+        buckets, unknown = log.step_buckets(self.target.service, step.candidate, step.stable, step.started, step.slow_ms)
+        watermark = log.watermark()
+        return SourceReading([b.sample() for b in buckets], Source.LOGS, self.min_bake, LOGS_POLL_SECONDS,
+                             data_until=watermark, unknown=len(unknown))
+
+    def _choose(self, step: StepView, now: float) -> SourceChoice:
+        log = self.feed.log
+        if self.policy == "auto":
+            self._cross_check(step, now)
+        assert self.looking_since is not None
+        return choose_source(
+            self.policy,
+            now=now,
+            looking_since=self.looking_since,
+            stable=step.stable,
+            stable_last_received=log.last_received(self.target.service, step.stable),
+            service_last_received=log.last_received(self.target.service),
+            checks=self.checks,
+        )
+
+    def _cross_check(self, step: StepView, now: float) -> None:
+        """Compare the log with each Monitoring window that completed since the last look."""
+        period, log = self.monitoring.period, self.feed.log
+        watermark = log.watermark()
+        if watermark is None:
+            return
+        start = max(first_window_start(self.looking_since or now, period), self.checked_until or 0.0)
+        end = min(last_complete_end(now, period, self.monitoring.delay), last_complete_end(watermark, period, 0.0))
+        if end <= start:
+            return
+        unknown = log.unknown()
+        counts: dict[tuple[str, float], int] = {}
+        window_end = start + period
+        while window_end <= end:
+            if not any(u.overlaps(window_end - period, window_end) for u in unknown):
+                for entry in log.entries(self.target.service, window_end - period, window_end):
+                    key = (entry.revision, window_end)
+                    counts[key] = counts.get(key, 0) + 1
+            window_end += period
+        checks = self.monitoring.window_checks(step, counts, start, end)
+        self.checks = [c for c in checks if not any(u.overlaps(c.start, c.end) for u in unknown)]
+        self.checked_until = end
+
+
+def sample_source(config: "Config", target: "Target", clients: "Clients", clock: "Clock", metrics: "Metrics") -> SampleSource:
+    """The source `[analysis] source` asks for (the request log one shares the project's tail)."""
+    monitoring = MonitoringSource(config, target, metrics)
+    if config.analysis.source == "monitoring":
+        return monitoring
+    from console.requestlog_feed import feed_for
+
+    return RequestLogSource(config, target, feed_for(clients, target.project, target.region, clock), monitoring)

@@ -1,0 +1,81 @@
+"""The request log as a source (pure): dedup, watermark from the ingestion lag, unknown ranges,
+step-aligned buckets with per-client and per-instance counts."""
+
+from __future__ import annotations
+
+import math
+
+from console.requestlog import LAG_FLOOR_SECONDS, LAG_MARGIN_SECONDS, RequestEntry, RequestLog, UnknownRange, step_buckets
+
+T0 = 1_800_000_000.0
+
+
+def entry(i: int, t: float, revision: str = "stable", status: int = 200, latency_ms: float = 100.0,
+          lag: float = 2.0, client: str = "1.1.1.1", instance: str = "i1", service: str = "svc") -> RequestEntry:
+    return RequestEntry(f"id{i}", t, t + lag, service, revision, status, latency_ms, client, instance)
+
+
+def test_an_entry_counts_once():
+    log = RequestLog()
+    assert log.add(entry(1, T0)) is True
+    assert log.add(entry(1, T0)) is False
+    assert len(log.entries("svc", T0 - 1, T0 + 1)) == 1 and log.duplicates == 1
+
+
+def test_watermark_trails_the_newest_entry_by_the_worst_lag():
+    log = RequestLog()
+    assert log.watermark() is None
+    log.add(entry(1, T0, lag=1.0))
+    assert log.watermark() == T0 + 1.0 - LAG_FLOOR_SECONDS  # small lags: the floor
+    log.add(entry(2, T0 + 1, lag=9.0))
+    assert math.isclose(log.watermark(), T0 + 10.0 - 9.0 - LAG_MARGIN_SECONDS)
+
+
+def test_buckets_start_at_the_step_and_end_at_the_watermark():
+    entries = [entry(i, T0 + i, revision="cand" if i % 2 else "stable", status=503 if i == 3 else 200,
+                     latency_ms=900 if i == 5 else 100) for i in range(30)]
+    buckets, unknown = step_buckets(entries, "cand", "stable", T0 + 2, T0 + 25, slow_ms=500)
+    assert [(b.start, b.end) for b in buckets] == [(T0 + 2, T0 + 12), (T0 + 12, T0 + 22)]
+    first = buckets[0]
+    assert (first.candidate.requests, first.candidate.errors, first.candidate.slow) == (5, 1, 1)
+    assert first.stable.requests == 5 and first.stable.errors == 0
+    sample = first.sample()
+    assert sample.candidate.requests == 5 and sample.candidate.p95_ms == 900
+    assert unknown == []
+
+
+def test_a_bucket_that_may_miss_entries_is_unknown_not_zero():
+    entries = [entry(i, T0 + i) for i in range(30)]
+    buckets, unknown = step_buckets(entries, "cand", "stable", T0, T0 + 30, None,
+                                    [UnknownRange(T0 + 12, T0 + 14, "the tail suppressed 40 entries")])
+    assert [b.start for b in buckets] == [T0, T0 + 20]
+    assert unknown == [UnknownRange(T0 + 10, T0 + 20, "the tail suppressed 40 entries")]
+
+
+def test_a_retrying_client_and_a_bad_instance_show_as_maxima():
+    entries = [entry(i, T0 + i * 0.1, revision="cand", status=500, client="9.9.9.9", instance="bad") for i in range(8)]
+    entries += [entry(100 + i, T0 + i, revision="cand", status=500 if i == 0 else 200, client=f"2.2.2.{i}",
+                      instance="good") for i in range(5)]
+    (bucket,), _ = step_buckets(entries, "cand", "stable", T0, T0 + 10, None)
+    assert bucket.candidate.errors == 9
+    assert bucket.candidate.max_client_errors == 8 and bucket.candidate.max_instance_errors == 8
+    assert bucket.candidate.errors_by_client == {"9.9.9.9": 8, "2.2.2.0": 1}
+
+
+def test_known_again_after_a_backfill_and_pruned_after_retention():
+    log = RequestLog(retention_seconds=100)
+    log.mark_unknown(T0, math.inf, "being read back")
+    log.add(entry(1, T0 + 1))
+    log.mark_known(T0, math.inf)
+    assert log.unknown() == []
+    log.prune(T0 + 200)
+    assert log.entries("svc", T0, T0 + 10) == [] and log.add(entry(1, T0 + 1))  # forgotten, id too
+
+
+def test_last_received_per_revision():
+    log = RequestLog()
+    log.add(entry(1, T0, revision="stable", lag=3))
+    log.add(entry(2, T0 + 5, revision="cand", lag=1))
+    assert log.last_received("svc", "stable") == T0 + 3
+    assert log.last_received("svc") == T0 + 6
+    assert log.last_received("svc", "other") is None

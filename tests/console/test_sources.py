@@ -1,0 +1,60 @@
+"""The engine judging on the request log, in process on a manual clock (the feed in pull mode):
+seconds-old 10 s buckets, each step reporting its source, and the fallback to Monitoring."""
+
+from __future__ import annotations
+
+from console.emulator import Emulator
+from console.engine import Engine
+
+
+def production(config):
+    return config.targets("production", "vinsight-backend")[0]
+
+
+def run(config, emu, clients):
+    events = []
+    engine = Engine(config, production(config), clients, emu.clock, on_event=events.append)
+    return engine.auto_promote(), events
+
+
+def test_a_regression_is_rolled_back_on_the_request_log_within_a_minute(repo_config, emulator, clients_for):
+    emu = emulator(scenario="regression")
+    outcome, events = run(repo_config, emu, clients_for(emu))
+    assert outcome.outcome == "rolled_back", outcome.message
+    first = outcome.steps[0]
+    assert first.source == "logs" and first.verdict == "fail"
+    assert first.ended - first.started <= 60
+    bakes = [e for e in events if e.kind == "bake"]
+    assert bakes and all(e.data["source"] == "logs" for e in bakes)
+    assert "of 10 s from the request log, data" in bakes[-1].message and " s old" in bakes[-1].message
+
+
+def test_a_healthy_candidate_passes_at_the_logs_pace(repo_config, emulator, clients_for):
+    emu = emulator()
+    outcome, _ = run(repo_config, emu, clients_for(emu))
+    assert outcome.outcome == "promoted", outcome.message
+    assert [s.source for s in outcome.steps[:2]] == ["logs", "logs"]
+    assert outcome.steps[-1].ended - outcome.steps[0].started <= 6 * 60
+    assert all(s.metrics["limits"]["min_bake_seconds"] == repo_config.rollout.logs_bake_seconds for s in outcome.steps[:2])
+
+
+def test_without_request_logs_auto_falls_back_to_monitoring_and_says_why(repo_config, manual_clock, clients_for):
+    emu = Emulator(repo_config, scenario="regression", clock=manual_clock, history=False, request_logs=False)
+    emu.start()
+    try:
+        outcome, events = run(repo_config, emu, clients_for(emu))
+    finally:
+        emu.stop()
+    assert outcome.outcome == "rolled_back", outcome.message
+    assert outcome.steps[0].source == "monitoring"
+    warned = [e.message for e in events if e.kind == "warn" and "request log" in e.message]
+    assert warned and "no request log entry of" in warned[0] and "judging on Cloud Monitoring" in warned[0]
+    assert outcome.steps[0].ended - outcome.steps[0].started > 3 * 60  # minutes behind: the metric delay
+
+
+def test_source_monitoring_is_kept(repo_config, emulator, clients_for):
+    config = repo_config.model_copy(update={"analysis": repo_config.analysis.model_copy(update={"source": "monitoring"})})
+    emu = emulator(scenario="regression")
+    outcome, events = run(config, emu, clients_for(emu))
+    assert outcome.outcome == "rolled_back" and outcome.steps[0].source == "monitoring"
+    assert not [e for e in events if e.kind == "warn" and "request log" in e.message]
