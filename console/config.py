@@ -112,6 +112,10 @@ class Analysis(_Strict):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     beta: float = Field(default=0.10, gt=0, lt=0.5)
     warmup_seconds: float = Field(default=120, ge=0)
+    # saturation (console/saturation.py): memory p95 over this percent of the limit is a warning in the
+    # verdict; the fleet flags a cold-start share (container starts ÷ requests) over this percent
+    memory_warning_percent: float = Field(default=90.0, gt=0, le=100)
+    cold_start_warning_percent: float = Field(default=30.0, gt=0, le=100)
 
     @field_validator("window_seconds")
     @classmethod

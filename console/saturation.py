@@ -239,12 +239,12 @@ def memory_warning(candidate_p95: float | None, stable_p95: float | None, limit:
     """A warning (not a rollback) when the candidate's memory p95 is over `limit` (a fraction of the limit)."""
     if candidate_p95 is None or candidate_p95 <= limit:
         return None
-    beside = f" vs stable {stable_p95:.0%}" if stable_p95 is not None else ""
-    return (f"warning: memory p95 {candidate_p95:.0%} of the container's limit{beside} — over the "
-            f"{limit:.0%} warning (analysis.memory_warning_percent); an OOM kill is near")
+    beside = f" vs stable {_pct(stable_p95, 0)}" if stable_p95 is not None else ""
+    return (f"warning: memory p95 {_pct(candidate_p95, 0)} of the container's limit{beside} — over the "
+            f"{_pct(limit, 0)} warning (analysis.memory_warning_percent); an OOM kill is near")
 
 
-def cold_start_report(candidate: Saturation, stable: Saturation) -> str | None:
+def cold_start_report(candidate: Saturation, stable: Saturation, warning: float = COLD_START_WARNING) -> str | None:
     """The candidate's cold-start share beside stable's, as the verdict reports it (None: no data)."""
     if candidate.cold_start_share is None:
         return None
@@ -252,14 +252,14 @@ def cold_start_report(candidate: Saturation, stable: Saturation) -> str | None:
     def one(s: Saturation) -> str:
         if s.cold_start_share is None:
             return "no data"
-        starts = f" ({s.startups} starts" + (f", p95 {s.startup_p95_ms:.0f} ms)" if s.startup_p95_ms else ")")
-        return f"{s.cold_start_share:.1%} of requests{starts}"
+        starts = f" ({s.startups:,} starts" + (f", p95 {s.startup_p95_ms:,.0f} ms)" if s.startup_p95_ms else ")")
+        return f"{_pct(s.cold_start_share, 1)} of requests{starts}"
 
     flag = ""
-    if cold_start_flag(candidate.cold_start_share):
-        flag = f" — over the plan's {COLD_START_WARNING:.0%} warning"
+    if cold_start_flag(candidate.cold_start_share, warning):
+        flag = f" — over the {_pct(warning, 0)} warning (analysis.cold_start_warning_percent)"
     elif candidate.cold_start_share > COLD_START_TARGET:
-        flag = f" — over the plan's {COLD_START_TARGET:.0%} target"
+        flag = f" — over the plan's {_pct(COLD_START_TARGET, 0)} target"
     return f"cold starts: {one(candidate)} vs stable {one(stable)}{flag}"
 
 
@@ -285,6 +285,7 @@ def judge_saturation(
     candidate_saturation: Saturation | None,
     stable_saturation: Saturation | None,
     memory_limit: float,
+    cold_start_warning: float = COLD_START_WARNING,
 ) -> SaturationJudgement:
     """The guardrails over one step's windows (events from the system log, saturation from Monitoring)."""
     fails = [reason for reason in (
@@ -301,7 +302,7 @@ def judge_saturation(
         warning = memory_warning(candidate_saturation.memory_p95, stable_saturation.memory_p95, memory_limit)
         if warning:
             notes.append(warning)
-        report = cold_start_report(candidate_saturation, stable_saturation)
+        report = cold_start_report(candidate_saturation, stable_saturation, cold_start_warning)
         if report:
             notes.append(report)
         metrics["candidate"] = candidate_saturation.to_json()
@@ -313,9 +314,15 @@ def with_saturation(verdict: VerdictLike, judgement: SaturationJudgement) -> Any
     """The verdict with the saturation checks applied: a guardrail makes it `fail` (its reasons first),
     warnings and the cold-start report are appended, the figures go under metrics["saturation"]."""
     decision = "fail" if judgement.fail_reasons else verdict.decision
-    reasons = judgement.fail_reasons + tuple(verdict.reasons) + judgement.notes
+    # a step still baking explains why it waits ("baked 54 s of the 300 s minimum"): moot once it fails
+    kept = () if judgement.fail_reasons and verdict.decision == "continue" else tuple(verdict.reasons)
+    reasons = judgement.fail_reasons + kept + judgement.notes
     metrics = {**verdict.metrics, "saturation": judgement.metrics}
     return replace(verdict, decision=decision, reasons=reasons, metrics=metrics)  # type: ignore[type-var]
+
+
+def _pct(fraction: float, decimals: int) -> str:
+    return f"{fraction * 100:.{decimals}f} %"
 
 
 def _one_line(text: str | None) -> str:
