@@ -600,6 +600,7 @@ class Engine:
                 crash = f"{state.candidate} is unhealthy: {candidate.ready_message}"
             baked = now - state.step_started
             verdict = judge_step(params, carried, samples, baked, health_failed=crash, step_started=state.step_started)
+            verdict = self._judge_saturation(state, verdict, start, end, now)
             self.emit(
                 "bake",
                 f"step {state.step + 1}/{len(state.steps)} at {state.percent} %: baked {_mmss(baked)} "
@@ -636,6 +637,45 @@ class Engine:
                 return verdict
             self.renew_lease_if_due()
             self._sleep(self.poll_seconds)
+
+    def _judge_saturation(self, state: RolloutState, verdict: Verdict, start: float, end: float, now: float) -> Verdict:
+        """The saturation guardrails (console/saturation.py) over this step: an out-of-memory kill or a
+        crash of the candidate while stable has none fails it, with Cloud Run's log line. When the step
+        is decided: memory p95 over `analysis.memory_warning_percent` is a warning, and the cold-start
+        share is reported beside stable's. Costs one ListLogEntries per poll (system log entries arrive
+        within seconds, no metric delay), and five ListTimeSeries per decided step."""
+        from console.gcp.logs import system_log_entries
+        from console.saturation import (
+            RevisionEvents,
+            container_events,
+            events_by_revision,
+            judge_saturation,
+            summarize_saturation,
+            with_saturation,
+        )
+
+        t = self.target
+        entries = system_log_entries(self.logs, t.project, t.region, state.step_started, now, service=t.service)
+        events = events_by_revision(container_events(entries), t.service)
+        candidate_events = events.get(state.candidate, RevisionEvents())
+        stable_events = events.get(state.stable, RevisionEvents())
+        figures = {}
+        decided = verdict.decision != "continue" or candidate_events.oom_kills or candidate_events.crashes
+        if decided and end > start:
+            period = self.config.analysis.window_seconds
+            counts = self.metrics.revision_windows(t.project, t.region, start, end, service=t.service, period=period,
+                                                   latency=False, usage=False)
+            saturation = self.metrics.saturation_windows(t.project, t.region, start, end, service=t.service,
+                                                         period=period)
+            for revision in (state.candidate, state.stable):
+                requests = sum(w.requests for w in counts.get((t.service, revision), {}).values())
+                figures[revision] = summarize_saturation(
+                    list(saturation.get((t.service, revision), {}).values()), end - start, requests)
+        judgement = judge_saturation(
+            state.candidate, candidate_events, stable_events, figures.get(state.candidate), figures.get(state.stable),
+            self.config.analysis.memory_warning_percent / 100.0, self.config.analysis.cold_start_warning_percent / 100.0,
+        )
+        return with_saturation(verdict, judgement)
 
     # ------------------------------------------------------------- ending a rollout
 
