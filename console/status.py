@@ -31,6 +31,7 @@ from console.saturation import (
     RevisionEvents,
     container_events,
     events_by_revision,
+    idle_min_instance_cost_per_hour,
     summarize_saturation,
 )
 
@@ -65,6 +66,7 @@ class RevisionStatus:
     oom_kills: int | None = None  # in the last hour
     min_instances: int | None = None
     max_instances: int | None = None
+    min_instances_idle_cost_per_hour: float | None = None  # USD, instance-based prices; None: no min instances
 
 
 @dataclass
@@ -157,8 +159,10 @@ def fill_saturation(
     saturation: SaturationWindows,
     events: list[ContainerEvent] | None,
     span: float,
+    pricing: Pricing | None = None,
 ) -> None:
-    """Add each revision's saturation figures to its row (in place); None where there is no data."""
+    """Add each revision's saturation figures to its row (in place); None where there is no data.
+    With `pricing`, also what its minimum instances cost when idle (instance-based billing)."""
     by_revision = events_by_revision(events, status.service) if events is not None else None
     for revision in revisions:
         row = status.revision(revision.name)
@@ -174,6 +178,10 @@ def fill_saturation(
         )
         for key, value in figures.status_fields().items():
             setattr(row, key, value)
+        if pricing is not None:
+            row.min_instances_idle_cost_per_hour = idle_min_instance_cost_per_hour(
+                revision.min_instances, revision.cpu, revision.memory_gib, pricing.instance_vcpu_second,
+                pricing.instance_gib_second)
 
 
 def rollout_of(state: ServiceState) -> dict | None:
@@ -253,7 +261,7 @@ class StatusReader:
                 out.append(self._unreadable(target, str(error)))
                 continue
             out.append(self._service_status(target, state, revisions, windows, end - start, now))
-            fill_saturation(out[-1], revisions, saturation, events, end - start)
+            fill_saturation(out[-1], revisions, saturation, events, end - start, self.config.pricing)
         return out, calls
 
     def _read_saturation(
