@@ -32,7 +32,13 @@ from console.distribution import Histogram, merge_all
 from console.errors import ApiError
 from console.gcp.logs import LogEntry
 from console.gcp.monitoring import RevisionWindows, WindowStats
-from console.saturation import OOM_WINDOW_SECONDS, ContainerEvent, container_events, events_by_revision
+from console.saturation import (
+    OOM_WINDOW_SECONDS,
+    ContainerEvent,
+    ContainerEventKind,
+    container_events,
+    events_by_revision,
+)
 from console.signatures import ErrorGroup, group_errors
 from console.slo import SloSample, SloStatus, SloTargets, evaluate, severity_key, slow_count
 
@@ -153,6 +159,13 @@ def container_trouble(events: Sequence[ContainerEvent], service: str, serving: M
     return worst
 
 
+def container_markers(entries: Iterable[LogEntry], start: float, end: float) -> list[Marker]:
+    """A timeline marker for each OOM kill and crash among error entries (Cloud Run's system log lines)."""
+    kinds = {ContainerEventKind.OOM_KILL: "oom", ContainerEventKind.CRASH: "crash"}
+    return [Marker(e.at, kinds[e.kind], "Cloud Run", f"{e.revision}: {_first_sentence(e.line)}", e.revision, source="run")
+            for e in container_events(entries) if e.kind in kinds and start <= e.at <= end]
+
+
 def _first_sentence(line: str) -> str:
     """"Memory limit of 512 MiB exceeded with 531 MiB used." without Cloud Run's advice after it."""
     head, dot, _rest = line.partition(". ")
@@ -172,7 +185,7 @@ class RevisionPoint:
 @dataclass(frozen=True)
 class Marker:
     at: float
-    kind: str  # audit kinds (start traffic hold verdict promote rollback deploy smoke), or: created, serving, stopped
+    kind: str  # audit kinds (start traffic hold verdict promote rollback deploy smoke), or: created, serving, stopped, oom, crash
     actor: str  # who or what: "operator:alice@laptop", "ci:github-actions run 1 (bob)", "Cloud Run"
     message: str
     revision: str = ""
@@ -605,6 +618,7 @@ class IncidentReader:
         entries = self.logs.list(target.project, error_filter(target, errors_since), newest_first=True,
                                  limit=ERROR_ENTRIES_LIMIT, page_size=1000)
         calls += 1
+        markers = sorted(markers + container_markers(entries, start, now), key=lambda m: m.at)
         last_good = None
         if row.slo is not None and row.slo.alert.rule is not None:
             budget = (row.targets.availability_budget if row.slo.alert.slo == "availability"

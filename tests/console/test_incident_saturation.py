@@ -32,6 +32,9 @@ def test_an_oom_killed_release_ranks_first_with_the_kills_named(repo_config, emu
     # the detail's error groups carry Cloud Run's own lines beside the app's
     detail = reader.detail(repo_config.targets("production", "vinsight-backend")[0], "1h", first)
     assert any("Memory limit of 512 MiB exceeded" in g.example.text for g in detail.errors)
+    kills = [m for m in detail.timeline.markers if m.kind == "oom"]
+    assert len(kills) >= 4 and all(m.revision == candidate and m.actor == "Cloud Run" for m in kills)
+    assert kills[0].message == f"{candidate}: Memory limit of 512 MiB exceeded with {kills[0].message.split('with ')[1]}"
 
 
 def test_only_a_serving_revision_makes_trouble():

@@ -60,3 +60,17 @@ async def test_the_cost_panel_prices_idle_min_instances():
         console.print(app.query_one(CostPanel).content)
         text = console.file.getvalue()
     assert "min instances: 00002-bbb (stable) keeps 1 warm — $0.0684/h idle ($49.93 a month)" in text
+
+
+def test_oom_kills_are_events_on_the_timeline():
+    from console.incident import Marker, RevisionPoint
+    from widgets.timeline import LABEL, TimelineView, timeline_lines
+
+    points = {"api-00002-bbb": [RevisionPoint(i * 60.0, (i + 1) * 60.0, 100, 1, 0.01, 100.0) for i in range(60)]}
+    kill = Marker(1800.0, "oom", "Cloud Run", "api-00002-bbb: Memory limit of 512 MiB exceeded with 531 MiB used.",
+                  "api-00002-bbb", source="run")
+    lines = timeline_lines(TimelineView("1h", 0.0, 3600.0, 60, points, [kill], service="api"), LABEL + 60)
+    text = "\n".join(line.plain for line in lines)
+    marker_row = next(line.plain for line in lines if line.plain.strip().startswith("markers"))
+    assert marker_row[LABEL + 30] == "M"  # at 00:30 of the hour
+    assert "M 00:30  OOM kill      Cloud Run  00002-bbb: Memory limit of 512 MiB" in text
