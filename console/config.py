@@ -123,6 +123,10 @@ class Analysis(_Strict):
     # where per-revision counts come from: Cloud Run's request log (seconds behind), Cloud
     # Monitoring (minutes behind), or "auto": the log while it flows and agrees with Monitoring
     source: Literal["auto", "logs", "monitoring"] = "auto"
+    # saturation (console/saturation.py): memory p95 over this percent of the limit is a warning in the
+    # verdict; the fleet flags a cold-start share (container starts ÷ requests) over this percent
+    memory_warning_percent: float = Field(default=90.0, gt=0, le=100)
+    cold_start_warning_percent: float = Field(default=30.0, gt=0, le=100)
 
     @field_validator("window_seconds")
     @classmethod

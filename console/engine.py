@@ -21,6 +21,7 @@ from console.errors import (
     ApiError,
     ConflictError,
     LeaseHeldError,
+    UnavailableError,
     UsageError,
     VerificationError,
     VinconsoleError,
@@ -32,7 +33,7 @@ from console.gcp.run import CloudRun
 from console.identity import driver_identity, my_lease, pid_alive
 from console.judge import Evidence, Verdict, judge_step
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
-from console.samples import judge_params, slow_threshold
+from console.samples import first_window_start, judge_params, last_complete_end, slow_threshold
 from console.sources import SampleSource, StepView, sample_source
 from console.smoke import SmokeResult, run_smoke
 from console.state import (
@@ -47,6 +48,10 @@ from console.state import (
 )
 
 CONFLICT_RETRIES = 6
+
+
+SYSTEM_LOG_POLL_SECONDS = 20.0  # clock seconds between reads of Cloud Run's system log during a bake
+SYSTEM_LOG_MIN_REAL_SECONDS = 5.0  # ... and real seconds: at most 12 ListLogEntries a minute on any clock
 
 
 class Interrupted(Exception):
@@ -111,6 +116,7 @@ class Engine:
         self.run = CloudRun(clients)
         self.metrics = Metrics(clients)
         self.logs = Logs(clients)
+        self._system_log_read: tuple[float, float, list[Any]] | None = None  # (step started, read at, entries)
         self.sample_source: SampleSource | None = None  # built at a rollout's first bake ([analysis] source)
         self.source_rollout: str | None = None
         self.step_source: str | None = None
@@ -608,6 +614,7 @@ class Engine:
                 crash = f"{state.candidate} is unhealthy: {candidate.ready_message}"
             baked = now - state.step_started
             verdict = judge_step(params, carried, samples, baked, health_failed=crash, step_started=state.step_started)
+            verdict = self._judge_saturation(state, verdict, now)
             self.emit(
                 "bake",
                 f"step {state.step + 1}/{len(state.steps)} at {state.percent} %: baked {_mmss(baked)} "
@@ -646,6 +653,67 @@ class Engine:
                 return verdict
             self.renew_lease_if_due()
             self._sleep(min(self.poll_seconds, reading.poll_seconds))
+
+    def _system_log(self, state: RolloutState, now: float, force: bool) -> list[Any]:
+        """Cloud Run's system log for the service since the step began, read again at most every
+        SYSTEM_LOG_POLL_SECONDS of clock time and never more than once every few real seconds (the
+        project's ListLogEntries quota is shared with the request-log source and every reader); a
+        read refused for quota or unavailable keeps the last one: a missing reading, not a failure."""
+        from console.gcp.logs import system_log_entries
+
+        t = self.target
+        last = self._system_log_read
+        read_at, entries = (last[1], last[2]) if last is not None and last[0] == state.step_started else (None, [])
+        every = max(SYSTEM_LOG_POLL_SECONDS, self.clock.scale * SYSTEM_LOG_MIN_REAL_SECONDS)
+        if read_at is None or force or now - read_at >= every:
+            try:
+                entries = system_log_entries(self.logs, t.project, t.region, state.step_started, now, service=t.service)
+                read_at = now
+            except UnavailableError as error:
+                self._warn(f"system log not read this time ({error}); judging out-of-memory kills on the last read")
+        if read_at is not None:
+            self._system_log_read = (state.step_started, read_at, entries)
+        return entries
+
+    def _judge_saturation(self, state: RolloutState, verdict: Verdict, now: float) -> Verdict:
+        """The saturation guardrails (console/saturation.py) over this step: an out-of-memory kill or a
+        crash of the candidate while stable has none fails it, with Cloud Run's log line. When the step
+        is decided: memory p95 over `analysis.memory_warning_percent` is a warning, and the cold-start
+        share is reported beside stable's. Costs one ListLogEntries per poll (system log entries arrive
+        within seconds, no metric delay), and five ListTimeSeries per decided step."""
+        from console.saturation import (
+            RevisionEvents,
+            container_events,
+            events_by_revision,
+            judge_saturation,
+            summarize_saturation,
+            with_saturation,
+        )
+
+        t = self.target
+        entries = self._system_log(state, now, force=verdict.decision == "pass")
+        events = events_by_revision(container_events(entries), t.service)
+        candidate_events = events.get(state.candidate, RevisionEvents())
+        stable_events = events.get(state.stable, RevisionEvents())
+        figures = {}
+        decided = verdict.decision != "continue" or candidate_events.oom_kills or candidate_events.crashes
+        period = self.config.analysis.window_seconds
+        start = first_window_start(state.step_started, period)
+        end = last_complete_end(now, period, self.config.analysis.metric_delay_seconds)
+        if decided and end > start:
+            counts = self.metrics.revision_windows(t.project, t.region, start, end, service=t.service, period=period,
+                                                   latency=False, usage=False)
+            saturation = self.metrics.saturation_windows(t.project, t.region, start, end, service=t.service,
+                                                         period=period)
+            for revision in (state.candidate, state.stable):
+                requests = sum(w.requests for w in counts.get((t.service, revision), {}).values())
+                figures[revision] = summarize_saturation(
+                    list(saturation.get((t.service, revision), {}).values()), end - start, requests)
+        judgement = judge_saturation(
+            state.candidate, candidate_events, stable_events, figures.get(state.candidate), figures.get(state.stable),
+            self.config.analysis.memory_warning_percent / 100.0, self.config.analysis.cold_start_warning_percent / 100.0,
+        )
+        return with_saturation(verdict, judgement)
 
     # ------------------------------------------------------------- ending a rollout
 

@@ -6,10 +6,11 @@ however many revisions there are:
 
 - `IncidentReader.overview(targets)`: per project and region, 1 ListServices + 2 ListTimeSeries
   (request counts and latencies, 60 s windows over 6 h) + 1 ListTimeSeries (request counts, 1 h
-  windows over the trailing day) → every service × environment ranked by severity;
+  windows over the trailing day) + 1 ListLogEntries (Cloud Run's system log: OOM kills and crashes of
+  the last hour) → every service × environment ranked by severity;
 - `IncidentReader.detail(target, span)`: for one service, 1 GetService + 1 ListRevisions + 2
   ListTimeSeries (the timeline) + 1 ListLogEntries (audit markers) + 1 paged ListLogEntries (error
-  entries), plus the overview's 4 calls when no overview row is handed in. The two log reads are
+  entries), plus the overview's 5 calls when no overview row is handed in. The two log reads are
   made at most once every LOG_REREAD_SECONDS per service and span (the live tail adds what comes
   in between): Cloud Logging allows 60 ListLogEntries per minute per project, for everyone;
 - `rollback_to_last_good(...)`: `Engine.rollback_now(to=..., errors_started=...)`, which writes the
@@ -33,6 +34,13 @@ from console.distribution import Histogram, merge_all
 from console.errors import ApiError
 from console.gcp.logs import LogEntry
 from console.gcp.monitoring import RevisionWindows, WindowStats
+from console.saturation import (
+    OOM_WINDOW_SECONDS,
+    ContainerEvent,
+    ContainerEventKind,
+    container_events,
+    events_by_revision,
+)
 from console.signatures import ErrorGroup, group_errors
 from console.slo import SloSample, SloStatus, SloTargets, evaluate, severity_key, slow_count
 
@@ -80,6 +88,8 @@ class ServiceIncident:
     latest_window_end: float | None = None
     error: str | None = None  # the service could not be read
     windows: RevisionWindows = field(default_factory=dict, repr=False)  # 60 s windows of this service, 6 h
+    # Cloud Run's system log over the last hour, for the revisions serving now (console/saturation.py)
+    containers: ContainerTrouble | None = None
 
     @property
     def key(self) -> str:
@@ -87,11 +97,13 @@ class ServiceIncident:
 
     @property
     def level(self) -> str:
-        return self.slo.alert.level if self.slo else "ok"
+        level = self.slo.alert.level if self.slo else "ok"
+        return "page" if self.containers is not None else level  # OOM kills / crash loops: the plan's critical alert
 
     @property
     def reason(self) -> str:
-        return self.slo.alert.reason if self.slo else (self.error or "")
+        reason = self.slo.alert.reason if self.slo else (self.error or "")
+        return self.containers.reason + (f"; {reason}" if reason else "") if self.containers is not None else reason
 
     def burn(self, label: str, slo: str = "availability") -> float | None:
         if self.slo is None or label not in self.slo.burns:
@@ -113,7 +125,56 @@ class ServiceIncident:
             "baseline_error_rate": _r(self.baseline_error_rate, 5), "p95_ms": _r(self.p95_ms),
             "latency_target_ms": self.targets.latency_ms, "availability_target_percent": self.targets.availability_percent,
             "since": iso(self.since), "serving": dict(self.serving), "error": self.error,
+            "oom_kills": self.containers.oom_kills if self.containers else 0,
+            "crashes": self.containers.crashes if self.containers else 0,
         }
+
+
+@dataclass(frozen=True)
+class ContainerTrouble:
+    """A serving revision being OOM-killed or crash-looping, from Cloud Run's system log (last hour)."""
+
+    revision: str
+    oom_kills: int
+    crashes: int
+    lines: tuple[str, ...]  # Cloud Run's own words, one per kind
+    last_at: float | None = None
+
+    @property
+    def reason(self) -> str:
+        parts = []
+        if self.oom_kills:
+            parts.append(f"out-of-memory kills: {self.revision} killed {self.oom_kills}× in the last hour")
+        if self.crashes:
+            parts.append(f"container crashes: {self.revision} exited {self.crashes}× in the last hour")
+        said = " / ".join(f'"{line}"' for line in self.lines)
+        return "; ".join(parts) + (f" — Cloud Run: {said}" if said else "")
+
+
+def container_trouble(events: Sequence[ContainerEvent], service: str, serving: Mapping[str, int]) -> ContainerTrouble | None:
+    """The serving revision with the most OOM kills and crashes in `events` (None: none of them has any)."""
+    worst: ContainerTrouble | None = None
+    for revision, counted in events_by_revision(events, service).items():
+        if not serving.get(revision) or not (counted.oom_kills or counted.crashes):
+            continue
+        lines = tuple(_first_sentence(line) for line in (counted.oom_line, counted.crash_line) if line)
+        found = ContainerTrouble(revision, counted.oom_kills, counted.crashes, lines, counted.last_at)
+        if worst is None or (found.oom_kills + found.crashes) > (worst.oom_kills + worst.crashes):
+            worst = found
+    return worst
+
+
+def container_markers(entries: Iterable[LogEntry], start: float, end: float) -> list[Marker]:
+    """A timeline marker for each OOM kill and crash among error entries (Cloud Run's system log lines)."""
+    kinds = {ContainerEventKind.OOM_KILL: "oom", ContainerEventKind.CRASH: "crash"}
+    return [Marker(e.at, kinds[e.kind], "Cloud Run", f"{e.revision}: {_first_sentence(e.line)}", e.revision, source="run")
+            for e in container_events(entries) if e.kind in kinds and start <= e.at <= end]
+
+
+def _first_sentence(line: str) -> str:
+    """"Memory limit of 512 MiB exceeded with 531 MiB used." without Cloud Run's advice after it."""
+    head, dot, _rest = line.partition(". ")
+    return head + dot.strip() if dot else line
 
 
 @dataclass(frozen=True)
@@ -129,7 +190,7 @@ class RevisionPoint:
 @dataclass(frozen=True)
 class Marker:
     at: float
-    kind: str  # audit kinds (start traffic hold verdict promote rollback deploy smoke), or: created, serving, stopped
+    kind: str  # audit kinds (start traffic hold verdict promote rollback deploy smoke), or: created, serving, stopped, oom, crash
     actor: str  # who or what: "operator:alice@laptop", "ci:github-actions run 1 (bob)", "Cloud Run"
     message: str
     revision: str = ""
@@ -511,6 +572,7 @@ class IncidentReader:
                                                 latency=False, usage=False)
         except ApiError as error:
             return [self._unreadable(t, str(error)) for t in targets]
+        events = self._container_events(project, region)
         rows = []
         for target in targets:
             state = services.get(target.service)
@@ -518,7 +580,19 @@ class IncidentReader:
                 rows.append(self._unreadable(target, f"service {target.service} not found in {project}/{region}"))
                 continue
             rows.append(build_row(target, windows, day, state.served_split(), end))
+            rows[-1].containers = container_trouble(events, target.service, rows[-1].serving)
         return rows
+
+    def _container_events(self, project: str, region: str) -> list[ContainerEvent]:
+        """OOM kills and crashes of the last hour from Cloud Run's system log (one ListLogEntries per project
+        and region); unreadable → none (the SLO rows still rank)."""
+        from console.gcp.logs import system_log_entries
+
+        now = self.clock.now()
+        try:
+            return container_events(system_log_entries(self.logs, project, region, now - OOM_WINDOW_SECONDS, now))
+        except ApiError:
+            return []
 
     @staticmethod
     def _unreadable(target: "Target", error: str) -> ServiceIncident:
@@ -534,7 +608,7 @@ class IncidentReader:
         calls = 0
         if row is None or row.key != target.key:
             row = next(r for r in self.overview([target]) if r.key == target.key)
-            calls += 4
+            calls += 5
         now = self.clock.now()
         seconds = TIMELINE_SPANS[span]
         period = alignment_for(seconds)
@@ -554,6 +628,7 @@ class IncidentReader:
             audit_markers(audit) + revision_markers(revisions, start, now) + serving_markers(points, start, end, period),
             key=lambda m: m.at,
         )
+        markers = sorted(markers + container_markers(entries, start, now), key=lambda m: m.at)
         last_good = None
         if row.slo is not None and row.slo.alert.rule is not None:
             budget = (row.targets.availability_budget if row.slo.alert.slo == "availability"

@@ -21,9 +21,19 @@ from console.cost import Usage, cost_per_hour, cost_per_thousand_requests
 from console.distribution import merge_all
 from console.errors import ApiError
 from console.gcp.clients import Clients
-from console.gcp.monitoring import Metrics, WindowStats
+from console.gcp.logs import Logs, system_log_entries
+from console.gcp.monitoring import Metrics, SaturationWindows, WindowStats
 from console.gcp.run import CloudRun
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState
+from console.saturation import (
+    OOM_WINDOW_SECONDS,
+    ContainerEvent,
+    RevisionEvents,
+    container_events,
+    events_by_revision,
+    idle_min_instance_cost_per_hour,
+    summarize_saturation,
+)
 
 LOOKBACK_WINDOWS = 5
 
@@ -47,6 +57,16 @@ class RevisionStatus:
     age_seconds: float
     requests: int | None = None
     errors: int | None = None
+    # saturation (console/saturation.py): None when there is no data, never 0
+    cpu_p95: float | None = None  # fraction 0..1 of the CPU limit
+    memory_p95: float | None = None  # fraction 0..1 of the memory limit
+    startups_per_minute: float | None = None
+    startup_p95_ms: float | None = None
+    cold_start_share: float | None = None  # container starts ÷ requests, 0..1
+    oom_kills: int | None = None  # in the last hour
+    min_instances: int | None = None
+    max_instances: int | None = None
+    min_instances_idle_cost_per_hour: float | None = None  # USD, instance-based prices; None: no min instances
 
 
 @dataclass
@@ -133,6 +153,37 @@ def summarize_revision(
     }
 
 
+def fill_saturation(
+    status: ServiceStatus,
+    revisions: Sequence[Revision],
+    saturation: SaturationWindows,
+    events: list[ContainerEvent] | None,
+    span: float,
+    pricing: Pricing | None = None,
+) -> None:
+    """Add each revision's saturation figures to its row (in place); None where there is no data.
+    With `pricing`, also what its minimum instances cost when idle (instance-based billing)."""
+    by_revision = events_by_revision(events, status.service) if events is not None else None
+    for revision in revisions:
+        row = status.revision(revision.name)
+        if row is None:
+            continue
+        figures = summarize_saturation(
+            list(saturation.get((status.service, revision.name), {}).values()),
+            span,
+            row.requests,
+            oom_kills=(by_revision.get(revision.name, RevisionEvents()).oom_kills if by_revision is not None else None),
+            min_instances=revision.min_instances or 0,  # Cloud Run's default: scale to zero
+            max_instances=revision.max_instances,
+        )
+        for key, value in figures.status_fields().items():
+            setattr(row, key, value)
+        if pricing is not None:
+            row.min_instances_idle_cost_per_hour = idle_min_instance_cost_per_hour(
+                revision.min_instances, revision.cpu, revision.memory_gib, pricing.instance_vcpu_second,
+                pricing.instance_gib_second)
+
+
 def rollout_of(state: ServiceState) -> dict | None:
     raw = state.annotations.get(ROLLOUT_ANNOTATION)
     if not raw:
@@ -195,6 +246,8 @@ class StatusReader:
             calls += 4
         except ApiError as error:
             return [self._unreadable(target, str(error)) for target in targets], calls
+        saturation, events, saturation_calls = self._read_saturation(project, region, start, end, now)
+        calls += saturation_calls
         out = []
         for target in targets:
             state = states.get(target.service)
@@ -208,7 +261,26 @@ class StatusReader:
                 out.append(self._unreadable(target, str(error)))
                 continue
             out.append(self._service_status(target, state, revisions, windows, end - start, now))
+            fill_saturation(out[-1], revisions, saturation, events, end - start, self.config.pricing)
         return out, calls
+
+    def _read_saturation(
+        self, project: str, region: str, start: float, end: float, now: float
+    ) -> tuple[SaturationWindows, list[ContainerEvent] | None, int]:
+        """CPU, memory, container starts (4 ListTimeSeries) and the last hour's OOM kills and crashes
+        (1 ListLogEntries) of every revision in a project and region. A failed read leaves its figures
+        null (the RED figures above still show)."""
+        try:
+            saturation = self.metrics.saturation_windows(project, region, start, end,
+                                                         period=self.config.analysis.window_seconds)
+        except ApiError:
+            saturation = {}
+        try:
+            entries = system_log_entries(Logs(self.clients), project, region, now - OOM_WINDOW_SECONDS, now)
+            events: list[ContainerEvent] | None = container_events(entries)
+        except ApiError:
+            events = None
+        return saturation, events, 5
 
     def _unreadable(self, target: Target, error: str) -> ServiceStatus:
         return ServiceStatus(

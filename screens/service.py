@@ -291,6 +291,9 @@ class ServiceScreen(LiveScreen):
             marks=tuple(budget.alert_percents),
             budget_badge=status.badge() if status else "",
             budget_level=status.level if status else "ok",
+            min_instances=tuple((short_revision(r.name, self.target.service), r.min_instances or 0,
+                                 r.min_instances_idle_cost_per_hour) for r in service.revisions
+                                if r.min_instances_idle_cost_per_hour and (r.traffic_percent or r.name in (stable, candidate))),
         )
 
     # -------------------------------------------------------------- engine plumbing

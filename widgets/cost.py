@@ -34,6 +34,8 @@ class CostView:
     marks: Sequence[int] = (50, 75, 90)
     budget_badge: str = ""  # console.cost.BudgetStatus.badge(): which alert the spend or forecast passed
     budget_level: str = "ok"  # ok | alert | over
+    # (revision label, min instances, USD per hour they cost idle at instance-based prices)
+    min_instances: Sequence[tuple[str, int, float]] = ()
 
 
 def budget_bar(spent: float | None, forecast: float | None, budget: float | None, marks: Sequence[int], width: int = 40) -> Text:
@@ -86,6 +88,9 @@ class CostPanel(Static):
             else:
                 parts.append(Text(f"● candidate {ratio * 100:+.0f} % per request vs stable (within {view.margin * 100:.0f} %)", style="green"))
         self.set_class(costlier, "costlier")
+        for label, count, per_hour in view.min_instances:
+            parts.append(Text(f"min instances: {label} keeps {count} warm — {usd(per_hour)}/h idle "
+                              f"({usd(per_hour * 730, 2)} a month) at instance-based prices", style="dim"))
         if view.service_month_to_date is not None:
             parts.append(Text(f"this service, month to date: {usd(view.service_month_to_date, 2)}"))
         if view.budget is not None:

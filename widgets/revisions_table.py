@@ -16,6 +16,7 @@ class RevisionsTable(KeyedTable):
 
     COLUMNS = (
         "revision", "age", "image", "tag", "traffic", "ready", "inst", "req/s", "5xx", "p50", "p95", "p99", "cost/h", "$/1k req",
+        "cpu", "mem", "cold",
     )
     #: under NARROW_BELOW cells the full row would scroll sideways: the image (the filter still
     #: matches it), p50, p99 and cost per 1k requests go; what a step is judged on stays
@@ -59,7 +60,29 @@ class RevisionsTable(KeyedTable):
                 "p99": with_trend(ms(r.p99_ms), trend(r.p99_ms, o and o.p99_ms, relative=0.15)),
                 "cost/h": usd(r.cost_per_hour),
                 "$/1k req": usd(r.cost_per_1k_requests),
+                **saturation_cells(r),
             }
             self.add_cells(cells, key=r.name)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1), animate=False)
+
+
+MEMORY_WARN = 0.90  # memory p95 over this share of the limit: marked (analysis.memory_warning_percent's default)
+COLD_START_WARN = 0.30  # cold starts over this share of requests: marked (the plan's warning)
+
+
+def saturation_cells(r: Any) -> dict[str, Text | str]:
+    """cpu and memory p95 (of the limits), cold starts (share of requests), OOM kills marked ✖ on memory."""
+    cpu = pct(getattr(r, "cpu_p95", None), 0)
+    memory_p95 = getattr(r, "memory_p95", None)
+    kills = getattr(r, "oom_kills", None) or 0
+    memory = Text(pct(memory_p95, 0))
+    if kills:
+        memory = Text(f"✖ {pct(memory_p95, 0)} {kills} OOM", style="bold red")
+    elif memory_p95 is not None and memory_p95 > MEMORY_WARN:
+        memory = Text(f"▲ {pct(memory_p95, 0)}", style="yellow")
+    share = getattr(r, "cold_start_share", None)
+    cold = Text(pct(share, 1))
+    if share is not None and share > COLD_START_WARN:
+        cold = Text(f"▲ {pct(share, 1)}", style="yellow")
+    return {"cpu": cpu, "mem": memory, "cold": cold}

@@ -7,6 +7,7 @@ from typing import Any
 
 ERROR_BAD = 0.05  # 5xx above this on a serving revision: bad
 ERROR_WARN = 0.02
+COLD_START_WARN = 0.30  # the plan: cold starts over 30 % of requests are a warning
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ def summarize(service: Any) -> ServiceSummary:
         health, word = "bad", "5xx high"
     elif error_rate is not None and error_rate > ERROR_WARN:
         health, word = "warn", "5xx up"
+    elif any(getattr(r, "oom_kills", None) for r in serving):
+        health, word = "bad", "OOM kills"
+    elif any((getattr(r, "cold_start_share", None) or 0) > COLD_START_WARN for r in serving):
+        health, word = "warn", "cold starts"
     elif phase == "rolled_back":
         health, word = "warn", "rolled back"
     elif not rates:

@@ -46,9 +46,12 @@ MARKERS = {
     "created": ("C", "dim", "created"),
     "serving": ("+", "dim", "began serving"),
     "stopped": ("-", "dim", "stopped serving"),
+    "oom": ("M", "bold red", "OOM kill"),  # Cloud Run's system log (console/saturation.py)
+    "crash": ("X", "bold red", "crash"),
 }
 #: when two markers share a column, the one earlier in this order wins
-PRIORITY = ("rollback", "promote", "traffic", "start", "hold", "deploy", "smoke", "verdict", "created", "serving", "stopped")
+PRIORITY = ("rollback", "promote", "traffic", "start", "hold", "deploy", "smoke", "verdict", "created", "serving", "stopped",
+            "oom", "crash")
 ERRORS_GLYPH = ("✖", "bold red")
 IMPORTANT = frozenset({"rollback", "promote", "traffic", "start", "hold", "deploy", "smoke"})
 TICK_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720)

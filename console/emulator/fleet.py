@@ -47,6 +47,10 @@ class Behavior:
     startup_latency_ms: float = 900.0
     crash_looping: bool = False  # instances keep failing their health check
     error_messages: tuple[str, ...] = ()  # app error messages (with stack traces) logged with a 5xx
+    # Saturation (console/emulator/saturation.py): a memory leak gets instances OOM-killed once they
+    # reach their limit; a share of requests finds no warm instance and starts one (cold start).
+    memory_leak_per_minute: float = 0.0  # fraction of the memory limit an instance leaks per minute
+    cold_start_probability: float = 0.001  # chance that a request starts a new instance
 
 
 @dataclass
@@ -253,6 +257,14 @@ def _crashloop(stable: Behavior) -> Behavior:
     )
 
 
+def _oom(stable: Behavior) -> Behavior:
+    return replace(stable, memory_utilization=0.55, memory_leak_per_minute=0.2)
+
+
+def _coldstart(stable: Behavior) -> Behavior:
+    return replace(stable, startup_latency_ms=stable.startup_latency_ms * 4, cold_start_probability=0.12)
+
+
 def _incident(fleet: "Fleet") -> None:
     targets = sorted(
         fleet.services(),
@@ -280,6 +292,10 @@ SCENARIO_SPECS: dict[str, Scenario] = {
             "vinsight-backend in production: the newest revision took 100 % 20 minutes ago, 5xx ≈ 6 %",
             setup=_incident,
         ),
+        Scenario("oom", "the candidate leaks memory: its instances are OOM-killed every ≈ 2 minutes, 503s follow",
+                 _oom),
+        Scenario("coldstart", "the candidate starts ×4 slower and ≈ 12 % of its requests start a new instance",
+                 _coldstart),
     )
 }
 

@@ -9,7 +9,9 @@ services a query or tail actually asks for:
   for 5xx responses, at most `MAX_LOGGED_PER_TICK` per revision and tick (sampled);
 - `projects/P/logs/run.googleapis.com%2Fstderr`: for revisions whose behaviour has
   `error_messages`, an application error (ERROR, `textPayload` with the message and a Python
-  stack trace) for each logged 5xx, sharing the request's trace.
+  stack trace) for each logged 5xx, sharing the request's trace;
+- `projects/P/logs/run.googleapis.com%2Fvarlog%2Fsystem`: container starts, out-of-memory kills
+  and crashes (console/emulator/system_logs.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import grpc
 
 from console.emulator import filters
 from console.emulator.request_logs import SimRequest, client_ip, instance_id, severity_of, simulate_requests
+from console.emulator.system_logs import SYSTEM_LOG_ID, system_records
 from console.emulator.traffic import TICK_SECONDS, Traffic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SERVICE = "google.logging.v2.LoggingServiceV2"
 REQUESTS_LOG_ID = "run.googleapis.com/requests"
 STDERR_LOG_ID = "run.googleapis.com/stderr"
-RUN_LOG_IDS = (REQUESTS_LOG_ID, STDERR_LOG_ID)
+RUN_LOG_IDS = (REQUESTS_LOG_ID, STDERR_LOG_ID, SYSTEM_LOG_ID)
 _REQUESTS_ENC = quote(REQUESTS_LOG_ID, safe="")
 _STDERR_ENC = quote(STDERR_LOG_ID, safe="")
 MAX_LOGGED_PER_TICK = 20
@@ -331,6 +334,7 @@ class Generator:
             for name, rt in tick.revisions.items():
                 if revisions is not None and name not in revisions:
                     continue
+                out.extend(system_records(svc, name, rt, self.fleet.seed))  # container starts, OOM kills, crashes
                 if not (rt.requests if with_requests else rt.errors):
                     continue
                 key = (svc.project, svc.region, svc.name, name, rt.start, rt.end, with_requests)

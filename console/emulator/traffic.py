@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from console.emulator import saturation
+
 if TYPE_CHECKING:  # pragma: no cover
     from console.emulator.fleet import Behavior, Fleet, SimRevision, SimService
 
@@ -265,6 +267,8 @@ class RevisionTick:
     startup: Dist | None = None  # cold starts (ms)
     cpu: Dist | None = None  # utilization samples of active instances, 0..1
     memory: Dist | None = None
+    oom_kills: tuple[float, ...] = ()  # clock times its instances were killed for exceeding their memory limit
+    crashes: int = 0  # container exits of a crash-looping revision
 
     @property
     def requests(self) -> int:
@@ -451,8 +455,10 @@ class Traffic:
             tick.idle_instances = idle_left
             return tick
 
-        # responses
-        e5 = binomial(rng, n, b.error_rate)
+        # responses (OOM kills: console/emulator/saturation.py)
+        kills = saturation.oom_kills(rev, b, start, end, _active_for(rate * share, _lognormal_mean_s(
+            b.latency_median_ms, b.latency_sigma)), n)
+        e5 = min(n, binomial(rng, n, b.error_rate) + kills.failed)
         p4 = b.client_error_rate / max(1e-9, 1.0 - b.error_rate)
         e4 = binomial(rng, n - e5, min(1.0, p4))
         ok = n - e5 - e4
@@ -486,7 +492,8 @@ class Traffic:
         prev_active = _active_for(max(0.0, service.rate_at(prev_mid)) * prev_share, mean_s) if prev_share > 0 else 0
         startups = max(0, active - prev_active)
         if b.crash_looping:
-            startups += rng.randint(1, 3)
+            tick.crashes = rng.randint(1, 3)
+            startups += tick.crashes
             active = max(1, active - rng.randint(0, 1))
         tick.active_instances = active
         tick.idle_instances = 1 if rng.random() < 0.3 else 0
@@ -502,6 +509,7 @@ class Traffic:
         cpu_mean = b.cpu_utilization * (0.7 + 0.6 * load)
         tick.cpu = Dist.of_values("util", [_clamp01(rng.gauss(cpu_mean, 0.05)) for _ in range(active)])
         tick.memory = Dist.of_values("util", [_clamp01(rng.gauss(b.memory_utilization, 0.03)) for _ in range(active)])
+        saturation.apply(tick, rev, b, kills, self._seed(service, rev.name, start, end))
         return tick
 
 

@@ -473,3 +473,31 @@ def tail_hub(clients: Clients, project: str) -> TailHub:
         if project not in hubs:
             hubs[project] = TailHub(Logs(clients), project)
         return hubs[project]
+# ------------------------------------------------------------------ Cloud Run's system log (issue 14)
+
+SYSTEM_LOG_ID = "run.googleapis.com/varlog/system"
+
+
+def system_log_filter(project: str, region: str, since: float, until: float | None = None,
+                      service: str | None = None) -> str:
+    """Cloud Run's own WARNING-or-worse lines about containers (OOM kills, terminations, crashes)."""
+    parts = [
+        f'logName="projects/{project}/logs/{SYSTEM_LOG_ID.replace("/", "%2F")}"',
+        'resource.type="cloud_run_revision"',
+        f'resource.labels.location="{region}"',
+        "severity>=WARNING",
+        f'timestamp>="{rfc3339(since)}"',
+    ]
+    if until is not None:
+        parts.append(f'timestamp<"{rfc3339(until)}"')
+    if service:
+        parts.append(f'resource.labels.service_name="{service}"')
+    return " AND ".join(parts)
+
+
+def system_log_entries(logs: Logs, project: str, region: str, since: float, until: float | None = None, *,
+                       service: str | None = None, limit: int = 500) -> list[LogEntry]:
+    """The system log's container events in [since, until), oldest first: one ListLogEntries call
+    (a few pages at most) for every service of a project and region, or one service."""
+    return logs.list(project, system_log_filter(project, region, since, until, service), newest_first=False,
+                     limit=limit)

@@ -169,3 +169,89 @@ class Metrics:
                     window = stats(series, point)
                     window.instances = (window.instances or 0) + int(point.value.int64_value or point.value.double_value)
         return dict(out)
+
+    # ------------------------------------------------------------------ saturation (issue 14)
+
+    def saturation_windows(
+        self,
+        project: str,
+        region: str,
+        start: float,
+        end: float,
+        *,
+        service: str | None = None,
+        period: int = 60,
+    ) -> "SaturationWindows":
+        """CPU and memory utilization, container starts and instances by state, per revision per window.
+
+        Four ListTimeSeries calls whatever the number of revisions: `container/cpu/utilizations`,
+        `container/memory/utilizations` and `container/startup_latencies` (distributions, summed
+        bucket-wise per revision: ALIGN_DELTA + REDUCE_SUM) and `container/instance_count` by state
+        (ALIGN_MAX + REDUCE_SUM per revision and state). A window with no data is absent.
+        """
+        from google.cloud import monitoring_v3
+
+        Aligner = monitoring_v3.Aggregation.Aligner
+        Reducer = monitoring_v3.Aggregation.Reducer
+        where = f' AND resource.labels.location = "{region}"'
+        if service:
+            where += f' AND resource.labels.service_name = "{service}"'
+        by_revision = ["resource.label.service_name", "resource.label.revision_name"]
+        out: SaturationWindows = defaultdict(dict)
+
+        def window_of(series: Any, point: Any) -> SaturationWindow:
+            labels = series.resource.labels
+            key = (labels.get("service_name", service or ""), labels.get("revision_name", ""))
+            window_end = point.interval.end_time.timestamp()
+            windows = out[key]
+            if window_end not in windows:
+                windows[window_end] = SaturationWindow(start=window_end - period, end=window_end)
+            return windows[window_end]
+
+        delta_sum = {"alignment_period": period, "aligner": Aligner.ALIGN_DELTA, "reducer": Reducer.REDUCE_SUM,
+                     "group_by": by_revision}
+        layouts: dict[bytes, tuple[float, ...]] = {}
+        for metric, attribute in ((CPU_UTILIZATIONS, "cpu"), (MEMORY_UTILIZATIONS, "memory"), (STARTUP_LATENCIES, "startup")):
+            for series in self._list(project, metric, where, start, end, delta_sum):
+                for point in series.points:
+                    histogram = histogram_of(point.value.distribution_value, layouts)
+                    window = window_of(series, point)
+                    current = getattr(window, attribute)
+                    setattr(window, attribute, histogram if current is None else current.merged(histogram))
+        for series in self._list(
+            project, INSTANCE_COUNT, where, start, end,
+            {"alignment_period": period, "aligner": Aligner.ALIGN_MAX, "reducer": Reducer.REDUCE_SUM,
+             "group_by": by_revision + ["metric.label.state"]},
+        ):
+            state = series.metric.labels.get("state", "active")
+            for point in series.points:
+                window = window_of(series, point)
+                count = int(point.value.int64_value or point.value.double_value)
+                if state == "idle":
+                    window.idle_instances = (window.idle_instances or 0) + count
+                else:
+                    window.active_instances = (window.active_instances or 0) + count
+        return dict(out)
+
+
+CPU_UTILIZATIONS = "run.googleapis.com/container/cpu/utilizations"
+MEMORY_UTILIZATIONS = "run.googleapis.com/container/memory/utilizations"
+STARTUP_LATENCIES = "run.googleapis.com/container/startup_latencies"
+
+
+@dataclass
+class SaturationWindow:
+    """One revision's saturation over one aligned window: utilization distributions (fractions 0..1),
+    container starts (the startup latency distribution: its count is the number of starts, in ms)."""
+
+    start: float
+    end: float
+    cpu: Histogram | None = None
+    memory: Histogram | None = None
+    startup: Histogram | None = None
+    active_instances: int | None = None
+    idle_instances: int | None = None
+
+
+# (service, revision) → window end → saturation
+SaturationWindows = dict[tuple[str, str], dict[float, SaturationWindow]]

@@ -23,7 +23,8 @@ def candidate_uri(service: run_v2.Service) -> str:
 
 
 def test_scenarios_are_named():
-    assert SCENARIOS == ("healthy", "regression", "slow", "crashloop", "low-traffic", "flaky-api", "incident")
+    assert SCENARIOS == ("healthy", "regression", "slow", "crashloop", "low-traffic", "flaky-api", "incident", "oom",
+                         "coldstart")
 
 
 def test_unknown_scenario_names_the_known_ones(repo_config):
