@@ -260,7 +260,7 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
     params_base = dict(min_bake_seconds=MIN_BAKE, max_bake_seconds=MAX_BAKE)
     steps: tuple[int, ...] = STEPS
     if policy == "working" and hasattr(judge, "plan_exposure"):
-        plan = judge.plan_exposure(STEPS, case.rate, MIN_BAKE, MAX_BAKE, judge.JudgeParams().min_requests)
+        plan = judge.plan_exposure(STEPS, case.rate, MAX_BAKE, judge.JudgeParams().min_requests)
         steps = plan.steps
     carried, t, index = evidence_cls(), 0.0, 0
     for percent in steps[:-1]:
@@ -279,12 +279,13 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
                 carried = verdict.evidence
                 break
             if verdict.decision == "inconclusive":
-                if not extended:
+                if policy == "today" or not hasattr(judge, "inconclusive_action"):
+                    action = "rollback" if extended else "extend"  # the engine of 2026-11
+                else:
+                    action = judge.inconclusive_action("extend", extended)  # the shipped default
+                if action == "extend":
                     extended = True
                     continue
-                if policy == "today" or not hasattr(judge, "inconclusive_action"):
-                    return Outcome("failsafe", t, verdict.reasons[0])
-                action = judge.inconclusive_action("hold")
                 return Outcome("failsafe" if action == "rollback" else "held", t, verdict.reasons[0])
     return Outcome("promoted", t)
 
