@@ -57,7 +57,7 @@ import types
 from dataclasses import dataclass
 from multiprocessing import Pool
 from statistics import NormalDist
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
