@@ -11,15 +11,24 @@ from console.judge import (
     PSI_GRID,
     Counts,
     Evidence,
+    Guardrail,
     JudgeParams,
+    Metric,
     MetricEvidence,
     Sample,
+    StepTotals,
     ell,
     inconclusive_action,
     judge_step,
+    level_guardrail,
+    metric_test,
     mixture_log_lr,
+    p95_guardrail,
+    pass_check,
     plan_exposure,
     psi_interval,
+    rise_guardrail,
+    step_totals,
     window_llr,
 )
 
@@ -435,3 +444,67 @@ def test_plan_without_a_rate_or_with_one_step_keeps_the_configuration() -> None:
 )
 def test_an_inconclusive_end_holds_unless_the_operator_chose_rollback(setting, extended, action) -> None:
     assert inconclusive_action(setting, extended) == action
+
+
+# ------------------------------------------------------- the pieces of judge_step, one by one
+
+
+def test_step_totals_place_the_warm_up_and_carry_the_rollout_requests() -> None:
+    carried = judge_step(P, Evidence(), healthy(range(5), 100, 900), 300).evidence
+    samples = [sample(m, (100, 1, 5), (900, 4, 45)) for m in (13, 10, 12, 11)]
+    totals = step_totals(P, carried, samples, step_started=T0 + 600)
+    assert [s.start for s in totals.samples] == sorted(s.start for s in samples)
+    assert [s.start for s in totals.warm] == [T0 + 720, T0 + 780]  # past the 120 s warm-up
+    assert totals.requests == (400, 3600) and totals.errors == (4, 16)
+    assert totals.warm_requests == (200, 1800) and totals.slow == (10, 90)
+    assert len(totals.rows[Metric.ERRORS]) == 4 and len(totals.rows[Metric.SLOW]) == 2
+    assert totals.rollout_candidate_requests == 500 + 400
+
+
+def test_rise_guardrail_leaves_the_worst_window_out() -> None:
+    def totals(rows: list[tuple[int, int]]) -> StepTotals:
+        return step_totals(P, Evidence(), [sample(m, (1200, e, 60), (10800, 54, 540)) for m, e in rows])
+
+    # one window at 10 %: could be a burst — nothing
+    guard, lower = rise_guardrail(P, totals([(0, 120), (1, 6)]))
+    assert guard.fail is None and lower is not None and lower < 0.02
+    # two windows at 10 %: the rise stands without the worst one
+    guard, lower = rise_guardrail(P, totals([(0, 120), (1, 120)]))
+    assert guard.fail is not None and "the worst window left out" in guard.fail and lower > 0.02
+    assert rise_guardrail(P, totals([(0, 120)])) == (Guardrail(), None)
+
+
+def test_level_guardrail_notes_a_stable_over_the_limit_and_holds_on_thin_evidence() -> None:
+    def totals(cand: tuple[int, int], stab: tuple[int, int], minutes: int = 3) -> StepTotals:
+        return step_totals(P, Evidence(), [sample(m, (cand[0], cand[1], 0), (stab[0], stab[1], 0))
+                                           for m in range(minutes)])
+
+    shared = level_guardrail(P, totals((120, 10), (1080, 90)))
+    assert shared.fail is None and not shared.holds and "stable is the baseline" in (shared.note or "")
+    thin = level_guardrail(P, totals((20, 2), (180, 1)))
+    assert thin.fail is None and thin.holds and "not conclusive yet" in (thin.note or "")
+    assert level_guardrail(P, totals((2000, 200), (2000, 70))).fail is not None
+    assert level_guardrail(P, totals((2000, 200), (2000, 70), minutes=2)) == Guardrail()  # worst one out
+
+
+def test_p95_guardrail_needs_the_candidate_alone_over_the_limit() -> None:
+    def totals(cand: float, stab: float) -> StepTotals:
+        samples = [sample(m, (1200, 6, 60), (10800, 54, 540), (cand, stab)) for m in range(2, 5)]
+        return step_totals(P, Evidence(), samples, step_started=T0)
+
+    assert "p95 6,200 ms vs 640 ms" in (p95_guardrail(P, totals(6200.0, 640.0)).fail or "")
+    shared = p95_guardrail(P, totals(6200.0, 5800.0))
+    assert shared.fail is None and "not the candidate's fault" in (shared.note or "")
+    assert p95_guardrail(P, totals(450.0, 450.0)) == Guardrail()
+
+
+def test_pass_check_by_evidence_by_tolerance_or_saying_what_is_missing() -> None:
+    rich = metric_test(P, Metric.SLOW, MetricEvidence(), [(1200, 60, 10800, 540)] * 5)
+    assert pass_check(P, rich).ok and pass_check(P, rich).reason.startswith("slow requests: no regression")
+    rare = metric_test(P, Metric.ERRORS, MetricEvidence(), [(170, 0, 170, 1)] * 5)
+    assert pass_check(P, rare).ok and "within the +2 pp limit" in pass_check(P, rare).reason
+    thin = metric_test(P, Metric.SLOW, MetricEvidence(), [(12, 1, 108, 5)] * 3)
+    check = pass_check(P, thin)
+    assert not check.ok and check.reason.startswith("slow requests: not enough evidence yet")
+    worse = metric_test(P, Metric.SLOW, MetricEvidence(), [(1200, 120, 10800, 540)] * 5)
+    assert not pass_check(P, worse).ok and pass_check(P, worse).reason.startswith("slow requests: looks worse")
