@@ -22,7 +22,7 @@ p95 (5 % of stable's requests), "tail" over 3 × that (0.006 % of stable's). No-
 * stationary — the above; ``dt10``: the same in 10 s windows (the request-log source's buckets).
 * bursts — one client retrying a failing call tens of times within a minute, all on one
   revision: 0.25 bursts a minute, 10–60 failing requests each, on the candidate with its
-  traffic share.
+  traffic share; in 10 s windows a burst is spread over its minute's six windows.
 * instances — each instance has its own error rate (gamma multiplier, mean 1, cv 0.2); the
   candidate runs on 1–3 instances at 10 %, stable on the rest (20 instances in all).
 * jitter — both revisions' error rate and traffic move together minute to minute (cv 0.5).
@@ -114,6 +114,7 @@ def build_cases(quick: bool) -> list[Case]:
         Case("200/s no change", 200), Case("20/s no change, 10 s windows", 20, window=10.0),
         Case("20/s no change, bursts (one client retrying)", 20, kind="bursts"),
         Case("200/s no change, bursts (one client retrying)", 200, kind="bursts"),
+        Case("20/s no change, bursts spread over 10 s windows", 20, kind="bursts", window=10.0),
         Case("20/s no change, uneven instances", 20, kind="instances"),
         Case("200/s no change, uneven instances", 200, kind="instances"),
         Case("2000/s no change, uneven instances", 2000, kind="instances"),
@@ -196,8 +197,7 @@ class Streams:
         p95_s = self._p95(g, n_s, 1.0, 0.0)
         big_c = big_s = 0
         if case.kind == "bursts":
-            for _ in range(int(shared.poisson(0.25 * dt / 60))):
-                size, on_candidate = int(shared.integers(10, 61)), shared.random() < split
+            for size, on_candidate in self._bursts(index, split, shared):
                 if on_candidate:
                     n_c, e_c, big_c = n_c + size, e_c + size, max(big_c, size)
                 else:
@@ -205,6 +205,24 @@ class Streams:
         raw = Raw((n_c, e_c, slow_c, tail_c, p95_c), (n_s, e_s, slow_s, tail_s, p95_s), big_c, big_s)
         self.cache[key] = raw
         return raw
+
+    def _bursts(self, index: int, split: float, shared: np.random.Generator) -> list[tuple[int, bool]]:
+        """This window's retry bursts: (failed requests, on the candidate). In windows shorter than a
+        minute a burst is spread evenly over its minute's windows (tens of retries within a minute)."""
+        dt = self.case.window
+        if dt >= 60:
+            return [(int(shared.integers(10, 61)), bool(shared.random() < split))
+                    for _ in range(int(shared.poisson(0.25 * dt / 60)))]
+        per_minute = round(60 / dt)
+        minute, part = divmod(index, per_minute)
+        g = np.random.default_rng([*self.key, 3, minute])
+        out = []
+        for _ in range(int(g.poisson(0.25))):
+            size, u = int(g.integers(10, 61)), float(g.random())
+            share = size // per_minute + (1 if part < size % per_minute else 0)
+            if share:
+                out.append((share, u < split))
+        return out
 
     @staticmethod
     def _p95(g: np.random.Generator, n: int, factor: float, tail_share: float) -> float:

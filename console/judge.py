@@ -73,6 +73,7 @@ __all__ = [
     "plan_exposure",
     "psi_interval",
     "rise_guardrail",
+    "by_minute",
     "step_totals",
     "window_llr",
 ]
@@ -171,7 +172,7 @@ class JudgeParams:
     warmup_seconds: float = 120  # candidate's first seconds of a step: latency not judged
     guardrail_confidence: float = 0.999  # one-sided, for the numeric guardrails
     tolerated_ratio: float = 1.25  # ψ0: the null is "candidate bad-rate ≤ ψ0 × stable's"
-    window_evidence_cap: float = 1.5  # most any one sample adds to the 5xx log likelihood ratio ...
+    window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
     latency_window_evidence_cap: float = 3.5  # ... and to a latency metric's (slowness is less bursty)
     client_max_bad: int = 5  # 5xx of one client counted per sample (when the source says)
     tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
@@ -355,6 +356,7 @@ class StepTotals:
     samples: tuple[Sample, ...]  # the step's, oldest first
     warm: tuple[Sample, ...]  # those past the latency warm-up
     rows: dict[Metric, tuple[Stratum, ...]]  # per sample (n_c, b_c, n_s, b_s), per metric
+    spans: dict[Metric, tuple[Span, ...]]  # each of those samples' (start, end)
     requests: tuple[int, int]  # (candidate, stable), all samples
     errors: tuple[int, int]
     warm_requests: tuple[int, int]
@@ -386,10 +388,12 @@ def step_totals(
         Metric.TAIL: tuple((s.candidate.requests, s.candidate.tail, s.stable.requests, s.stable.tail) for s in warm),
     }
     requests = total(ordered, lambda c: c.requests)
+    all_spans, warm_spans = tuple((s.start, s.end) for s in ordered), tuple((s.start, s.end) for s in warm)
     return StepTotals(
         samples=ordered,
         warm=warm,
         rows=rows,
+        spans={Metric.ERRORS: all_spans, Metric.SLOW: warm_spans, Metric.TAIL: warm_spans},
         requests=requests,
         errors=total(ordered, lambda c: c.errors),
         warm_requests=total(warm, lambda c: c.requests),
@@ -401,6 +405,21 @@ def step_totals(
         ),
         rollout_candidate_requests=carried.errors.candidate_requests + requests[0],
     )
+
+
+Span = tuple[float, float]  # a sample's (start, end), unix seconds
+
+
+def by_minute(rows: Sequence[Stratum], spans: Sequence[Span], complete_only: bool = False) -> tuple[Stratum, ...]:
+    """Rows summed per clock minute (by start): "the worst window" of 10 s buckets is a minute.
+    ``complete_only``: only minutes whose samples cover all 60 s (a minute still filling is not judged)."""
+    minutes: dict[int, Stratum] = {}
+    covered: dict[int, float] = {}
+    for row, (start, end) in zip(rows, spans, strict=True):
+        key = math.floor(start / 60)
+        minutes[key] = _pooled((minutes[key], row)) if key in minutes else row
+        covered[key] = covered.get(key, 0.0) + (end - start)
+    return tuple(minutes[k] for k in sorted(minutes) if not complete_only or covered[k] >= 60)
 
 
 def _without_worst(rows: Sequence[Stratum], score: Callable[[Stratum], float]) -> tuple[Stratum, ...]:
@@ -430,7 +449,7 @@ class MetricTest:
     """One metric's sequential test after this step."""
 
     metric: Metric
-    step_rows: tuple[Stratum, ...]
+    step_rows: tuple[Stratum, ...]  # the step's, per minute
     total_llr: tuple[float, ...]  # capped Σ over the rollout, per ψ_k
     strata: tuple[Stratum, ...]
     log_lr: float  # ln of the mixture likelihood ratio
@@ -455,19 +474,33 @@ def _merge_strata(strata: tuple[Stratum, ...]) -> tuple[Stratum, ...]:
     return strata
 
 
-def metric_test(params: JudgeParams, metric: Metric, carried: MetricEvidence, rows: Sequence[Stratum]) -> MetricTest:
-    """Add the step's rows to the carried capped sums; the step's own pass statistic beside."""
+def metric_test(
+    params: JudgeParams,
+    metric: Metric,
+    carried: MetricEvidence,
+    rows: Sequence[Stratum],
+    spans: Sequence[Span] | None = None,
+) -> MetricTest:
+    """Add the step's rows to the carried capped sums; the step's own pass statistic beside.
+
+    The cap is per minute of traffic: a sample of s seconds (``spans``; default consecutive
+    minutes) adds at most cap × min(1, s/60), so a burst spread over six 10 s buckets weighs
+    what it weighs in one 60 s window; the pass statistic leaves the worst minute out.
+    """
+    spans = spans if spans is not None else tuple((60.0 * i, 60.0 * i + 60) for i in range(len(rows)))
     total = list(carried.llr)
-    for row in rows:
-        for k, x in enumerate(window_llr(row, params.tolerated_ratio, params.window_cap(metric))):
+    for row, (start, end) in zip(rows, spans, strict=True):
+        cap = params.window_cap(metric) * min(1.0, (end - start) / 60)
+        for k, x in enumerate(window_llr(row, params.tolerated_ratio, cap)):
             total[k] += x
     rounded = tuple(round(x, 3) for x in total)
     strata = _merge_strata((*carried.strata, _pooled(rows))) if rows else carried.strata
-    kept = _without_worst(rows, lambda r: ell(PSI_GRID[_K_PROMOTE], *r))
+    minutes = by_minute(rows, spans)
+    kept = _without_worst(minutes, lambda r: ell(PSI_GRID[_K_PROMOTE], *r))
     psi_hat, lo, hi = psi_interval(strata)
     return MetricTest(
         metric=metric,
-        step_rows=tuple(rows),
+        step_rows=minutes,
         total_llr=rounded,
         strata=strata,
         log_lr=mixture_log_lr(rounded),
@@ -494,7 +527,7 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
         f"{_LABEL[test.metric]} {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}{latency} — "
         f"evidence of regression: likelihood ratio {_lr(math.exp(min(test.log_lr, 700)))} "
         f"≥ {params.rollback_at(test.metric):g} ({_psi(test.psi_lo, test.psi_hi)}; "
-        f"null ψ ≤ {params.tolerated_ratio:g}, each window adding at most "
+        f"null ψ ≤ {params.tolerated_ratio:g}, each minute adding at most "
         f"{params.window_cap(test.metric):g} to ln LR; {counted})"
     )
 
@@ -517,8 +550,8 @@ def _z(confidence: float) -> float:
 
 def rise_guardrail(params: JudgeParams, totals: StepTotals) -> tuple[Guardrail, float | None]:
     """5xx more than ``max_error_rate_increase_pp`` over stable, at ``guardrail_confidence``,
-    on the step without its worst window (one burst is not a rise); the bound it used."""
-    rows = totals.rows[Metric.ERRORS]
+    on the step's complete minutes without the worst one (one burst is not a rise); the bound it used."""
+    rows = by_minute(totals.rows[Metric.ERRORS], totals.spans[Metric.ERRORS], complete_only=True)
     if len(rows) < 2:
         return Guardrail(), None
     n_c, b_c, n_s, b_s = _pooled(_without_worst(rows, _excess(rows)))
@@ -734,7 +767,7 @@ def judge_step(
     maximum bake → inconclusive; else continue.
     """
     totals = step_totals(params, carried, samples, step_started)
-    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m]) for m in Metric}
+    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m], totals.spans[m]) for m in Metric}
     evidence = Evidence(
         **{m.value: MetricEvidence(tests[m].total_llr, tests[m].strata) for m in Metric},
         steps=carried.steps + 1,

@@ -17,6 +17,7 @@ from console.judge import (
     MetricEvidence,
     Sample,
     StepTotals,
+    by_minute,
     ell,
     inconclusive_action,
     judge_step,
@@ -508,3 +509,21 @@ def test_pass_check_by_evidence_by_tolerance_or_saying_what_is_missing() -> None
     assert not check.ok and check.reason.startswith("slow requests: not enough evidence yet")
     worse = metric_test(P, Metric.SLOW, MetricEvidence(), [(1200, 120, 10800, 540)] * 5)
     assert not pass_check(P, worse).ok and pass_check(P, worse).reason.startswith("slow requests: looks worse")
+
+
+def test_a_burst_in_10_s_buckets_weighs_what_it_weighs_in_one_minute() -> None:
+    def ten_second(minute: int, part: int, cand_errors: int) -> Sample:
+        start = T0 + 60 * minute + 10 * part
+        return Sample(start, start + 10, Counts(100, cand_errors, 5, 450.0), Counts(100, 1, 5, 450.0))
+
+    # 45 retries of one client spread over one minute's six buckets, at 50 %, then quiet minutes
+    bursty = [ten_second(0, p, 8) for p in range(6)] + [ten_second(m, p, 1) for m in range(1, 6) for p in range(6)]
+    minute = [sample(0, (600, 48, 30), (600, 6, 30), (450.0, 450.0))] + [
+        sample(m, (600, 6, 30), (600, 6, 30), (450.0, 450.0)) for m in range(1, 6)]
+    ten = judge_step(P, Evidence(), bursty, 360)
+    sixty = judge_step(P, Evidence(), minute, 360)
+    assert ten.evidence.errors.llr == pytest.approx(sixty.evidence.errors.llr, abs=1.6)
+    assert max(ten.evidence.errors.llr) <= P.window_evidence_cap
+    assert ten.decision == sixty.decision == "pass"
+    assert by_minute([(1, 0, 1, 0)] * 3, [(0.0, 10.0), (10.0, 20.0), (60.0, 70.0)]) == ((2, 0, 2, 0), (1, 0, 1, 0))
+    assert by_minute([(1, 0, 1, 0)] * 2, [(0.0, 10.0), (60.0, 120.0)], complete_only=True) == ((1, 0, 1, 0),)
