@@ -13,16 +13,19 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
 * Roll back when the mixture likelihood ratio of a metric, summed over the whole rollout,
   reaches 1/α_metric (α: half to 5xx, a quarter to each latency metric). The null is
   "ψ ≤ ψ0" (``tolerated_ratio``, slightly above 1: a candidate on a slightly worse instance
-  is not a regression) and each window's contribution is capped (``window_evidence_cap``:
-  one burst of retries is one piece of evidence, not dozens). Both keep the test a
-  non-negative supermartingale under the null: false rollbacks ≤ α however often it looks.
+  is not a regression) and each minute's contribution is capped (``window_evidence_cap``:
+  one burst of retries is one piece of evidence, not dozens, in 60 s windows or 10 s
+  buckets alike). Both keep the test a non-negative supermartingale under the null: false
+  rollbacks ≤ α however often it looks.
 * Promote a step after the minimum bake when, for 5xx and slow requests, the step's own
   evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
-  under the operators' tolerance — both without the step's worst window, so one burst does
+  under the operators' tolerance — both without the step's worst minute, so one burst does
   not hold a healthy candidate — and the candidate served ``min_requests`` over the rollout.
 * The users' hard limits are kept as guardrails, made robust so that they fire neither on
-  noise, nor on one bad window, nor on an incident stable shares: a stable revision over a
+  noise, nor on one bad minute, nor on an incident stable shares: a stable revision over a
   limit is the baseline the candidate is judged against, not an incident to wait out.
+
+Latency is still not judged in each step's first ``warmup_seconds`` (cold starts).
 """
 
 from __future__ import annotations
