@@ -39,7 +39,7 @@ class RolloutPace(_Strict):
     bake_seconds: float | None = None
     logs_bake_seconds: float | None = None
     max_bake_seconds: float | None = None
-    on_inconclusive: Literal["extend", "pause"] | None = None
+    on_inconclusive: Literal["extend", "pause", "rollback"] | None = None
 
 
 class Environment(_Strict):
@@ -75,7 +75,8 @@ class Rollout(_Strict):
     bake_seconds: float = 300  # minimum bake of a step judged on Cloud Monitoring (covers its metric delay)
     logs_bake_seconds: float = Field(default=60, ge=10)  # ... judged on the request log (seconds behind)
     max_bake_seconds: float = 900
-    on_inconclusive: Literal["extend", "pause"] = "extend"
+    # "extend" once then hold, "pause" (hold at once), or "rollback" (extend once, then roll back)
+    on_inconclusive: Literal["extend", "pause", "rollback"] = "extend"
     candidate_tag: str = Field(default="candidate", pattern=r"^[a-z][a-z0-9-]{0,45}$")
     stable_tag: str = Field(default="stable", pattern=r"^[a-z][a-z0-9-]{0,45}$")
     lease_seconds: float = Field(default=120, ge=10)
@@ -127,6 +128,11 @@ class Analysis(_Strict):
     # verdict; the fleet flags a cold-start share (container starts ÷ requests) over this percent
     memory_warning_percent: float = Field(default=90.0, gt=0, le=100)
     cold_start_warning_percent: float = Field(default=30.0, gt=0, le=100)
+    # The judge's robustness (README "The judge"; defaults calibrated by bench/judge.py):
+    tolerated_ratio: float = Field(default=1.25, ge=1, le=2)  # ψ0: candidate bad-rate ÷ stable's still "no change"
+    window_evidence_cap: float = Field(default=1.5, gt=0, le=20)  # most one window adds to the 5xx ln LR
+    latency_window_evidence_cap: float = Field(default=3.5, gt=0, le=20)  # ... to a latency metric's
+    tail_factor: float = Field(default=3.0, ge=1.5, le=20)  # tail = slower than this × the slow threshold
 
     @field_validator("window_seconds")
     @classmethod

@@ -31,7 +31,7 @@ from console.gcp.logs import Logs
 from console.gcp.monitoring import Metrics
 from console.gcp.run import CloudRun
 from console.identity import driver_identity, my_lease, pid_alive
-from console.judge import Evidence, Verdict, judge_step
+from console.judge import Evidence, InconclusiveAction, Verdict, inconclusive_action, judge_step, plan_exposure
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
 from console.samples import first_window_start, judge_params, last_complete_end, slow_threshold
 from console.sources import SampleSource, StepView, sample_source
@@ -85,7 +85,7 @@ class StepReport:
 
 @dataclass
 class Outcome:
-    outcome: str  # promoted | rolled_back | aborted | noop
+    outcome: str  # promoted | rolled_back | held | aborted | noop
     exit_code: int
     message: str
     candidate: str | None = None
@@ -413,7 +413,9 @@ class Engine:
             self.emit("noop", message)
             return None
         now = self.clock.now()
-        steps = tuple(self.target.rollout.steps)
+        rollout = self.target.rollout
+        plan = plan_exposure(rollout.steps, self._observed_rate(), rollout.max_bake_seconds, self.config.analysis.min_requests)
+        steps = plan.steps
         state = RolloutState(
             id=f"r-{uuid.uuid4().hex[:8]}",
             candidate=candidate,
@@ -437,9 +439,22 @@ class Engine:
             reason=f"rollout {state.id} started: {candidate} (candidate) against {stable} (stable)",
             kind="start",
         )
-        self.emit("start", f"rolling out {candidate} against stable {stable}: steps {' → '.join(map(str, steps))} %")
+        self.emit("start", f"rolling out {candidate} against stable {stable}: steps {' → '.join(map(str, steps))} % ({plan.reason})")
         self.notifier.send(f"vinconsole: rolling out {candidate} to {self.target.key} (stable {stable}) — {self.lease.holder}")
         return state
+
+    def _observed_rate(self) -> float | None:
+        """The service's request rate over the last complete hour (req/s), for the exposure plan; None if unknown."""
+        t = self.target
+        end = (self.clock.now() // 3600) * 3600
+        try:
+            windows = self.metrics.revision_windows(
+                t.project, t.region, end - 3600, end, service=t.service, period=3600, latency=False, usage=False
+            )
+        except ApiError as error:
+            self._warn(f"no request rate for the last hour ({error}); keeping the configured steps")
+            return None
+        return sum(w.requests for (svc, _), by_end in windows.items() if svc == t.service for w in by_end.values()) / 3600
 
     def _latency_threshold(self, stable: str) -> float:
         """Stable's p95 over the trailing day, snapped to a bucket edge (else the service's SLO)."""
@@ -474,7 +489,10 @@ class Engine:
             if verdict.decision == "fail":
                 return self.roll_back(state, list(verdict.reasons), "analysis", verdict=verdict)
             if verdict.decision == "inconclusive":
-                if self.target.rollout.on_inconclusive == "extend" and not state.extended:
+                action = inconclusive_action(self.target.rollout.on_inconclusive, state.extended)
+                if action is InconclusiveAction.HOLD:
+                    return self._hold(state, verdict)
+                if action is InconclusiveAction.EXTEND:
                     state = replace(state, extended=True)
                     self.write(
                         {state.stable: 100 - state.percent, state.candidate: state.percent},
@@ -507,6 +525,19 @@ class Engine:
                 extended=False,
             )
             self._write_step(state)
+
+    def _hold(self, state: RolloutState, verdict: Verdict) -> Outcome:
+        """Not enough evidence either way: keep the split (exit 5) rather than read low traffic as a regression."""
+        served = self.service.served_split() if self.service else {}
+        message = (
+            f"held: not enough evidence at {state.percent} % — {'; '.join(verdict.reasons) or 'no decision'}. "
+            f"Traffic stays at {describe_split(served)}; the rollout state is on the service: run `vinconsole "
+            "--auto-promote` again to judge the traffic served meanwhile, `vinconsole promote` or `vinconsole rollback` "
+            '(set rollout.on_inconclusive = "rollback" to roll back instead)'
+        )
+        self.emit("hold", message)
+        self.outcome = Outcome("held", 5, message, state.candidate, state.stable, self.outcome.smoke, self.outcome.steps, served)
+        return self.outcome
 
     def _smoke_then_first_step(self, state: RolloutState) -> RolloutState | Outcome:
         """Smoke-check the candidate behind its tag; only if every check passes, send it the first step."""

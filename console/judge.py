@@ -1,61 +1,107 @@
 """The judge: compare a candidate revision with the stable one, step by step.
 
-Pure functions, no I/O, no clock reads. Per rollout step the caller passes the
-complete 60 s samples of the step (per-revision request, 5xx and slow counts) and
-the evidence carried from the previous steps; :func:`judge_step` returns a
-:class:`Verdict` — ``pass``, ``fail``, ``inconclusive`` or ``continue`` — with
-reasons that carry the numbers.
+Pure functions, no I/O, no clock reads. Per rollout step the caller passes the complete
+samples of the step (per-revision request, 5xx, slow and tail counts) and the evidence
+carried from the previous steps; :func:`judge_step` returns a :class:`Verdict` — ``pass``,
+``fail``, ``inconclusive`` or ``continue`` — with reasons in plain words and the numbers.
 
-Statistics (DESIGN.md, "The judge"):
+Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
 
-* Two bad-event metrics per revision and sample: 5xx responses, and slow requests
-  (slower than a latency threshold the caller chose).
-* For ψ = candidate bad-rate ÷ stable bad-rate one sample adds
-  ℓ(ψ) = b_c·ln ψ − (b_c + b_s)·ln((ψ·n_c + n_s)/(n_c + n_s)), the log likelihood
-  ratio of "which revision the bad events came from" given their total. The unknown
-  baseline rate, the traffic split and drift shared by both revisions cancel.
-* Roll back when the mixture likelihood ratio, mean of exp(Σℓ(ψ_k)) over
-  ψ_k = 2^(k/2), k = 1…10, summed over the whole rollout, reaches 1/α_metric
-  (α split evenly across the two metrics). Under "no change" it is a non-negative
-  martingale, so false rollbacks stay ≤ α however often the judge looks (mSPRT).
-* Promote a step early after the minimum bake when the step's own Σℓ(2) is
-  ≤ ln(β/(1−α)) for both metrics and the candidate served ``min_requests``.
-* The users' hard limits are kept as guardrails, made robust so that they neither
-  fire on noise nor on incidents shared by both revisions (see :func:`judge_step`).
+* Three bad-event metrics per revision and sample: 5xx responses; slow requests (slower than
+  the latency threshold the caller chose, stable's p95); tail requests (slower than
+  ``tail_factor`` × that threshold — a p99 regression that leaves the p95 alone).
+* Roll back when the mixture likelihood ratio of a metric, summed over the whole rollout,
+  reaches 1/α_metric (α: half to 5xx, a quarter to each latency metric). The null is
+  "ψ ≤ ψ0" (``tolerated_ratio``, slightly above 1: a candidate on a slightly worse instance
+  is not a regression) and each minute's contribution is capped (``window_evidence_cap``:
+  one burst of retries is one piece of evidence, not dozens, in 60 s windows or 10 s
+  buckets alike). Both keep the test a non-negative supermartingale under the null: false
+  rollbacks ≤ α however often it looks.
+* Promote a step after the minimum bake when, for 5xx and slow requests, the step's own
+  evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
+  under the operators' tolerance — both without the step's worst minute, so one burst does
+  not hold a healthy candidate — and the candidate served ``min_requests`` over the rollout.
+* The users' hard limits are kept as guardrails, made robust so that they fire neither on
+  noise, nor on one bad minute, nor on an incident stable shares: a stable revision over a
+  limit is the baseline the candidate is judged against, not an incident to wait out.
+
+Latency is still not judged in each step's first ``warmup_seconds`` (cold starts).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from statistics import NormalDist
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+from console.core.exposure import ExposurePlan, InconclusiveAction, inconclusive_action, plan_exposure
+from console.core.stats import (
+    PSI_GRID,
+    Stratum,
+    diff_lower,
+    diff_upper,
+    ell,
+    mixture_log_lr,
+    psi_interval,
+    wilson,
+    window_llr,
+)
 
 __all__ = [
     "PSI_GRID",
     "Counts",
-    "Sample",
-    "JudgeParams",
-    "MetricEvidence",
+    "Decision",
     "Evidence",
+    "ExposurePlan",
+    "Guardrail",
+    "InconclusiveAction",
+    "JudgeParams",
+    "Metric",
+    "MetricEvidence",
+    "MetricTest",
+    "PassCheck",
+    "Sample",
+    "StepTotals",
     "Verdict",
     "ell",
-    "mixture_log_lr",
-    "psi_interval",
+    "inconclusive_action",
     "judge_step",
+    "level_guardrail",
+    "metric_test",
+    "mixture_log_lr",
+    "p95_guardrail",
+    "pass_check",
+    "plan_exposure",
+    "psi_interval",
+    "rise_guardrail",
+    "by_minute",
+    "step_totals",
+    "window_llr",
 ]
 
-PASS, FAIL, INCONCLUSIVE, CONTINUE = "pass", "fail", "inconclusive", "continue"
 
-#: The alternatives of the mixture: ψ_k = 2^(k/2), k = 1…10 (√2 … 32).
-PSI_GRID: tuple[float, ...] = tuple(2 ** (k / 2) for k in range(1, 11))
-_LN_PSI: tuple[float, ...] = tuple(math.log(p) for p in PSI_GRID)
+class Decision(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    CONTINUE = "continue"
+
+
+class Metric(StrEnum):
+    ERRORS = "errors"
+    SLOW = "slow"
+    TAIL = "tail"
+
+
+_LABEL = {Metric.ERRORS: "5xx", Metric.SLOW: "slow requests", Metric.TAIL: "tail requests"}
+#: Share of α per metric: 5xx half, the two latency metrics a quarter each.
+_ALPHA_SHARE = {Metric.ERRORS: 0.5, Metric.SLOW: 0.25, Metric.TAIL: 0.25}
+#: Metrics whose step evidence must say "no regression" for a pass (tail events are too rare to).
+_PASS_METRICS = (Metric.ERRORS, Metric.SLOW)
 _K_PROMOTE = 1  # index of ψ = 2 in PSI_GRID
-_METRICS = ("errors", "slow")
-_LABEL = {"errors": "5xx", "slow": "slow requests"}
-_MAX_STRATA = 6  # per metric in Evidence; older steps are merged beyond this
-_CHI2_1_95_HALF = 1.920729  # χ²₁(0.95) / 2, for the profile-likelihood interval
-_LN_PSI_RANGE = math.log(1e4)  # ψ intervals are searched within [1e-4, 1e4]
+_MAX_STRATA = 4  # per metric in Evidence; older steps are merged beyond this
 
 
 # --------------------------------------------------------------------------- inputs
@@ -63,29 +109,44 @@ _LN_PSI_RANGE = math.log(1e4)  # ψ intervals are searched within [1e-4, 1e4]
 
 @dataclass(frozen=True)
 class Counts:
-    """One revision in one sample."""
+    """One revision in one sample.
+
+    ``tail``: requests slower than the tail threshold (``tail_factor`` × the slow threshold);
+    0 when the source has no latency histogram. ``max_client_bad``: the most 5xx any one
+    client (the request log's caller key) got in this sample, when the source counts per
+    client (None otherwise): one client's 5xx beyond ``client_max_bad`` per sample are not
+    counted as evidence, so a client retrying a failing call dozens of times is one client.
+    """
 
     requests: int
     errors: int  # 5xx responses
     slow: int  # requests slower than the latency threshold
     p95_ms: float | None = None
+    tail: int = 0
+    max_client_bad: int | None = None
 
     def __post_init__(self) -> None:
         if self.requests < 0:
             raise ValueError(f"requests must be ≥ 0, got {self.requests}")
-        for name in ("errors", "slow"):
+        for name in ("errors", "slow", "tail"):
             value = getattr(self, name)
             if not 0 <= value <= self.requests:
                 raise ValueError(
                     f"{name} must be between 0 and requests ({self.requests}), got {value}"
                 )
+        if self.tail > self.slow:
+            raise ValueError(f"tail ({self.tail}) must be ≤ slow ({self.slow}): tail requests are slow ones")
+        if self.max_client_bad is not None and not 0 <= self.max_client_bad <= self.errors:
+            raise ValueError(
+                f"max_client_bad must be between 0 and errors ({self.errors}), got {self.max_client_bad}"
+            )
         if self.p95_ms is not None and not self.p95_ms >= 0:
             raise ValueError(f"p95_ms must be ≥ 0 or None, got {self.p95_ms}")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One complete 60 s window, the same for both revisions."""
+    """One complete window (60 s from Monitoring, shorter from the request log), both revisions."""
 
     start: float  # unix seconds
     end: float
@@ -99,20 +160,26 @@ class Sample:
 
 @dataclass(frozen=True)
 class JudgeParams:
-    """Limits and error rates of the judge (defaults: DESIGN.md and the seed's rules)."""
+    """Limits and error rates of the judge (defaults: DESIGN.md, the seed's rules, bench/judge.py)."""
 
-    alpha: float = 0.05  # false-rollback bound per rollout, split across the 2 metrics
+    alpha: float = 0.05  # false-rollback bound per rollout, split across the metrics
     beta: float = 0.10
     max_error_rate_increase_pp: float = 2.0  # guardrail: 5xx rise over stable, points
     max_error_rate: float = 0.05  # guardrail: 5xx fraction ...
     max_error_rate_seconds: float = 120  # ... sustained this long
     max_p95_ms: float = 5000  # guardrail: candidate p95 ...
     max_p95_seconds: float = 120  # ... sustained this long (while stable's is not)
-    min_requests: int = 200  # candidate requests needed in a step before it can pass
+    min_requests: int = 200  # candidate requests over the rollout before a step can pass
     min_bake_seconds: float = 300
     max_bake_seconds: float = 900
-    warmup_seconds: float = 120  # candidate's first seconds of a step: latency ignored
+    warmup_seconds: float = 120  # candidate's first seconds of a step: latency not judged
     guardrail_confidence: float = 0.999  # one-sided, for the numeric guardrails
+    tolerated_ratio: float = 1.25  # ψ0: the null is "candidate bad-rate ≤ ψ0 × stable's"
+    window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
+    latency_window_evidence_cap: float = 3.5  # ... and to a latency metric's (slowness is less bursty)
+    client_max_bad: int = 5  # 5xx of one client counted per sample (when the source says)
+    keyed_cap_seconds: float = 10.0  # samples that count per client: the cap is per this many seconds
+    tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1 or not 0 < self.beta < 1:
@@ -121,15 +188,22 @@ class JudgeParams:
             raise ValueError("guardrail_confidence must be between 0.5 and 1")
         if self.max_bake_seconds < self.min_bake_seconds:
             raise ValueError("max_bake_seconds must be ≥ min_bake_seconds")
+        if self.tolerated_ratio < 1:
+            raise ValueError(f"tolerated_ratio must be ≥ 1, got {self.tolerated_ratio}")
+        for name in ("window_evidence_cap", "latency_window_evidence_cap"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
-    @property
-    def alpha_metric(self) -> float:
-        return self.alpha / len(_METRICS)
+    def alpha_for(self, metric: Metric) -> float:
+        return self.alpha * _ALPHA_SHARE[metric]
 
-    @property
-    def rollback_log_lr(self) -> float:
-        """ln(1/α_metric): the mixture log likelihood ratio that rolls back."""
-        return -math.log(self.alpha_metric)
+    def window_cap(self, metric: Metric) -> float:
+        """The most one sample adds to ``metric``'s log likelihood ratio."""
+        return self.window_evidence_cap if metric is Metric.ERRORS else self.latency_window_evidence_cap
+
+    def rollback_at(self, metric: Metric) -> float:
+        """1/α_metric: the mixture likelihood ratio that rolls back."""
+        return 1 / self.alpha_for(metric)
 
     @property
     def promote_llr(self) -> float:
@@ -139,16 +213,14 @@ class JudgeParams:
 
 # ------------------------------------------------------------------------- evidence
 
-Stratum = tuple[int, int, int, int]  # (n_c, b_c, n_s, b_s)
-
 
 @dataclass(frozen=True)
 class MetricEvidence:
     """Sequential-test state of one metric over the rollout so far.
 
-    ``llr[k]`` is Σℓ(ψ_k) over every sample seen; ``strata`` holds the per-step
-    totals (n_c, b_c, n_s, b_s) used for the ψ interval (one stratum per step
-    because the traffic split changes between steps).
+    ``llr[k]`` is the capped Σℓ(ψ0·ψ_k) over every sample seen; ``strata`` holds per-step
+    totals (n_c, b_c, n_s, b_s) for the ψ interval (one stratum per step because the traffic
+    split changes between steps).
     """
 
     llr: tuple[float, ...] = (0.0,) * len(PSI_GRID)
@@ -169,18 +241,24 @@ class MetricEvidence:
             strata.append(tuple(int(x) for x in s))
         return cls(llr=llr, strata=tuple(strata))  # type: ignore[arg-type]
 
+    @property
+    def candidate_requests(self) -> int:
+        return sum(s[0] for s in self.strata)
+
 
 @dataclass(frozen=True)
 class Evidence:
     """The running sequential-test state, carried from step to step.
 
-    Stored on the service (a Cloud Run annotation): ``to_dict()`` is small (well
-    under 1 KB as compact JSON) and ``from_dict(to_dict(e)) == e``. The Σℓ values are
-    rounded to 3 decimals when the judge builds the evidence, so the round trip is exact.
+    Stored on the service (a Cloud Run annotation): ``to_dict()`` is small (about 1 KB as
+    compact JSON) and ``from_dict(to_dict(e)) == e``. The Σℓ values are rounded to 3 decimals
+    when the judge builds the evidence, so the round trip is exact. Evidence written before
+    the tail metric existed reads with an empty tail.
     """
 
     errors: MetricEvidence = field(default_factory=MetricEvidence)
     slow: MetricEvidence = field(default_factory=MetricEvidence)
+    tail: MetricEvidence = field(default_factory=MetricEvidence)
     steps: int = 0  # steps included (the current one too, in a verdict)
     samples: int = 0
 
@@ -189,176 +267,68 @@ class Evidence:
             "v": 1,
             "steps": self.steps,
             "samples": self.samples,
-            "errors": self.errors.to_dict(),
-            "slow": self.slow.to_dict(),
+            **{m.value: self.metric(m).to_dict() for m in Metric},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evidence:
         if data.get("v", 1) != 1:
             raise ValueError(f"unknown evidence version {data.get('v')!r}")
+        empty = {"llr": [0.0] * len(PSI_GRID)}
         return cls(
-            errors=MetricEvidence.from_dict(data.get("errors", {"llr": [0.0] * 10})),
-            slow=MetricEvidence.from_dict(data.get("slow", {"llr": [0.0] * 10})),
+            **{m.value: MetricEvidence.from_dict(data.get(m.value, empty)) for m in Metric},
             steps=int(data.get("steps", 0)),
             samples=int(data.get("samples", 0)),
         )
 
+    def metric(self, metric: Metric) -> MetricEvidence:
+        return getattr(self, metric.value)
+
 
 @dataclass(frozen=True)
 class Verdict:
-    decision: str  # "pass" | "fail" | "inconclusive" | "continue"
+    decision: Decision
     reasons: tuple[str, ...]
     evidence: Evidence  # carried + this step's samples
     metrics: dict[str, Any]  # JSON-ready measured values, limits and test statistics
 
 
-# ---------------------------------------------------------------------- statistics
+# ----------------------------------------------------------------------- formatters
 
 
-def ell(psi: float, n_c: int, b_c: int, n_s: int, b_s: int) -> float:
-    """ℓ(ψ) of one sample: b_c·ln ψ − (b_c + b_s)·ln((ψ·n_c + n_s)/(n_c + n_s))."""
-    n = n_c + n_s
-    if n == 0 or b_c + b_s == 0:
-        return 0.0
-    return b_c * math.log(psi) - (b_c + b_s) * math.log((psi * n_c + n_s) / n)
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.2f} %"
 
 
-def _llr_sums(rows: Sequence[Stratum]) -> list[float]:
-    """Σℓ(ψ_k) over rows, for every ψ_k of the grid."""
-    sums = [0.0] * len(PSI_GRID)
-    for n_c, b_c, n_s, b_s in rows:
-        n, b = n_c + n_s, b_c + b_s
-        if n == 0 or b == 0:
-            continue
-        for k, (psi, ln_psi) in enumerate(zip(PSI_GRID, _LN_PSI)):
-            sums[k] += b_c * ln_psi - b * math.log((psi * n_c + n_s) / n)
-    return sums
+def _pp(points: float) -> str:
+    return f"{points * 100:.2f} pp"
 
 
-def mixture_log_lr(llr: Sequence[float]) -> float:
-    """ln of the mixture likelihood ratio: ln mean_k exp(Σℓ(ψ_k))."""
-    top = max(llr)
-    return top + math.log(sum(math.exp(x - top) for x in llr) / len(llr))
+def _lr(ratio: float) -> str:
+    if ratio >= 1e6:
+        return f"{ratio:.2e}"
+    if ratio >= 10:
+        return f"{ratio:,.1f}"
+    return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.1e}"
 
 
-def _stratified_loglik(theta: float, strata: Sequence[Stratum]) -> float:
-    e = math.exp(theta)
-    return sum(
-        b_c * theta - (b_c + b_s) * math.log((e * n_c + n_s) / (n_c + n_s))
-        for n_c, b_c, n_s, b_s in strata
-    )
-
-
-def _stratified_score(theta: float, strata: Sequence[Stratum]) -> float:
-    e = math.exp(theta)
-    return sum(b_c - (b_c + b_s) * e * n_c / (e * n_c + n_s) for n_c, b_c, n_s, b_s in strata)
-
-
-def _bisect(f, lo: float, hi: float, iterations: int = 36) -> float:
-    """Root of a function with f(lo) > 0 > f(hi) (or the reverse)."""
-    f_lo = f(lo)
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        if (f(mid) > 0) == (f_lo > 0):
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
-
-
-def psi_interval(
-    strata: Sequence[Stratum],
-) -> tuple[float | None, float | None, float | None]:
-    """(estimate, lower, upper) of ψ with a 95 % profile-likelihood interval.
-
-    Conditional on the bad events of each stratum, b_c ~ Bin(b_c + b_s,
-    ψ·n_c/(ψ·n_c + n_s)); strata (steps) share ψ but not the traffic split. The
-    interval is {ψ : 2·(ℓ(ψ̂) − ℓ(ψ)) ≤ χ²₁(0.95)}. A lower bound is 0 when ψ = 0
-    cannot be excluded; an unbounded estimate or upper bound is None. All None when
-    there are no bad events at all (nothing to estimate).
-    """
-    used = [s for s in strata if s[0] > 0 and s[2] > 0 and s[1] + s[3] > 0]
-    if not used:
-        return None, None, None
-    lo_t, hi_t = -_LN_PSI_RANGE, _LN_PSI_RANGE
-    if _stratified_score(lo_t, used) <= 0:
-        theta_hat = lo_t
-    elif _stratified_score(hi_t, used) >= 0:
-        theta_hat = hi_t
-    else:
-        theta_hat = _bisect(lambda t: _stratified_score(t, used), lo_t, hi_t)
-    top = _stratified_loglik(theta_hat, used)
-
-    def drop(t: float) -> float:
-        return top - _stratified_loglik(t, used) - _CHI2_1_95_HALF
-
-    lower: float | None
-    upper: float | None
-    if theta_hat <= lo_t or drop(lo_t) <= 0:
-        lower = 0.0
-    else:
-        lower = math.exp(_bisect(drop, lo_t, theta_hat))
-    if theta_hat >= hi_t or drop(hi_t) <= 0:
-        upper = None
-    else:
-        upper = math.exp(_bisect(drop, theta_hat, hi_t))
-    estimate = None if theta_hat >= hi_t else (0.0 if theta_hat <= lo_t else math.exp(theta_hat))
-    return estimate, lower, upper
-
-
-def _wilson(bad: int, n: int, z: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion (z-sided)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = bad / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _diff_upper(b_c: int, n_c: int, b_s: int, n_s: int, z: float) -> float:
-    """One-sided upper confidence bound of p_c − p_s (Newcombe's hybrid score); 1 without data."""
-    if n_c == 0 or n_s == 0:
-        return 1.0
-    p_c, p_s = b_c / n_c, b_s / n_s
-    _, u_c = _wilson(b_c, n_c, z)
-    l_s, _ = _wilson(b_s, n_s, z)
-    return (p_c - p_s) + math.sqrt((u_c - p_c) ** 2 + (p_s - l_s) ** 2)
-
-
-def _diff_lower(b_c: int, n_c: int, b_s: int, n_s: int, z: float) -> float:
-    """One-sided lower confidence bound of p_c − p_s (Newcombe's hybrid score).
-
-    Holds its level at small counts, unlike the Wald interval; -1 without data.
-    """
-    if n_c == 0 or n_s == 0:
-        return -1.0
-    p_c, p_s = b_c / n_c, b_s / n_s
-    l_c, _ = _wilson(b_c, n_c, z)
-    _, u_s = _wilson(b_s, n_s, z)
-    return (p_c - p_s) - math.sqrt((p_c - l_c) ** 2 + (u_s - p_s) ** 2)
-
-
-# ------------------------------------------------------------------------- helpers
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:.2f} %"
-
-
-def _ratio(x: float) -> str:
-    if x >= 1e6:
-        return f"{x:.2e}"
-    return f"{x:,.1f}" if x >= 10 else f"{x:.2f}"
-
-
-def _psi_text(lo: float | None, hi: float | None) -> str:
+def _psi(lo: float | None, hi: float | None) -> str:
     if lo is None:
         return "ψ unknown"
     hi_text = "∞" if hi is None else f"{hi:.2g}"
     return f"ψ 95 % interval {lo:.2g}–{hi_text}"
+
+
+def _ms(ms: float) -> str:
+    return f"{ms:,.0f} ms"
+
+
+def _requests(n: int) -> str:
+    return f"{n:,} request{'' if n == 1 else 's'}"
+
+
+def _seconds(s: float) -> str:
+    return f"{s:g} s"
 
 
 def _rate(b: int, n: int) -> float | None:
@@ -373,61 +343,252 @@ def _median(values: Sequence[float]) -> float | None:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
-def _merge_strata(strata: tuple[Stratum, ...]) -> tuple[Stratum, ...]:
-    while len(strata) > _MAX_STRATA:
-        a, b = strata[0], strata[1]
-        merged = tuple(x + y for x, y in zip(a, b))
-        strata = (merged, *strata[2:])  # type: ignore[assignment]
-    return strata
+# ------------------------------------------------------------------- step totals
 
 
-@dataclass
-class _MetricState:
-    name: str
-    step_rows: list[Stratum]
-    step_llr: list[float]
-    total_llr: tuple[float, ...]
+def _bounded_errors(counts: Counts, client_max_bad: int) -> int:
+    """5xx counted as evidence: one client's beyond ``client_max_bad`` in a sample are not."""
+    if counts.max_client_bad is None:
+        return counts.errors
+    return counts.errors - max(0, counts.max_client_bad - client_max_bad)
+
+
+@dataclass(frozen=True)
+class StepTotals:
+    """What the step's samples add up to, per revision, and the rows each metric is tested on."""
+
+    samples: tuple[Sample, ...]  # the step's, oldest first
+    warm: tuple[Sample, ...]  # those past the latency warm-up
+    rows: dict[Metric, tuple[Stratum, ...]]  # per sample (n_c, b_c, n_s, b_s), per metric
+    spans: dict[Metric, tuple[Span, ...]]  # each of those samples' (start, end)
+    caps: dict[Metric, tuple[float, ...]]  # the most each of those samples adds to the ln LR
+    requests: tuple[int, int]  # (candidate, stable), all samples
+    errors: tuple[int, int]
+    warm_requests: tuple[int, int]
+    slow: tuple[int, int]
+    tail: tuple[int, int]
+    p95_ms: tuple[float | None, float | None]  # medians of the warm samples' p95
+    rollout_candidate_requests: int  # carried steps' and this one's
+
+
+def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
+    """The most one sample adds to ``metric``'s ln LR: the cap is per minute of traffic, so a burst
+    spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the sample counts
+    per client (the request log), where one client's retries are bounded already (``client_max_bad``)
+    and the cap is per ``keyed_cap_seconds``: seconds-old data then decides in seconds."""
+    per = params.keyed_cap_seconds if sample.candidate.max_client_bad is not None else 60.0
+    return params.window_cap(metric) * min(1.0, (sample.end - sample.start) / per)
+
+
+def step_totals(
+    params: JudgeParams, carried: Evidence, samples: Sequence[Sample], step_started: float | None = None
+) -> StepTotals:
+    """Sort the step's samples, place the warm-up, count per revision and build each metric's rows."""
+    ordered = tuple(sorted(samples, key=lambda s: s.start))
+    start = step_started if step_started is not None else (ordered[0].start if ordered else 0.0)
+    warm = tuple(s for s in ordered if s.start >= start + params.warmup_seconds)
+
+    def total(group: Sequence[Sample], get: Callable[[Counts], int]) -> tuple[int, int]:
+        return sum(get(s.candidate) for s in group), sum(get(s.stable) for s in group)
+
+    def errors(c: Counts) -> int:
+        return _bounded_errors(c, params.client_max_bad)
+
+    rows = {
+        Metric.ERRORS: tuple(
+            (s.candidate.requests, errors(s.candidate), s.stable.requests, errors(s.stable)) for s in ordered
+        ),
+        Metric.SLOW: tuple((s.candidate.requests, s.candidate.slow, s.stable.requests, s.stable.slow) for s in warm),
+        Metric.TAIL: tuple((s.candidate.requests, s.candidate.tail, s.stable.requests, s.stable.tail) for s in warm),
+    }
+    requests = total(ordered, lambda c: c.requests)
+    all_spans, warm_spans = tuple((s.start, s.end) for s in ordered), tuple((s.start, s.end) for s in warm)
+
+    def caps(metric: Metric, group: Sequence[Sample]) -> tuple[float, ...]:
+        return tuple(sample_cap(params, metric, s) for s in group)
+
+    return StepTotals(
+        samples=ordered,
+        warm=warm,
+        rows=rows,
+        spans={Metric.ERRORS: all_spans, Metric.SLOW: warm_spans, Metric.TAIL: warm_spans},
+        caps={Metric.ERRORS: caps(Metric.ERRORS, ordered), Metric.SLOW: caps(Metric.SLOW, warm),
+              Metric.TAIL: caps(Metric.TAIL, warm)},
+        requests=requests,
+        errors=total(ordered, lambda c: c.errors),
+        warm_requests=total(warm, lambda c: c.requests),
+        slow=total(warm, lambda c: c.slow),
+        tail=total(warm, lambda c: c.tail),
+        p95_ms=(
+            _median([s.candidate.p95_ms for s in warm if s.candidate.p95_ms is not None]),
+            _median([s.stable.p95_ms for s in warm if s.stable.p95_ms is not None]),
+        ),
+        rollout_candidate_requests=carried.errors.candidate_requests + requests[0],
+    )
+
+
+Span = tuple[float, float]  # a sample's (start, end), unix seconds
+
+
+def by_minute(rows: Sequence[Stratum], spans: Sequence[Span], complete_only: bool = False) -> tuple[Stratum, ...]:
+    """Rows summed per clock minute (by start): "the worst window" of 10 s buckets is a minute.
+    ``complete_only``: only minutes whose samples cover all 60 s (a minute still filling is not judged)."""
+    minutes: dict[int, Stratum] = {}
+    covered: dict[int, float] = {}
+    for row, (start, end) in zip(rows, spans, strict=True):
+        key = math.floor(start / 60)
+        minutes[key] = _pooled((minutes[key], row)) if key in minutes else row
+        covered[key] = covered.get(key, 0.0) + (end - start)
+    return tuple(minutes[k] for k in sorted(minutes) if not complete_only or covered[k] >= 60)
+
+
+def _without_worst(rows: Sequence[Stratum], score: Callable[[Stratum], float]) -> tuple[Stratum, ...]:
+    """The rows without the one that scores highest (the worst window); all of them if only one."""
+    if len(rows) < 2:
+        return tuple(rows)
+    worst = max(range(len(rows)), key=lambda i: score(rows[i]))
+    return tuple(r for i, r in enumerate(rows) if i != worst)
+
+
+def _pooled(rows: Sequence[Stratum]) -> Stratum:
+    return tuple(sum(r[i] for r in rows) for i in range(4))  # type: ignore[return-value]
+
+
+def _excess(rows: Sequence[Stratum]) -> Callable[[Stratum], float]:
+    """A window's bad events on the candidate beyond what stable's pooled rate predicts."""
+    n_s, b_s = sum(r[2] for r in rows), sum(r[3] for r in rows)
+    rate = b_s / n_s if n_s else 0.0
+    return lambda r: r[1] - r[0] * rate
+
+
+# ------------------------------------------------------------- the sequential test
+
+
+@dataclass(frozen=True)
+class MetricTest:
+    """One metric's sequential test after this step."""
+
+    metric: Metric
+    step_rows: tuple[Stratum, ...]  # the step's, per minute
+    total_llr: tuple[float, ...]  # capped Σ over the rollout, per ψ_k
     strata: tuple[Stratum, ...]
-    log_lr: float
+    log_lr: float  # ln of the mixture likelihood ratio
+    step_llr_psi2: float  # the step's Σℓ(2) against ψ = 1, without its worst window
     psi_hat: float | None
     psi_lo: float | None
     psi_hi: float | None
 
     @property
-    def bad_events(self) -> int:
-        return sum(s[1] + s[3] for s in self.strata)
+    def totals(self) -> Stratum:
+        return _pooled(self.strata)
 
     @property
-    def totals(self) -> Stratum:
-        n_c = sum(s[0] for s in self.strata)
-        b_c = sum(s[1] for s in self.strata)
-        n_s = sum(s[2] for s in self.strata)
-        b_s = sum(s[3] for s in self.strata)
-        return n_c, b_c, n_s, b_s
+    def bad_events(self) -> int:
+        n_c, b_c, n_s, b_s = self.totals
+        return b_c + b_s
 
 
-def _metric_state(name: str, carried: MetricEvidence, rows: list[Stratum]) -> _MetricState:
-    step_llr = _llr_sums(rows)
-    total = tuple(round(a + b, 3) for a, b in zip(carried.llr, step_llr))
-    step_stratum = tuple(sum(r[i] for r in rows) for i in range(4))
-    strata = carried.strata
-    if rows:
-        strata = _merge_strata((*strata, step_stratum))  # type: ignore[arg-type]
+def _merge_strata(strata: tuple[Stratum, ...]) -> tuple[Stratum, ...]:
+    while len(strata) > _MAX_STRATA:
+        strata = (_pooled(strata[:2]), *strata[2:])
+    return strata
+
+
+def metric_test(
+    params: JudgeParams,
+    metric: Metric,
+    carried: MetricEvidence,
+    rows: Sequence[Stratum],
+    spans: Sequence[Span] | None = None,
+    caps: Sequence[float] | None = None,
+) -> MetricTest:
+    """Add the step's rows to the carried capped sums; the step's own pass statistic beside.
+
+    Each sample adds at most its cap (``caps``, see ``sample_cap``; by default the metric's cap per
+    minute of ``spans``, consecutive minutes when not given); the pass statistic leaves the worst
+    minute out.
+    """
+    spans = spans if spans is not None else tuple((60.0 * i, 60.0 * i + 60) for i in range(len(rows)))
+    if caps is None:
+        caps = tuple(params.window_cap(metric) * min(1.0, (end - start) / 60) for start, end in spans)
+    total = list(carried.llr)
+    for row, cap in zip(rows, caps, strict=True):
+        for k, x in enumerate(window_llr(row, params.tolerated_ratio, cap)):
+            total[k] += x
+    rounded = tuple(round(x, 3) for x in total)
+    strata = _merge_strata((*carried.strata, _pooled(rows))) if rows else carried.strata
+    minutes = by_minute(rows, spans)
+    kept = _without_worst(minutes, lambda r: ell(PSI_GRID[_K_PROMOTE], *r))
     psi_hat, lo, hi = psi_interval(strata)
-    return _MetricState(
-        name=name,
-        step_rows=rows,
-        step_llr=step_llr,
-        total_llr=total,
+    return MetricTest(
+        metric=metric,
+        step_rows=minutes,
+        total_llr=rounded,
         strata=strata,
-        log_lr=mixture_log_lr(total),
+        log_lr=mixture_log_lr(rounded),
+        step_llr_psi2=sum(ell(PSI_GRID[_K_PROMOTE], *r) for r in kept),
         psi_hat=psi_hat,
         psi_lo=lo,
         psi_hi=hi,
     )
 
 
-def _sustained_tail(samples: Sequence[Sample], breached) -> list[Sample]:
+def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals) -> str | None:
+    """The sequential test's rollback sentence, or None below its boundary."""
+    if test.log_lr < math.log(params.rollback_at(test.metric)):
+        return None
+    n_c, b_c, n_s, b_s = test.totals
+    latency, counted = "", f"{n_c:,} candidate requests"
+    if test.metric is not Metric.ERRORS:
+        p95_c, p95_s = totals.p95_ms
+        if p95_c is not None:
+            latency = f" (p95 {_ms(p95_c)}" + (f" vs {_ms(p95_s)})" if p95_s is not None else ")")
+        if params.warmup_seconds:  # fewer than the step's requests: say why
+            counted += f" past each step's {_seconds(params.warmup_seconds)} warm-up"
+    return (
+        f"{_LABEL[test.metric]} {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}{latency} — "
+        f"evidence of regression: likelihood ratio {_lr(math.exp(min(test.log_lr, 700)))} "
+        f"≥ {params.rollback_at(test.metric):g} ({_psi(test.psi_lo, test.psi_hi)}; "
+        f"null ψ ≤ {params.tolerated_ratio:g}, each minute adding at most "
+        f"{params.window_cap(test.metric):g} to ln LR; {counted})"
+    )
+
+
+# -------------------------------------------------------------------- guardrails
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """One guardrail's finding: a failure, or a note that may hold the step."""
+
+    fail: str | None = None
+    note: str | None = None
+    holds: bool = False  # the note keeps the step from passing while it lasts
+
+
+def _z(confidence: float) -> float:
+    return NormalDist().inv_cdf(confidence)
+
+
+def rise_guardrail(params: JudgeParams, totals: StepTotals) -> tuple[Guardrail, float | None]:
+    """5xx more than ``max_error_rate_increase_pp`` over stable, at ``guardrail_confidence``,
+    on the step's complete minutes without the worst one (one burst is not a rise); the bound it used."""
+    rows = by_minute(totals.rows[Metric.ERRORS], totals.spans[Metric.ERRORS], complete_only=True)
+    if len(rows) < 2:
+        return Guardrail(), None
+    n_c, b_c, n_s, b_s = _pooled(_without_worst(rows, _excess(rows)))
+    lower = diff_lower(b_c, n_c, b_s, n_s, _z(params.guardrail_confidence))
+    if n_c == 0 or n_s == 0 or lower <= params.max_error_rate_increase_pp / 100:
+        return Guardrail(), lower if n_c and n_s else None
+    return Guardrail(fail=(
+        f"5xx {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)} — over the limit "
+        f"+{params.max_error_rate_increase_pp:g} pp: the rise is at least {_pp(lower)} at "
+        f"{params.guardrail_confidence * 100:g} % confidence ({_requests(n_c)} on the candidate, "
+        "the worst window left out)"
+    )), lower
+
+
+def _sustained_tail(samples: Sequence[Sample], breached: Callable[[Sample], bool]) -> list[Sample]:
     """The latest run of consecutive samples for which ``breached(sample)`` holds."""
     run: list[Sample] = []
     for s in reversed(samples):
@@ -440,6 +601,165 @@ def _sustained_tail(samples: Sequence[Sample], breached) -> list[Sample]:
 
 def _span(run: Sequence[Sample]) -> float:
     return sum(s.end - s.start for s in run)
+
+
+def level_guardrail(params: JudgeParams, totals: StepTotals) -> Guardrail:
+    """The candidate's 5xx over ``max_error_rate`` for ``max_error_rate_seconds`` (its worst window
+    left out), provably and worse than stable. A stable revision over the limit too is the baseline: a note, no hold."""
+    def errors(c: Counts) -> int:
+        return _bounded_errors(c, params.client_max_bad)
+
+    run = _sustained_tail(
+        totals.samples,
+        lambda s: s.candidate.requests > 0 and errors(s.candidate) / s.candidate.requests > params.max_error_rate,
+    )
+    if len(run) < 2:
+        return Guardrail()
+    # sustained beyond its worst window: two bursts in a row are not "for 2 minutes"
+    worst = max(run, key=lambda s: errors(s.candidate) / s.candidate.requests)
+    run = [s for s in run if s is not worst]
+    if _span(run) < params.max_error_rate_seconds:
+        return Guardrail()
+    rn_c = sum(s.candidate.requests for s in run)
+    re_c = sum(errors(s.candidate) for s in run)
+    rn_s = sum(s.stable.requests for s in run)
+    re_s = sum(errors(s.stable) for s in run)
+    rate_c, rate_s = re_c / rn_c, (re_s / rn_s if rn_s else 0.0)
+    head = (
+        f"5xx {_pct(rate_c)} for {_span(run):.0f} s — limit {params.max_error_rate * 100:g} % for "
+        f"{_seconds(params.max_error_rate_seconds)}"
+    )
+    z = _z(params.guardrail_confidence)
+    if rn_s and rate_s > params.max_error_rate:
+        return Guardrail(note=(
+            f"{head}, but stable is at {_pct(rate_s)} too: stable is the baseline here, "
+            "not the candidate's fault; the candidate is judged against it"
+        ))
+    if wilson(re_c, rn_c, z)[0] > params.max_error_rate and diff_lower(re_c, rn_c, re_s, rn_s, z) > 0:
+        return Guardrail(fail=f"{head} (stable {_pct(rate_s)}, {_requests(rn_c)})")
+    return Guardrail(note=f"{head}, on only {_requests(rn_c)} — not conclusive yet; holding the step", holds=True)
+
+
+def p95_guardrail(params: JudgeParams, totals: StepTotals) -> Guardrail:
+    """The candidate's p95 over ``max_p95_ms`` in every warm sample of the last ``max_p95_seconds``
+    while stable's is not; stable over it too is a note."""
+    run = _sustained_tail(
+        totals.warm, lambda s: s.candidate.p95_ms is not None and s.candidate.p95_ms > params.max_p95_ms
+    )
+    if not run or _span(run) < params.max_p95_seconds:
+        return Guardrail()
+    stable_ok = [s for s in run if s.stable.p95_ms is None or s.stable.p95_ms <= params.max_p95_ms]
+    p95_c = _median([s.candidate.p95_ms for s in run if s.candidate.p95_ms is not None])
+    p95_s = _median([s.stable.p95_ms for s in run if s.stable.p95_ms is not None])
+    vs = f" vs {_ms(p95_s)}" if p95_s is not None else ""
+    head = (
+        f"p95 {_ms(p95_c or 0.0)}{vs} for {_span(run):.0f} s — limit {_ms(params.max_p95_ms)} for "
+        f"{_seconds(params.max_p95_seconds)}"
+    )
+    if len(stable_ok) == len(run):
+        return Guardrail(fail=head)
+    return Guardrail(note=f"{head}, but stable is over the limit too: not the candidate's fault")
+
+
+# ------------------------------------------------------------------------- the pass
+
+
+@dataclass(frozen=True)
+class PassCheck:
+    """Whether a metric lets the step pass, and the sentence that says why (or why not)."""
+
+    ok: bool
+    reason: str
+
+
+def _pass_by_evidence(params: JudgeParams, test: MetricTest) -> PassCheck | None:
+    if not test.step_rows or test.step_llr_psi2 > params.promote_llr:
+        return None
+    n_c, b_c, n_s, b_s = test.totals
+    return PassCheck(True, (
+        f"{_LABEL[test.metric]}: no regression — {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}; "
+        f"evidence for a doubling {_lr(math.exp(test.step_llr_psi2))}, pass at ≤ "
+        f"{_lr(math.exp(params.promote_llr))} (step Σℓ(2) {test.step_llr_psi2:.2f} ≤ "
+        f"{params.promote_llr:.2f} without the worst window; {_psi(test.psi_lo, test.psi_hi)})"
+    ))
+
+
+def _pass_by_tolerance(params: JudgeParams, test: MetricTest) -> PassCheck | None:
+    """The rise bounded under the operators' tolerance with 1 − β confidence (worst window out).
+
+    With rare bad events the SPRT needs tens of thousands of requests to accept "no change";
+    the operators' tolerance decides instead: 5xx no more than ``max_error_rate_increase_pp``
+    over stable, slow requests no more than twice stable's share. The sequential test keeps
+    watching in the next (larger) step, so a smaller regression is still caught there.
+    """
+    rows = _without_worst(test.step_rows, _excess(test.step_rows))
+    n_c, b_c, n_s, b_s = _pooled(rows)
+    if not n_c or not n_s:
+        return None
+    upper = diff_upper(b_c, n_c, b_s, n_s, _z(1 - params.beta))
+    if test.metric is Metric.ERRORS:
+        limit, limit_text = params.max_error_rate_increase_pp / 100, f"+{params.max_error_rate_increase_pp:g} pp limit"
+    else:
+        limit, limit_text = b_s / n_s, "limit of twice stable's share"
+    if upper >= limit:
+        return None
+    bound = f"the rise at most {_pp(upper)}" if upper >= 0 else f"lower than stable by at least {_pp(-upper)}"
+    return PassCheck(True, (
+        f"{_LABEL[test.metric]}: within the {limit_text} — {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}, "
+        f"{bound} at {(1 - params.beta) * 100:g} % confidence (the worst window left out)"
+    ))
+
+
+def _not_yet(params: JudgeParams, test: MetricTest) -> PassCheck:
+    label = _LABEL[test.metric]
+    n_c, b_c, n_s, b_s = test.totals
+    if n_c == 0 or n_s == 0:
+        return PassCheck(False, f"{label}: no requests to compare yet")
+    p_c, p_s = b_c / n_c, b_s / n_s
+    rates = f"{_pct(p_c)} vs stable {_pct(p_s)}"
+    boundary = params.rollback_at(test.metric)
+    lr = _lr(math.exp(min(test.log_lr, 700)))
+    interval = _psi(test.psi_lo, test.psi_hi)
+    if test.psi_lo is not None and test.psi_lo > params.tolerated_ratio:
+        return PassCheck(False, (
+            f"{label}: looks worse — {rates}; evidence of regression {lr} of the {boundary:g} needed "
+            f"to roll back ({interval})"
+        ))
+    if test.psi_hi is None or test.psi_hi > 2:
+        worse = "a much higher rate" if test.psi_hi is None or p_s == 0 else _pct(p_s * test.psi_hi)
+        return PassCheck(False, (
+            f"{label}: not enough evidence yet — {test.bad_events:,} bad events in total cannot tell "
+            f"{_pct(p_s)} from {worse} ({rates}; {interval}; evidence of regression {lr} of {boundary:g})"
+        ))
+    return PassCheck(False, (
+        f"{label}: no sign of regression yet — {rates}; evidence for a doubling "
+        f"{_lr(math.exp(test.step_llr_psi2))}, pass at ≤ {_lr(math.exp(params.promote_llr))} ({interval})"
+    ))
+
+
+def pass_check(params: JudgeParams, test: MetricTest) -> PassCheck:
+    """Evidence of no regression, else the tolerance, else what is missing."""
+    return _pass_by_evidence(params, test) or _pass_by_tolerance(params, test) or _not_yet(params, test)
+
+
+def _requests_reason(params: JudgeParams, totals: StepTotals) -> PassCheck:
+    n = totals.rollout_candidate_requests
+    if n >= params.min_requests:
+        return PassCheck(True, f"enough traffic: {n:,} candidate requests in the rollout (need {params.min_requests:,})")
+    return PassCheck(False, (
+        f"not enough traffic yet: {n:,} candidate requests in the rollout — need {params.min_requests:,}"
+    ))
+
+
+def _tail_reason(params: JudgeParams, test: MetricTest) -> str | None:
+    n_c, b_c, n_s, b_s = test.totals
+    if not n_c or not n_s or not b_c + b_s:
+        return None
+    return (
+        f"tail requests (over {params.tail_factor:g}× the slow threshold): {_pct(b_c / n_c)} vs stable "
+        f"{_pct(b_s / n_s)}; evidence of regression {_lr(math.exp(min(test.log_lr, 700)))} of the "
+        f"{params.rollback_at(Metric.TAIL):g} needed to roll back"
+    )
 
 
 # ---------------------------------------------------------------------------- judge
@@ -457,266 +777,85 @@ def judge_step(
 ) -> Verdict:
     """Judge the current step from ``carried`` evidence plus all its ``samples``.
 
-    Idempotent: call it again with more samples of the same step and it recomputes.
-    At the end of a step store ``verdict.evidence`` and pass it as ``carried`` to the
-    next one: the mixture likelihood ratio is summed over the whole rollout, the
-    early-promotion statistic Σℓ(2) is the step's own.
+    Idempotent: call it again with more samples of the same step and it recomputes. At the end
+    of a step store ``verdict.evidence`` and pass it as ``carried`` to the next one.
 
-    ``step_started`` (unix seconds) places the latency warm-up; by default the first
-    sample's start. Samples that start within ``warmup_seconds`` of it count for 5xx
-    but not for latency (slow events, p95): cold starts are not a regression.
+    ``step_started`` (unix seconds) places the latency warm-up; by default the first sample's
+    start. Samples that start within ``warmup_seconds`` of it count for 5xx but not for latency.
 
-    Order of decisions: failed health/smoke check or crash loop → fail; the mixture
-    likelihood ratio of either metric ≥ 1/α_metric → fail; a guardrail → fail; after
-    the minimum bake, Σℓ(2) ≤ ln(β/(1−α)) for both metrics with ≥ ``min_requests``
-    candidate requests → pass; at the maximum bake → inconclusive; else continue.
-
-    Guardrails, made robust so they keep the false-rollback bound:
-
-    * 5xx rise: over the step, the one-sided ``guardrail_confidence`` lower bound of
-      p_c − p_s must exceed ``max_error_rate_increase_pp`` (a point estimate on 60 s
-      of low traffic would fire on noise).
-    * 5xx level: the candidate's rate above ``max_error_rate`` in every sample of the
-      latest ``max_error_rate_seconds``, its pooled lower bound above the limit too,
-      and the candidate significantly worse than stable. When stable is over the limit
-      as well it is an incident shared by both revisions: no fail, a reason says so.
-    * p95: the candidate's p95 above ``max_p95_ms`` in every (post-warm-up) sample of
-      the latest ``max_p95_seconds`` while stable's is not.
+    Order: failed health/smoke check or crash loop → fail; a metric's sequential test at its
+    boundary → fail; a guardrail → fail; after the minimum bake, with enough candidate requests
+    over the rollout, no holding note, and 5xx and slow requests each passing → pass; at the
+    maximum bake → inconclusive; else continue.
     """
-    samples = sorted(samples, key=lambda s: s.start)
-    if step_started is None:
-        step_started = samples[0].start if samples else 0.0
-    warm = [s for s in samples if s.start >= step_started + params.warmup_seconds]
-
-    err_rows: list[Stratum] = [
-        (s.candidate.requests, s.candidate.errors, s.stable.requests, s.stable.errors)
-        for s in samples
-    ]
-    slow_rows: list[Stratum] = [
-        (s.candidate.requests, s.candidate.slow, s.stable.requests, s.stable.slow) for s in warm
-    ]
-    states = {
-        "errors": _metric_state("errors", carried.errors, err_rows),
-        "slow": _metric_state("slow", carried.slow, slow_rows),
-    }
+    totals = step_totals(params, carried, samples, step_started)
+    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m], totals.spans[m], totals.caps[m]) for m in Metric}
     evidence = Evidence(
-        errors=MetricEvidence(states["errors"].total_llr, states["errors"].strata),
-        slow=MetricEvidence(states["slow"].total_llr, states["slow"].strata),
+        **{m.value: MetricEvidence(tests[m].total_llr, tests[m].strata) for m in Metric},
         steps=carried.steps + 1,
-        samples=carried.samples + len(samples),
+        samples=carried.samples + len(totals.samples),
     )
+    rise, rise_lower = rise_guardrail(params, totals)
+    guardrails = (rise, level_guardrail(params, totals), p95_guardrail(params, totals))
+    metrics = _metrics(params, tests, totals, baked_seconds, rise_lower)
 
-    z = NormalDist().inv_cdf(params.guardrail_confidence)
-    n_c = sum(s.candidate.requests for s in samples)
-    e_c = sum(s.candidate.errors for s in samples)
-    n_s = sum(s.stable.requests for s in samples)
-    e_s = sum(s.stable.errors for s in samples)
-    wn_c = sum(s.candidate.requests for s in warm)
-    ws_c = sum(s.candidate.slow for s in warm)
-    wn_s = sum(s.stable.requests for s in warm)
-    ws_s = sum(s.stable.slow for s in warm)
-    p95_c = _median([s.candidate.p95_ms for s in warm if s.candidate.p95_ms is not None])
-    p95_s = _median([s.stable.p95_ms for s in warm if s.stable.p95_ms is not None])
-
-    fail: list[str] = []
-    notes: list[str] = []
-
-    # --- checks outside the statistics
-    if health_failed:
-        fail.append(f"health/smoke check failed: {health_failed}")
+    fails = [f"health/smoke check failed: {health_failed}"] if health_failed else []
     if crash_looping:
-        fail.append("candidate revision is crash-looping")
+        fails.append("candidate revision is crash-looping")
+    fails += [r for r in (_regression_reason(params, t, totals) for t in tests.values()) if r]
+    fails += [g.fail for g in guardrails if g.fail]
+    notes = [g.note for g in guardrails if g.note]
+    if fails:
+        return Verdict(Decision.FAIL, tuple(fails + notes), evidence, metrics)
+    return _decide(params, baked_seconds, tests, totals, guardrails, evidence, metrics)
 
-    # --- the sequential test, per metric
-    boundary = 1 / params.alpha_metric
-    for st in states.values():
-        if st.log_lr >= params.rollback_log_lr:
-            n_ct, b_ct, n_st, b_st = st.totals
-            latency, counted = "", f"{n_ct:,} candidate requests"
-            if st.name == "slow":
-                if p95_c is not None:
-                    latency = f" (p95 {p95_c:,.0f} ms" + (f" vs {p95_s:,.0f} ms)" if p95_s is not None else ")")
-                if params.warmup_seconds:  # fewer than the step's requests: say why
-                    counted += f" past each step's {params.warmup_seconds:g} s warm-up"
-            fail.append(
-                f"{_LABEL[st.name]} {_pct(b_ct / n_ct)} vs stable {_pct(b_st / n_st)}{latency} — "
-                f"evidence of regression: likelihood ratio {_ratio(math.exp(min(st.log_lr, 700)))} "
-                f"≥ {boundary:g} ({_psi_text(st.psi_lo, st.psi_hi)}, {counted})"
-            )
 
-    # --- guardrail: 5xx rise over stable
-    limit_pp = params.max_error_rate_increase_pp / 100
-    rise_lower = _diff_lower(e_c, n_c, e_s, n_s, z)
-    if rise_lower > limit_pp:
-        fail.append(
-            f"5xx {_pct(e_c / n_c)} vs stable {_pct(e_s / n_s)} — limit "
-            f"+{params.max_error_rate_increase_pp:g} pp (rise ≥ {rise_lower * 100:.1f} pp at "
-            f"{params.guardrail_confidence * 100:g} % confidence, {n_c:,} requests)"
-        )
-
-    # --- guardrail: 5xx level sustained
-    run = _sustained_tail(
-        samples,
-        lambda s: s.candidate.requests > 0
-        and s.candidate.errors / s.candidate.requests > params.max_error_rate,
-    )
-    if run and _span(run) >= params.max_error_rate_seconds:
-        rn_c = sum(s.candidate.requests for s in run)
-        re_c = sum(s.candidate.errors for s in run)
-        rn_s = sum(s.stable.requests for s in run)
-        re_s = sum(s.stable.errors for s in run)
-        rate_c = re_c / rn_c
-        rate_s = re_s / rn_s if rn_s else 0.0
-        head = (
-            f"5xx {_pct(rate_c)} for {_span(run):.0f} s — limit "
-            f"{params.max_error_rate * 100:g} % for {params.max_error_rate_seconds:g} s"
-        )
-        if rn_s and rate_s > params.max_error_rate:
-            notes.append(
-                f"{head}, but stable is at {_pct(rate_s)} too: an incident shared by both "
-                "revisions, not the candidate's fault"
-            )
-        elif (
-            _wilson(re_c, rn_c, z)[0] > params.max_error_rate
-            and _diff_lower(re_c, rn_c, re_s, rn_s, z) > 0
-        ):
-            fail.append(f"{head} (stable {_pct(rate_s)}, {rn_c:,} requests)")
-        else:
-            notes.append(f"{head}, on only {rn_c:,} requests — not conclusive yet")
-
-    # --- guardrail: p95 sustained
-    p95_run = _sustained_tail(
-        warm,
-        lambda s: s.candidate.p95_ms is not None and s.candidate.p95_ms > params.max_p95_ms,
-    )
-    if p95_run and _span(p95_run) >= params.max_p95_seconds:
-        stable_ok = [
-            s for s in p95_run if s.stable.p95_ms is None or s.stable.p95_ms <= params.max_p95_ms
-        ]
-        worst_c = _median([s.candidate.p95_ms for s in p95_run])  # type: ignore[misc]
-        stable_vals = [s.stable.p95_ms for s in p95_run if s.stable.p95_ms is not None]
-        worst_s = _median(stable_vals)
-        vs = f" vs {worst_s:,.0f} ms" if worst_s is not None else ""
-        head = (
-            f"p95 {worst_c:,.0f} ms{vs} for {_span(p95_run):.0f} s — limit "
-            f"{params.max_p95_ms:,.0f} ms for {params.max_p95_seconds:g} s"
-        )
-        if len(stable_ok) == len(p95_run):
-            fail.append(head)
-        else:
-            notes.append(f"{head}, but stable is over the limit too: not the candidate's fault")
-
-    metrics = _metrics(
-        params, states, baked_seconds, len(samples), (n_c, e_c, n_s, e_s),
-        (wn_c, ws_c, wn_s, ws_s), (p95_c, p95_s), rise_lower,
-    )
-    if fail:
-        return Verdict(FAIL, tuple(fail + notes), evidence, metrics)
-
-    # --- pass / inconclusive / continue
-    reasons: list[str] = []
-    enough_requests = n_c >= params.min_requests
-    promotable = {
-        name: st.step_llr[_K_PROMOTE] <= params.promote_llr and bool(st.step_rows)
-        for name, st in states.items()
-    }
-    # With a low 5xx base rate the SPRT needs tens of thousands of requests to accept "no
-    # change"; the operators' own tolerance (+max_error_rate_increase_pp) decides instead once
-    # the step's rise is bounded under it with 1 − β confidence. The mSPRT keeps watching
-    # in the next (larger) step, so a smaller regression is still caught there.
-    z_pass = NormalDist().inv_cdf(1 - params.beta)
-    rise_upper = _diff_upper(e_c, n_c, e_s, n_s, z_pass)
-    within_tolerance = n_c > 0 and n_s > 0 and rise_upper < limit_pp
-    if within_tolerance and not promotable["errors"]:
-        promotable["errors"] = True
-        bound = (f"rise ≤ {rise_upper * 100:.2f} pp" if rise_upper >= 0 else
-                 f"lower than stable by ≥ {-rise_upper * 100:.2f} pp")  # a negative "rise" reads as a typo
-        reasons_tolerance = (
-            f"5xx {_pct(e_c / n_c)} vs stable {_pct(e_s / n_s)} — within the "
-            f"+{params.max_error_rate_increase_pp:g} pp limit: {bound} at {(1 - params.beta) * 100:g} % confidence"
-        )
-    else:
-        reasons_tolerance = None
-    if enough_requests:
-        reasons.append(f"{n_c:,} candidate requests (need {params.min_requests:,})")
-    else:
-        reasons.append(f"{n_c:,} requests — need {params.min_requests:,}")
-    for name, st in states.items():
-        if name == "errors" and reasons_tolerance:
-            reasons.append(reasons_tolerance)
-        else:
-            reasons.append(_metric_reason(params, st, promotable[name], boundary))
+def _decide(
+    params: JudgeParams,
+    baked: float,
+    tests: dict[Metric, MetricTest],
+    totals: StepTotals,
+    guardrails: Sequence[Guardrail],
+    evidence: Evidence,
+    metrics: dict[str, Any],
+) -> Verdict:
+    """Pass, inconclusive or continue, the plain-words head first."""
+    checks = [_requests_reason(params, totals), *(pass_check(params, tests[m]) for m in _PASS_METRICS)]
+    reasons = [c.reason for c in checks]
+    tail = _tail_reason(params, tests[Metric.TAIL])
+    if tail:
+        reasons.append(tail)
+    p95_c, p95_s = totals.p95_ms
     if p95_c is not None:
-        vs = f" vs {p95_s:,.0f} ms" if p95_s is not None else ""
-        reasons.append(f"p95 {p95_c:,.0f} ms{vs} — limit {params.max_p95_ms:,.0f} ms")
-
-    # A guardrail breached without being the candidate's (provable) fault — a shared
-    # incident, too few requests — holds the step: no promotion while it lasts.
-    ready = (
-        baked_seconds >= params.min_bake_seconds and enough_requests and all(promotable.values())
-    )
-    if ready and not notes:
-        return Verdict(PASS, tuple(reasons), evidence, metrics)
-    if baked_seconds >= params.max_bake_seconds:
-        head = (
-            f"no decision after {baked_seconds:.0f} s (max bake {params.max_bake_seconds:g} s)"
-        )
-        return Verdict(INCONCLUSIVE, (head, *notes, *reasons), evidence, metrics)
-    if baked_seconds < params.min_bake_seconds:
-        head = f"baked {baked_seconds:.0f} s of the {params.min_bake_seconds:g} s minimum"
+        vs = f" vs {_ms(p95_s)}" if p95_s is not None else ""
+        reasons.append(f"p95 {_ms(p95_c)}{vs} — limit {_ms(params.max_p95_ms)}")
+    notes = [g.note for g in guardrails if g.note]
+    holding = any(g.holds for g in guardrails)
+    ready = baked >= params.min_bake_seconds and all(c.ok for c in checks)
+    if ready and not holding:
+        return Verdict(Decision.PASS, (*notes, *reasons), evidence, metrics)
+    if baked >= params.max_bake_seconds:
+        head = f"no decision after {baked:.0f} s (max bake {_seconds(params.max_bake_seconds)})"
+        return Verdict(Decision.INCONCLUSIVE, (head, *notes, *reasons), evidence, metrics)
+    if baked < params.min_bake_seconds:
+        head = f"baked {baked:.0f} s of the {_seconds(params.min_bake_seconds)} minimum"
     elif ready:
-        head = f"baked {baked_seconds:.0f} s — ready, but holding while a guardrail is breached"
+        head = f"baked {baked:.0f} s — ready, but holding while a guardrail is breached"
     else:
-        head = f"baked {baked_seconds:.0f} s, no decision yet (max {params.max_bake_seconds:g} s)"
-    return Verdict(CONTINUE, (head, *notes, *reasons), evidence, metrics)
-
-
-def _metric_reason(params: JudgeParams, st: _MetricState, promotable: bool, boundary: float) -> str:
-    label = _LABEL[st.name]
-    n_c, b_c, n_s, b_s = st.totals
-    if n_c == 0 or n_s == 0:
-        return f"{label}: no requests to compare yet"
-    p_c, p_s = b_c / n_c, b_s / n_s
-    rates = f"{label} {_pct(p_c)} vs stable {_pct(p_s)}"
-    interval = _psi_text(st.psi_lo, st.psi_hi)
-    lr = math.exp(min(st.log_lr, 700))
-    if promotable:
-        return (
-            f"{rates} — no regression: step Σℓ(2) {st.step_llr[_K_PROMOTE]:.2f} ≤ "
-            f"{params.promote_llr:.2f} ({interval})"
-        )
-    b = st.bad_events
-    if st.psi_lo is not None and st.psi_lo > 1:
-        return (
-            f"{rates} — evidence of regression: likelihood ratio {_ratio(lr)} of "
-            f"{boundary:g} needed ({interval})"
-        )
-    if st.psi_hi is None or st.psi_hi > 2:
-        worse = "a much higher rate" if st.psi_hi is None or p_s == 0 else _pct(p_s * st.psi_hi)
-        return (
-            f"{rates}: {b:,} bad events in total — not enough to tell {_pct(p_s)} from "
-            f"{worse} ({interval}; likelihood ratio {_ratio(lr)} of {boundary:g})"
-        )
-    return (
-        f"{rates} — no sign of regression yet ({interval}; step Σℓ(2) "
-        f"{st.step_llr[_K_PROMOTE]:.2f}, pass at ≤ {params.promote_llr:.2f})"
-    )
+        head = f"baked {baked:.0f} s, no decision yet (max {_seconds(params.max_bake_seconds)})"
+    return Verdict(Decision.CONTINUE, (head, *notes, *reasons), evidence, metrics)
 
 
 def _metrics(
     params: JudgeParams,
-    states: dict[str, _MetricState],
+    tests: dict[Metric, MetricTest],
+    totals: StepTotals,
     baked_seconds: float,
-    n_samples: int,
-    err: Stratum,
-    slow: Stratum,
-    p95: tuple[float | None, float | None],
-    rise_lower: float,
+    rise_lower: float | None,
 ) -> dict[str, Any]:
-    n_c, e_c, n_s, e_s = err
-    wn_c, ws_c, wn_s, ws_s = slow
-
-    def revision(n: int, e: int, wn: int, ws: int, p: float | None) -> dict[str, Any]:
+    def revision(side: int) -> dict[str, Any]:
+        n, e = totals.requests[side], totals.errors[side]
+        wn, ws, wt = totals.warm_requests[side], totals.slow[side], totals.tail[side]
         return {
             "requests": n,
             "errors": e,
@@ -724,33 +863,36 @@ def _metrics(
             "slow_requests_after_warmup": wn,
             "slow": ws,
             "slow_rate": _rate(ws, wn),
-            "p95_ms": p,
+            "tail": wt,
+            "tail_rate": _rate(wt, wn),
+            "p95_ms": totals.p95_ms[side],
         }
 
-    def metric(st: _MetricState) -> dict[str, Any]:
-        n_ct, b_ct, n_st, b_st = st.totals
+    def metric(test: MetricTest) -> dict[str, Any]:
+        n_c, b_c, n_s, b_s = test.totals
         return {
-            "candidate_requests": n_ct,
-            "candidate_bad": b_ct,
-            "stable_requests": n_st,
-            "stable_bad": b_st,
-            "candidate_rate": _rate(b_ct, n_ct),
-            "stable_rate": _rate(b_st, n_st),
-            "log_likelihood_ratio": st.log_lr,
-            "likelihood_ratio": math.exp(min(st.log_lr, 700)),
-            "rollback_at": 1 / params.alpha_metric,
-            "step_llr_psi2": st.step_llr[_K_PROMOTE],
+            "candidate_requests": n_c,
+            "candidate_bad": b_c,
+            "stable_requests": n_s,
+            "stable_bad": b_s,
+            "candidate_rate": _rate(b_c, n_c),
+            "stable_rate": _rate(b_s, n_s),
+            "log_likelihood_ratio": test.log_lr,
+            "likelihood_ratio": math.exp(min(test.log_lr, 700)),
+            "rollback_at": params.rollback_at(test.metric),
+            "step_llr_psi2": test.step_llr_psi2,
             "promote_at_or_below": params.promote_llr,
-            "psi": st.psi_hat,
-            "psi_95": [st.psi_lo, st.psi_hi],
+            "psi": test.psi_hat,
+            "psi_95": [test.psi_lo, test.psi_hi],
         }
 
     return {
         "baked_seconds": baked_seconds,
-        "samples": n_samples,
-        "candidate": revision(n_c, e_c, wn_c, ws_c, p95[0]),
-        "stable": revision(n_s, e_s, wn_s, ws_s, p95[1]),
-        "error_rate_increase_lower_pp": rise_lower * 100 if n_c and n_s else None,
+        "samples": len(totals.samples),
+        "rollout_candidate_requests": totals.rollout_candidate_requests,
+        "candidate": revision(0),
+        "stable": revision(1),
+        "error_rate_increase_lower_pp": rise_lower * 100 if rise_lower is not None else None,
         "limits": {
             "max_error_rate_increase_pp": params.max_error_rate_increase_pp,
             "max_error_rate": params.max_error_rate,
@@ -762,7 +904,9 @@ def _metrics(
             "max_bake_seconds": params.max_bake_seconds,
             "alpha": params.alpha,
             "beta": params.beta,
+            "tolerated_ratio": params.tolerated_ratio,
+            "window_evidence_cap": params.window_evidence_cap,
+            "latency_window_evidence_cap": params.latency_window_evidence_cap,
         },
-        "errors": metric(states["errors"]),
-        "slow": metric(states["slow"]),
+        **{m.value: metric(tests[m]) for m in Metric},
     }

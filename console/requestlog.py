@@ -94,8 +94,10 @@ class RevisionBucket:
     def max_instance_errors(self) -> int:
         return max(self.errors_by_instance.values(), default=0)
 
-    def counts(self) -> Counts:
-        return Counts(self.requests, self.errors, self.slow, self.p95_ms)
+    def counts(self, tail_ms: float | None) -> Counts:
+        """The judge's counts; `tail_ms`: the tail threshold (tail_factor × the slow threshold)."""
+        tail = sum(1 for ms in self.latencies_ms if ms >= tail_ms) if tail_ms is not None else 0
+        return Counts(self.requests, self.errors, self.slow, self.p95_ms, tail, self.max_client_errors)
 
 
 def _bump(counter: dict[str, int], key: str) -> None:
@@ -109,8 +111,8 @@ class Bucket:
     candidate: RevisionBucket
     stable: RevisionBucket
 
-    def sample(self) -> Sample:
-        return Sample(self.start, self.end, self.candidate.counts(), self.stable.counts())
+    def sample(self, tail_ms: float | None) -> Sample:
+        return Sample(self.start, self.end, self.candidate.counts(tail_ms), self.stable.counts(tail_ms))
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,19 @@ def last_complete_end(now: float, period: int, delay: float) -> float:
     return math.floor((now - delay) / period) * period
 
 
-def _counts(window: WindowStats | None, slow_edge: float | None) -> Counts:
+def _counts(window: WindowStats | None, slow_edge: float | None, tail_factor: float) -> Counts:
     if window is None:
         return Counts(0, 0, 0, None)
-    slow = 0
+    slow = tail = 0
     p95 = None
     if window.latency is not None and window.latency.count:
         p95 = window.latency.percentile(0.95)
         if slow_edge is not None:
             slow = window.latency.count_at_or_above(window.latency.snap(slow_edge))
+            tail = window.latency.count_at_or_above(window.latency.snap(slow_edge * tail_factor))
     requests = window.requests
-    return Counts(requests, min(window.errors, requests), min(slow, requests), p95)
+    slow = min(slow, requests)
+    return Counts(requests, min(window.errors, requests), slow, p95, tail=min(tail, slow))
 
 
 def step_samples(
@@ -45,8 +47,10 @@ def step_samples(
     end: float,
     period: int,
     slow_edge: float | None,
+    tail_factor: float = 3.0,
 ) -> list[Sample]:
-    """One Sample per aligned window in (start, end], oldest first."""
+    """One Sample per aligned window in (start, end], oldest first; "tail" is slower than
+    ``tail_factor`` × ``slow_edge`` (the judge's p99-regression metric)."""
     cand = windows.get((service, candidate), {})
     stab = windows.get((service, stable), {})
     samples = []
@@ -54,7 +58,9 @@ def step_samples(
     while window_end <= end:
         c, s = cand.get(window_end), stab.get(window_end)
         if c is not None or s is not None:
-            samples.append(Sample(window_end - period, window_end, _counts(c, slow_edge), _counts(s, slow_edge)))
+            samples.append(Sample(
+                window_end - period, window_end, _counts(c, slow_edge, tail_factor), _counts(s, slow_edge, tail_factor)
+            ))
         window_end += period
     return samples
 
@@ -80,4 +86,8 @@ def judge_params(rollout: Rollout, analysis: Analysis, extended: bool) -> JudgeP
         min_bake_seconds=rollout.bake_seconds,
         max_bake_seconds=max_bake,
         warmup_seconds=analysis.warmup_seconds,
+        tolerated_ratio=analysis.tolerated_ratio,
+        window_evidence_cap=analysis.window_evidence_cap,
+        latency_window_evidence_cap=analysis.latency_window_evidence_cap,
+        tail_factor=analysis.tail_factor,
     )

@@ -77,6 +77,7 @@ class MonitoringSource:
         self.metrics = metrics
         self.period = config.analysis.window_seconds
         self.delay = config.analysis.metric_delay_seconds
+        self.tail_factor = config.analysis.tail_factor
         self.min_bake = target.rollout.bake_seconds
         self.poll = max(5.0, self.period / 4)
 
@@ -89,7 +90,8 @@ class MonitoringSource:
             windows = self.metrics.revision_windows(
                 t.project, t.region, start, end, service=t.service, period=self.period, usage=False
             )
-            samples = step_samples(windows, t.service, step.candidate, step.stable, start, end, self.period, step.slow_ms)
+            samples = step_samples(windows, t.service, step.candidate, step.stable, start, end, self.period, step.slow_ms,
+                                   self.tail_factor)
         return SourceReading(samples, Source.MONITORING, self.min_bake, self.poll, fallback,
                              data_until=end if end > start else None)
 
@@ -116,6 +118,7 @@ class RequestLogSource:
         self.feed = feed
         self.monitoring = monitoring
         self.min_bake = target.rollout.logs_bake_seconds
+        self.tail_factor = config.analysis.tail_factor
         self.looking_since: float | None = None
         self.fell_back: str | None = None  # sticky for the rollout: one source per rollout once it fell back
         self.checked_until: float | None = None  # Monitoring windows cross-checked up to here
@@ -138,7 +141,8 @@ class RequestLogSource:
             return self.monitoring.read(step, now, choice.reason)
         buckets, unknown = log.step_buckets(self.target.service, step.candidate, step.stable, step.started, step.slow_ms)
         watermark = log.watermark()
-        return SourceReading([b.sample() for b in buckets], Source.LOGS, self.min_bake, LOGS_POLL_SECONDS,
+        tail_ms = step.slow_ms * self.tail_factor if step.slow_ms is not None else None
+        return SourceReading([b.sample(tail_ms) for b in buckets], Source.LOGS, self.min_bake, LOGS_POLL_SECONDS,
                              data_until=watermark, unknown=len(unknown))
 
     def _choose(self, step: StepView, now: float) -> SourceChoice:

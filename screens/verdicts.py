@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from console.config import Config, Target
-from console.judge import Evidence, Verdict, judge_step, mixture_log_lr
+from console.judge import Evidence, JudgeParams, Metric, Verdict, judge_step, mixture_log_lr
 from console.samples import first_window_start, judge_params, last_complete_end, step_samples
 from console.state import RolloutState
 from widgets.history import StepView
@@ -74,10 +74,11 @@ def carried_evidence(state: RolloutState, config: Config) -> tuple[MetricEvidenc
         evidence = Evidence.from_dict(dict(state.evidence))
     except (ValueError, TypeError, KeyError):
         return ()
-    boundary = 1 / (config.analysis.alpha / 2)
+    params = JudgeParams(alpha=config.analysis.alpha)
     out = []
     for key, label in LABELS.items():
         metric = getattr(evidence, key)
+        boundary = params.rollback_at(Metric(key))
         lr = math.exp(min(mixture_log_lr(metric.llr), 700))
         n_c = sum(s[0] for s in metric.strata)
         b_c = sum(s[1] for s in metric.strata)

@@ -39,8 +39,10 @@ def test_buckets_start_at_the_step_and_end_at_the_watermark():
     first = buckets[0]
     assert (first.candidate.requests, first.candidate.errors, first.candidate.slow) == (5, 1, 1)
     assert first.stable.requests == 5 and first.stable.errors == 0
-    sample = first.sample()
+    sample = first.sample(tail_ms=800)
     assert sample.candidate.requests == 5 and sample.candidate.p95_ms == 900
+    assert sample.candidate.tail == 1 and sample.stable.tail == 0  # the 900 ms request is over the tail threshold
+    assert sample.candidate.max_client_bad == 1  # the judge bounds one client's 5xx per sample
     assert unknown == []
 
 
