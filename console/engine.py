@@ -106,7 +106,7 @@ class Engine:
         self.config = config
         self.target = target
         self.clock = clock
-        self.run = CloudRun(clients)
+        self.run = CloudRun(clients, clock)
         self.metrics = Metrics(clients)
         self.logs = Logs(clients)
         self.on_event = on_event or (lambda event: None)
