@@ -1,8 +1,12 @@
 """The rollout engine: smoke-check, step traffic, judge each step, promote or roll back.
 
-Headless (`--auto-promote`) and the terminal UI drive this same code. Every traffic change is
-conflict-checked and verified, carries the rollout state in the service's annotations, and is
-written to the audit log; the caller is told of everything through `Event`s.
+Headless (`--auto-promote`) and the terminal UI drive this same code. Every write is fenced
+(`console.rollout.fence`): a compare-and-swap against what this engine last wrote and read —
+traffic, tags, rollout state, its lease and the lease's generation. Anything it did not write
+stops it without a write (exit 4; exit 1 when an operator rolled back). A write is done when
+Cloud Run serves it, and a step is judged only on windows from then. Each write carries the
+rollout state in the service's annotations and is written to the audit log; the caller is told
+of everything through `Event`s.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ from console.gcp.run import CloudRun
 from console.identity import driver_identity, my_lease, pid_alive
 from console.judge import Evidence, Verdict, judge_step
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
+from console.rollout.fence import Fence, RolledBackByOperator, ServiceChanged, stop_error, traffic_key
+from console.rollout.outcomes import EventKind, ExitCode, OutcomeKind, RollbackWhy
 from console.samples import first_window_start, judge_params, last_complete_end, slow_threshold, step_samples
 from console.smoke import SmokeResult, run_smoke
 from console.state import (
     FAILED_ANNOTATION,
     STABLE_ANNOTATION,
+    Phase,
     RolloutState,
     failed_candidates,
     lease_blocks,
@@ -46,20 +53,19 @@ from console.state import (
 )
 
 CONFLICT_RETRIES = 6
+# How long (clock seconds) a written split may take to be served before the write counts as
+# unverified (exit 3). Cloud Run reconciles in seconds; a resumed rollout waits as long.
+SERVE_BOUND_SECONDS = 120.0
 
 
 class Interrupted(Exception):
     """SIGINT/SIGTERM (or the operator) asked the rollout to stop."""
 
 
-class LeaseLost(VinconsoleError):
-    pass
-
-
 @dataclass(frozen=True)
 class Event:
     at: float
-    kind: str  # start resume smoke traffic bake verdict promote rollback hold warn error noop
+    kind: str  # an EventKind
     message: str
     step: int | None = None
     percent: int | None = None
@@ -78,8 +84,8 @@ class StepReport:
 
 @dataclass
 class Outcome:
-    outcome: str  # promoted | rolled_back | aborted | noop
-    exit_code: int
+    outcome: str  # an OutcomeKind
+    exit_code: int  # an ExitCode
     message: str
     candidate: str | None = None
     stable: str | None = None
@@ -121,7 +127,12 @@ class Engine:
         self.service: ServiceState | None = None
         self.revisions: dict[str, Revision] = {}
         self.holding = False  # whether our lease is on the service (as last written)
-        self.outcome = Outcome("aborted", 3, "")
+        # what this engine last wrote and read; None until it takes the lease
+        self.fence: Fence | None = None
+        self.fenced_out = False  # someone else changed the service: this engine writes nothing more
+        self.rollout_id: str | None = None  # the rollout this engine drives
+        self.preempted: str | None = None  # the holder whose lease an operator's rollback took
+        self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.INFRASTRUCTURE, "")
 
     # ----------------------------------------------------------------- events and helpers
 
@@ -139,7 +150,12 @@ class Engine:
         )
 
     def _warn(self, message: str) -> None:
-        self.emit("warn", message)
+        self.emit(EventKind.WARN, message)
+
+    def _check_stop(self) -> None:
+        """Act on an interrupt at once, wherever the engine is (lease, start, smoke, a write)."""
+        if self.stop.is_set():
+            raise Interrupted()
 
     def _sleep(self, seconds: float) -> None:
         """Sleep on the clock, waking at once when asked to stop."""
@@ -152,10 +168,47 @@ class Engine:
             raise Interrupted()
 
     def refresh(self) -> ServiceState:
+        """Read the service and its revisions; while driving, stop on anything this engine did not write."""
         t = self.target
-        self.service = self.run.get_service(t.project, t.region, t.service)
+        fresh = self.run.get_service(t.project, t.region, t.service)
         self.revisions = {r.name: r for r in self.run.list_revisions(t.project, t.region, t.service)}
-        return self.service
+        self._check_fence(fresh)
+        self.service = fresh
+        return fresh
+
+    def _check_fence(self, fresh: ServiceState) -> None:
+        if self.fence is None:
+            return
+        error = stop_error(self.target.key, self.rollout_id, self.fence, fresh, iso_time(fresh.update_time))
+        if error is not None:
+            self._stop_driving(error, fresh)
+
+    def _stop_driving(self, error: ServiceChanged | RolledBackByOperator, fresh: ServiceState) -> None:
+        """Someone else wrote the service: say what and who, audit it, never write again, raise `error`."""
+        self.fenced_out = True
+        self.fence = None
+        self.holding = False
+        self.service = fresh
+        self.emit(EventKind.STOPPED, str(error))
+        self.audit.record(
+            "stopped",
+            self.clock.now(),
+            revision=self.rollout_candidate or "",
+            message=str(error),
+            rollout=self.rollout_id,
+            by=fresh.last_modifier or None,
+            changes=getattr(error, "what", None),
+            after=split_json(fresh.served_split()),
+            after_written=split_json(fresh.written_split()),
+            driver=self.lease.holder,
+            severity="WARNING",
+        )
+        raise error
+
+    @property
+    def rollout_candidate(self) -> str | None:
+        state = self.state
+        return state.candidate if state and state.id == self.rollout_id else None
 
     @property
     def state(self) -> RolloutState | None:
@@ -186,7 +239,7 @@ class Engine:
 
     def write(
         self,
-        split: Mapping[str, int],
+        split: Mapping[str, int] | None,
         *,
         state: RolloutState | None,
         tags: Mapping[str, str] | None = None,
@@ -196,10 +249,21 @@ class Engine:
         kind: str = "traffic",
         audit: bool = True,
         details: Mapping[str, Any] | None = None,
+        interruptible: bool = True,
     ) -> ServiceState:
-        """One conflict-safe, verified traffic write carrying the rollout state and the lease."""
-        assert self.service is not None
-        before = self.service.served_split()
+        """One fenced write carrying the rollout state and the lease; done when Cloud Run serves it.
+
+        `split` None keeps the traffic as written (never as served: a write still reconciling is not
+        undone by a lease or state write). Before sending, the service is re-read and checked against
+        what this engine last wrote (the fence); the write itself is a compare-and-swap on the etag
+        of that read. A conflict is retried only when nothing this engine did not write changed.
+        """
+        if interruptible:
+            self._check_stop()
+        if self.fenced_out:
+            raise RuntimeError("a fenced-out engine must not write")  # a bug, not an operator error
+        service = self.refresh()
+        before_served, before_written = service.served_split(), service.written_split()
         wanted_annotations: dict[str, str | None] = dict(annotations or {})
         if state is not None:
             wanted_annotations[ROLLOUT_ANNOTATION] = state.to_annotation()
@@ -208,18 +272,29 @@ class Engine:
             wanted_annotations[LEASE_ANNOTATION] = self.lease.to_annotation()
         else:
             wanted_annotations[LEASE_ANNOTATION] = None
-        traffic = self._traffic(split, tags or {})
         for attempt in range(CONFLICT_RETRIES):
+            traffic = list(service.traffic) if split is None and not tags else self._traffic(
+                service.written_split() if split is None else split, tags or {}
+            )
             try:
-                self.service = self.run.write_traffic(self.service, traffic, wanted_annotations, revisions=self.revisions)
-                self.holding = hold_lease
+                written = self.run.write_traffic(
+                    service, traffic, wanted_annotations, revisions=self.revisions, wait_served=False
+                )
                 break
             except ConflictError as conflict:
-                self._check_still_ours(conflict)
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
-                if self.stop.wait(min(2.0, 0.1 * 2**attempt)):
-                    raise Interrupted()
+                if self.stop.wait(min(2.0, 0.1 * 2**attempt)) and interruptible:
+                    raise Interrupted() from None
+                service = self.refresh()  # raises if someone else wrote what the fence guards
+                self._warn(f"write conflicted ({conflict.code}) but nothing this console guards changed; retrying")
+        self.fence = Fence.intended(service, traffic, wanted_annotations)
+        self.holding = hold_lease
+        self._check_fence(written)
+        self.service = written
+        wanted_split = written.written_split()
+        if traffic_key(traffic) != traffic_key(service.traffic):  # a split or a tag changed: done once served
+            self.service = self._await_served(wanted_split)
         after = self.service.served_split()
         if not audit:
             return self.service
@@ -234,78 +309,87 @@ class Engine:
             phase=state.phase if state else None,
             step=(state.step + 1) if state else None,
             percent=state.percent if state else None,
-            before=split_json(before),
+            before=split_json(before_served),
             after=split_json(after),
+            before_written=split_json(before_written),
+            after_written=split_json(wanted_split),
             driver=self.lease.holder,
+            lease_generation=self.lease.generation,
             candidate_created=state.candidate_created if state else None,
             **dict(details or {}),
         )
-        if after == before:  # a state or lease write: say so rather than announce a traffic change
-            self.emit("traffic", f"{reason} (traffic unchanged: {describe_split(after)})", before=before, after=after)
+        if wanted_split == before_written:  # a state or lease write: say so rather than announce a traffic change
+            self.emit(EventKind.TRAFFIC, f"{reason} (traffic unchanged: {describe_split(after)})", before=before_served,
+                      after=after)
         else:
-            self.emit("traffic", f"traffic now {describe_split(after)} — {reason}", before=before, after=after)
+            self.emit(EventKind.TRAFFIC, f"traffic now {describe_split(after)} — {reason}", before=before_served,
+                      after=after)
         return self.service
 
-    def _check_still_ours(self, conflict: ConflictError) -> None:
-        """After a conflict: retry only if nobody else took the service or moved its traffic."""
-        assert self.service is not None
-        mine = self.service
-        fresh = self.refresh()
-        lease = read_lease(fresh.annotations)
-        if lease and not lease.same_holder(self.lease) and lease.expires > self.clock.now():
-            raise LeaseLost(
-                f"{self.target.key}: {lease.holder} took the service over; it now serves "
-                f"{describe_split(fresh.served_split())}. This console stops here."
-            )
-        if fresh.written_split() != mine.written_split() or fresh.annotations.get(ROLLOUT_ANNOTATION) != mine.annotations.get(
-            ROLLOUT_ANNOTATION
-        ):
-            raise ConflictError(
-                conflict.call,
-                conflict.code,
-                f"somebody else changed {self.target.service} during the rollout; it now serves "
-                f"{describe_split(fresh.served_split())}",
-                "look at it with `vinconsole status` and decide; this console stops here",
-            )
-        self.emit("warn", f"write conflicted ({conflict.code}) but nothing else changed; retrying")
+    def _await_served(self, wanted: Mapping[str, int]) -> ServiceState:
+        """Re-read (fenced) until Cloud Run serves `wanted` and has reconciled the last write (its tags and
+        their URLs included); VerificationError past SERVE_BOUND_SECONDS."""
+        deadline = self.clock.now() + SERVE_BOUND_SECONDS
+        real_per_clock_second = self.clock.real_seconds(1.0)
+        # poll about every clock second, but not faster than every 50 ms of real time
+        pause = 1.0 if real_per_clock_second <= 0 else max(1.0, 0.05 / real_per_clock_second)
+        while True:
+            service = self.service if self.service is not None else self.refresh()
+            if service.served_split() == dict(wanted) and service.observed_generation >= service.generation:
+                return service
+            if self.clock.now() > deadline:
+                raise VerificationError(
+                    f"{self.target.key}: wrote {describe_split(wanted)} but after {SERVE_BOUND_SECONDS:.0f} s it serves "
+                    f"{describe_split(service.served_split())}"
+                    f"{' (still reconciling)' if service.reconciling else ''}; check it with `vinconsole status`"
+                )
+            if real_per_clock_second <= 0:
+                self.clock.sleep(pause)  # a manual clock: Cloud Run (the emulator) reconciles as it moves
+            else:  # an interrupt is acted on by the caller's next check: this write is already sent
+                self.stop.wait(self.clock.real_seconds(pause))
+            self.refresh()
 
     # ------------------------------------------------------------------------ the lease
 
-    def acquire(self) -> None:
-        """Take the service's lease, or raise LeaseHeldError naming the holder."""
+    def acquire(self, *, preempt: bool = False) -> None:
+        """Take the service's lease with the next generation, or raise LeaseHeldError naming the holder.
+
+        `preempt` (an operator's rollback, which always wins): take it from a live holder too; the
+        holder notices at its next read or write and stops without touching traffic.
+        """
+        self._check_stop()
+        self.fence = None
         service = self.refresh()
         now = self.clock.now()
         lease = read_lease(service.annotations)
-        if lease_blocks(lease, self.lease, now, pid_alive(lease.pid) if lease else False):
+        blocked = lease_blocks(lease, self.lease, now, pid_alive(lease.pid) if lease else False)
+        if blocked and not preempt:
             assert lease is not None
             raise LeaseHeldError(lease.holder, lease.expires - now, self.target.key)
-        if lease and not lease.same_holder(self.lease) and lease.expires > now:
-            self.emit("warn", f"taking over the lease of {lease.holder}: that process no longer runs")
-        self.write(
-            service.served_split() or {},
-            state=None,
-            annotations={},
-            reason="lease taken",
-            kind="lease",
-            tags={},
-        )
+        self.preempted = lease.holder if blocked and lease is not None else None
+        self.lease = replace(self.lease, generation=(lease.generation if lease else 0) + 1)
+        if lease and not lease.same_holder(self.lease) and lease.expires > now and not blocked:
+            self._warn(f"taking over the lease of {lease.holder}: that process no longer runs")
+        if self.preempted:
+            self._warn(f"taking the lease from {self.preempted}, who is driving: a rollback always wins")
+        self.fence = Fence.of(service)
+        self.write(None, state=None, reason="lease taken" + (f" from {self.preempted}" if self.preempted else ""),
+                   kind="lease", interruptible=not preempt)
 
-    def renew_lease_if_due(self) -> None:
+    def renew_lease_if_due(self, state: RolloutState | None = None) -> None:
         if self.lease.expires - self.clock.now() < self.config.rollout.lease_seconds / 2:
-            assert self.service is not None
-            self.write(self.service.served_split(), state=self.state, reason="lease renewed", kind="lease", audit=False)
+            self.write(None, state=state, reason="lease renewed", kind="lease", audit=False)
 
     def release(self) -> None:
-        """Drop our lease if we still hold it (best effort: it expires anyway)."""
-        if not self.holding:
+        """Drop our lease if we still hold it (best effort: it expires anyway). Never after someone
+        else changed the service: that is theirs now."""
+        if not self.holding or self.fenced_out:
             return
         try:
-            service = self.refresh()
-            lease = read_lease(service.annotations)
-            if lease and lease.same_holder(self.lease):
-                self.write(service.served_split(), state=None, hold_lease=False, reason="lease released", kind="lease")
+            self.write(None, state=None, hold_lease=False, reason="lease released", kind="lease", interruptible=False)
         except VinconsoleError as error:
-            self._warn(f"could not release the lease (it expires by itself): {error}")
+            if not isinstance(error, (ServiceChanged, RolledBackByOperator)):
+                self._warn(f"could not release the lease (it expires by itself): {error}")
 
     # -------------------------------------------------------------------- choosing
 
@@ -382,14 +466,15 @@ class Engine:
         state = self.state
         if state and state.active and (revision is None or revision == state.candidate):
             self.emit(
-                "resume",
+                EventKind.RESUME,
                 f"resuming rollout {state.id} of {state.candidate} at {state.percent} % ({state.phase}), "
                 f"started by {state.driver}",
             )
             self.outcome.steps = [
                 StepReport(h.percent, h.started, h.ended, h.verdict, {}, list(h.reasons)) for h in state.history
             ]
-            return replace(state, driver=self.lease.holder)  # written with the next step or lease renewal
+            self.rollout_id = state.id
+            return state.driven_by(self.lease.holder)  # written with the next step or lease renewal
         stable = self.stable_revision()
         candidate = self.pick_candidate(stable, revision)
         if candidate is None:
@@ -397,8 +482,8 @@ class Engine:
                 f"nothing to do: {stable} serves 100 % and there is no newer ready revision "
                 "that has not already failed a rollout"
             )
-            self.outcome = Outcome("noop", 0, message, None, stable, traffic=self.service.served_split())
-            self.emit("noop", message)
+            self.outcome = Outcome(OutcomeKind.NOOP, ExitCode.OK, message, None, stable, traffic=self.service.served_split())
+            self.emit(EventKind.NOOP, message)
             return None
         now = self.clock.now()
         steps = tuple(self.target.rollout.steps)
@@ -416,7 +501,9 @@ class Engine:
             evidence=Evidence().to_dict(),
             latency_threshold_ms=self._latency_threshold(stable),
             candidate_created=self.revisions[candidate].created,
+            drivers=(self.lease.holder,),
         )
+        self.rollout_id = state.id
         self.write(
             {stable: 100},
             state=state,
@@ -425,7 +512,7 @@ class Engine:
             reason=f"rollout {state.id} started: {candidate} (candidate) against {stable} (stable)",
             kind="start",
         )
-        self.emit("start", f"rolling out {candidate} against stable {stable}: steps {' → '.join(map(str, steps))} %")
+        self.emit(EventKind.START, f"rolling out {candidate} against stable {stable}: steps {' → '.join(map(str, steps))} %")
         self.notifier.send(f"vinconsole: rolling out {candidate} to {self.target.key} (stable {stable}) — {self.lease.holder}")
         return state
 
@@ -448,11 +535,13 @@ class Engine:
         return slow_threshold(merge_all(histograms), fallback)
 
     def _drive(self, state: RolloutState) -> Outcome:
-        if state.phase == "smoke":
+        if state.phase == Phase.SMOKE:
             first = self._smoke_then_first_step(state)
             if isinstance(first, Outcome):
                 return first
             state = first
+        else:
+            state = self._ensure_served(state)
         while True:
             if state.percent >= 100:
                 return self._confirm_full(state)
@@ -460,7 +549,7 @@ class Engine:
             now = self.clock.now()
             report = self._step_report(state, verdict, now)
             if verdict.decision == "fail":
-                return self.roll_back(state, list(verdict.reasons), "analysis", verdict=verdict)
+                return self.roll_back(state, list(verdict.reasons), RollbackWhy.ANALYSIS, verdict=verdict)
             if verdict.decision == "inconclusive":
                 if self.target.rollout.on_inconclusive == "extend" and not state.extended:
                     state = replace(state, extended=True)
@@ -473,15 +562,16 @@ class Engine:
                     self.outcome.steps.remove(report)
                     continue
                 return self.roll_back(
-                    state, ["not enough evidence to promote (fail safe): " + "; ".join(verdict.reasons)], "inconclusive",
-                    verdict=verdict,
+                    state, ["not enough evidence to promote (fail safe): " + "; ".join(verdict.reasons)],
+                    RollbackWhy.INCONCLUSIVE, verdict=verdict,
                 )
             # pass: re-check health before more users see the candidate
             results = self.smoke(state.candidate)
             self.outcome.smoke.extend(results)
             failed = [r for r in results if not r.ok]
             if failed:
-                return self.roll_back(state, [f"smoke check {r.name} failed after step: {r.error}" for r in failed], "smoke")
+                return self.roll_back(state, [f"smoke check {r.name} failed after step: {r.error}" for r in failed],
+                                      RollbackWhy.SMOKE)
             state = state.with_step_result("pass", verdict.reasons, now)
             next_index = state.step + 1
             state = replace(
@@ -494,7 +584,7 @@ class Engine:
                 evidence=verdict.evidence.to_dict(),
                 extended=False,
             )
-            self._write_step(state)
+            state = self._write_step(state)
 
     def _smoke_then_first_step(self, state: RolloutState) -> RolloutState | Outcome:
         """Smoke-check the candidate behind its tag; only if every check passes, send it the first step."""
@@ -502,10 +592,9 @@ class Engine:
         self.outcome.smoke = results
         failed = [r for r in results if not r.ok]
         if failed:
-            return self.roll_back(state, [f"smoke check {r.name} failed: {r.error}" for r in failed], "smoke")
-        state = replace(state, phase="baking", step=0, percent=state.steps[0], step_started=self.clock.now())
-        self._write_step(state)
-        return state
+            return self.roll_back(state, [f"smoke check {r.name} failed: {r.error}" for r in failed], RollbackWhy.SMOKE)
+        state = replace(state, phase=Phase.BAKING, step=0, percent=state.steps[0], step_started=self.clock.now())
+        return self._write_step(state)
 
     def _confirm_full(self, state: RolloutState) -> Outcome:
         """The last step: the candidate serves everyone; check its health once more, then promote."""
@@ -513,7 +602,8 @@ class Engine:
         self.outcome.smoke.extend(results)
         failed = [r for r in results if not r.ok]
         if failed:
-            return self.roll_back(state, [f"smoke check {r.name} failed at 100 %: {r.error}" for r in failed], "smoke")
+            return self.roll_back(state, [f"smoke check {r.name} failed at 100 %: {r.error}" for r in failed],
+                                  RollbackWhy.SMOKE)
         now = self.clock.now()
         reasons = [f"{state.candidate} serves 100 %"]
         if results:
@@ -525,17 +615,56 @@ class Engine:
         )
         return self.promote(state.with_step_result("pass", tuple(reasons), now))
 
-    def _write_step(self, state: RolloutState) -> None:
+    def _write_step(self, state: RolloutState) -> RolloutState:
+        """Write the step; it counts (and its windows start) from when Cloud Run serves it."""
+        state = replace(state, served_at=None)
         self.write(
             {state.stable: 100 - state.percent, state.candidate: state.percent},
             state=state,
             reason=f"step {state.step + 1}/{len(state.steps)}: {state.candidate} to {state.percent} %",
         )
+        return replace(state, served_at=self.clock.now())
+
+    def _ensure_served(self, state: RolloutState) -> RolloutState:
+        """A resumed step: its split must be the one written, and served, before any window counts.
+
+        A driver killed right after a step write leaves it written but maybe not served yet: wait
+        (bounded) for Cloud Run, then judge only windows from the moment it was seen served. A step
+        whose serving start this engine did not see (served_at unset) restarts its clock now — the
+        conservative choice: never a window that served the step before.
+        """
+        assert self.service is not None
+        wanted = {state.stable: 100 - state.percent, state.candidate: state.percent}
+        wanted = {rev: pct for rev, pct in wanted.items() if pct}
+        written = self.service.written_split()
+        if written != wanted:
+            error = ServiceChanged(
+                self.target.key,
+                [f"rollout {state.id} records {state.candidate} at {state.percent} % but the traffic written is "
+                 f"{describe_split(written)}"],
+                self.service,
+                iso_time(self.service.update_time),
+            )
+            self._stop_driving(error, self.service)
+        served = self.service.served_split()
+        if served == wanted and state.served_at is not None and state.served_at >= state.step_started:
+            return state
+        if served != wanted:
+            self.emit(EventKind.WARN, f"step {state.step + 1} is written ({describe_split(wanted)}) but Cloud Run serves "
+                      f"{describe_split(served)}: waiting up to {SERVE_BOUND_SECONDS:.0f} s for it to be served")
+            self._await_served(wanted)
+        now = self.clock.now()
+        self.emit(EventKind.SERVED, f"step {state.step + 1} at {state.percent} % served; judged on windows from "
+                  f"{iso_time(now)} only")
+        state = replace(state, served_at=now)
+        self.write(None, state=state, reason=f"step {state.step + 1} served from {iso_time(now)}", kind="lease",
+                   audit=False)
+        return state
 
     def _step_report(self, state: RolloutState, verdict: Verdict, now: float) -> StepReport:
         report = StepReport(
             percent=state.percent,
-            started=state.step_started,
+            started=state.served_at if state.served_at is not None else state.step_started,  # judged from then
             ended=now,
             verdict=verdict.decision,
             metrics=verdict.metrics,
@@ -547,7 +676,7 @@ class Engine:
     def smoke(self, candidate: str) -> list[SmokeResult]:
         checks = self.target.settings.smoke
         if not checks:
-            self.emit("smoke", "no smoke checks configured for this service", phase="smoke")
+            self.emit(EventKind.SMOKE, "no smoke checks configured for this service", phase="smoke")
             return []
         service = self.refresh()
         uri = next(
@@ -555,12 +684,12 @@ class Engine:
         )
         if uri is None:
             return [SmokeResult("tag-url", False, None, None, f"{candidate} has no tag URL to check")]
-        self.emit("smoke", f"smoke checks against {uri}")
+        self.emit(EventKind.SMOKE, f"smoke checks against {uri}")
         results = run_smoke(
             uri,
             checks,
             authenticate=not self.run.clients.emulator_host,
-            on_result=lambda r: self.emit("smoke", r.describe(), result=r.to_json()),
+            on_result=self._smoke_result,
         )
         self.audit.record(
             "smoke",
@@ -573,13 +702,18 @@ class Engine:
         )
         return results
 
+    def _smoke_result(self, result: SmokeResult) -> None:
+        self.emit(EventKind.SMOKE, result.describe(), result=result.to_json())
+        self._check_stop()  # an interrupt between two checks is acted on before the next one
+
     def bake(self, state: RolloutState) -> Verdict:
         """Poll complete windows of this step until the judge decides (or max bake passes)."""
         t = self.target
         period = self.config.analysis.window_seconds
         params = judge_params(self.target.rollout, self.config.analysis, state.extended)
         carried = Evidence.from_dict(dict(state.evidence)) if state.evidence else Evidence()
-        start = first_window_start(state.step_started, period)
+        served_from = state.served_at if state.served_at is not None else state.step_started
+        start = first_window_start(served_from, period)
         while True:
             now = self.clock.now()
             end = last_complete_end(now, period, self.config.analysis.metric_delay_seconds)
@@ -591,17 +725,17 @@ class Engine:
                 samples = step_samples(
                     windows, t.service, state.candidate, state.stable, start, end, period, state.latency_threshold_ms
                 )
-            self.revisions = {r.name: r for r in self.run.list_revisions(t.project, t.region, t.service)}
+            self.refresh()  # fenced: a change by someone else (or an operator's rollback) stops the bake here
             candidate = self.revisions.get(state.candidate)
             crash = None
             if candidate is not None and not candidate.ready:
                 crash = f"{state.candidate} is not ready: {candidate.ready_message or 'Cloud Run reports it failing'}"
             elif candidate is not None and candidate.ready_message:
                 crash = f"{state.candidate} is unhealthy: {candidate.ready_message}"
-            baked = now - state.step_started
-            verdict = judge_step(params, carried, samples, baked, health_failed=crash, step_started=state.step_started)
+            baked = now - served_from
+            verdict = judge_step(params, carried, samples, baked, health_failed=crash, step_started=served_from)
             self.emit(
-                "bake",
+                EventKind.BAKE,
                 f"step {state.step + 1}/{len(state.steps)} at {state.percent} %: baked {_mmss(baked)} "
                 f"(min {_mmss(params.min_bake_seconds)}, max {_mmss(params.max_bake_seconds)}), "
                 f"{len(samples)} complete window{'' if len(samples) == 1 else 's'} — {verdict.decision}: "
@@ -616,7 +750,7 @@ class Engine:
             )
             if verdict.decision != "continue":
                 self.emit(
-                    "verdict",
+                    EventKind.VERDICT,
                     f"step {state.step + 1} at {state.percent} %: {verdict.decision.upper()} — " + "; ".join(verdict.reasons),
                     decision=verdict.decision,
                     reasons=list(verdict.reasons),
@@ -634,14 +768,15 @@ class Engine:
                     severity="NOTICE" if verdict.decision == "pass" else "WARNING",
                 )
                 return verdict
-            self.renew_lease_if_due()
+            self.renew_lease_if_due(state)
             self._sleep(self.poll_seconds)
 
     # ------------------------------------------------------------- ending a rollout
 
     def promote(self, state: RolloutState) -> Outcome:
         now = self.clock.now()
-        state = replace(state, phase="promoted", percent=100, ended=now, reason="all steps passed")
+        state = replace(state, phase=Phase.PROMOTED, percent=100, ended=now, reason="all steps passed",
+                        ended_by=self.lease.holder)
         self.write(
             {state.candidate: 100},
             state=state,
@@ -650,102 +785,140 @@ class Engine:
             hold_lease=False,
             reason=f"promoted {state.candidate} to 100 % (was {state.stable})",
             kind="promote",
+            details={"drivers": list(state.drivers)},
         )
         message = f"promoted {state.candidate}: it serves 100 % of {self.target.key}; {state.stable} kept as tag 'previous'"
-        self.emit("promote", message)
+        self.emit(EventKind.PROMOTE, message)
         self.notifier.send(f"vinconsole: {message}")
         self.outcome = Outcome(
-            "promoted", 0, message, state.candidate, state.stable, self.outcome.smoke, self.outcome.steps,
-            self.service.served_split() if self.service else {},
+            OutcomeKind.PROMOTED, ExitCode.OK, message, state.candidate, state.stable, self.outcome.smoke,
+            self.outcome.steps, self.service.served_split() if self.service else {},
         )
         return self.outcome
 
-    def roll_back(self, state: RolloutState, reasons: list[str], why: str, verdict: Verdict | None = None) -> Outcome:
+    def roll_back(
+        self, state: RolloutState, reasons: list[str], why: RollbackWhy, verdict: Verdict | None = None
+    ) -> Outcome:
+        """Stable back to 100 %. Only a judged failure (smoke, analysis) marks the candidate failed: after
+        an interrupt, an infrastructure error or an operator's rollback, a rerun of the same command
+        rolls the same candidate out again."""
         now = self.clock.now()
-        if verdict is None and state.phase == "baking":
+        if verdict is None and state.phase == Phase.BAKING:
             self.outcome.steps.append(StepReport(state.percent, state.step_started, now, "fail", {}, reasons))
+        judged = why in (RollbackWhy.SMOKE, RollbackWhy.ANALYSIS, RollbackWhy.INCONCLUSIVE)
         state = replace(
-            state.with_step_result("fail", tuple(reasons), now) if state.phase == "baking" else state,
-            phase="rolled_back",
+            state.with_step_result("fail", tuple(reasons), now) if state.phase == Phase.BAKING and judged else state,
+            phase=Phase.ABORTED if why in (RollbackWhy.INTERRUPTED, RollbackWhy.INFRASTRUCTURE) else Phase.ROLLED_BACK,
             ended=now,
             reason="; ".join(reasons),
+            ended_by=self.lease.holder,
         )
         assert self.service is not None
+        annotations: dict[str, str | None] = {}
+        if why.judged_failure:
+            annotations[FAILED_ANNOTATION] = with_failed(self.service.annotations, state.candidate)
         self.write(
             {state.stable: 100},
             state=state,
             tags={self.config.rollout.candidate_tag: state.candidate, self.config.rollout.stable_tag: state.stable},
-            annotations={FAILED_ANNOTATION: with_failed(self.service.annotations, state.candidate)},
+            annotations=annotations,
             hold_lease=False,
             reason=f"rolled back {state.candidate} ({why}): " + "; ".join(reasons),
             kind="rollback",
             details={
-                "why": why,
+                "why": str(why),
                 "reasons": reasons,
                 # the candidate's bad traffic began with the step that failed (none if it never got any)
                 "errors_started": state.step_started if state.percent else None,
+                "drivers": list(state.drivers),
+                "preempted": self.preempted,
             },
+            interruptible=False,
         )
         message = f"rolled back {state.candidate}: {state.stable} serves 100 % — " + "; ".join(reasons)
-        self.emit("rollback", message, reasons=reasons)
+        self.emit(EventKind.ROLLBACK, message, reasons=reasons)
         self.notifier.send(f"vinconsole: {self.target.key} {message}")
         self.outcome = Outcome(
-            "rolled_back", 1, message, state.candidate, state.stable, self.outcome.smoke, self.outcome.steps,
-            self.service.served_split(),
+            OutcomeKind.ROLLED_BACK, ExitCode.ROLLED_BACK, message, state.candidate, state.stable, self.outcome.smoke,
+            self.outcome.steps, self.service.served_split(),
         )
         return self.outcome
 
     def _interrupted(self) -> Outcome:
-        state = self.state
-        if state is None or not state.active:
-            served = self.service.served_split() if self.service else {}
-            self.outcome = Outcome("aborted", 130, f"interrupted; traffic unchanged: {describe_split(served)}",
-                                   traffic=served)
+        """Act on SIGINT/SIGTERM: before any traffic shift nothing is written; after, hold or roll back
+        (without marking the candidate failed, so the same command rerun resumes or restarts it)."""
+        state = self.state if self.rollout_id is not None else None
+        served = self.service.served_split() if self.service else {}
+        if state is None or not state.active or state.id != self.rollout_id or state.percent == 0:
+            resume = (f" Rollout {state.id} of {state.candidate} is recorded at its smoke checks: rerun the same "
+                      "command to resume it." if state is not None and state.active else "")
+            self.outcome = Outcome(
+                OutcomeKind.ABORTED, ExitCode.INTERRUPTED,
+                f"interrupted before any traffic shift; nothing shifted: {describe_split(served)}.{resume}",
+                state.candidate if state else None, state.stable if state else None, self.outcome.smoke,
+                self.outcome.steps, served,
+            )
             return self.outcome
         self.stop.clear()
         if self.on_interrupt == "hold":
-            served = self.service.served_split() if self.service else {}
             message = (
                 f"interrupted; traffic held at {describe_split(served)}. The rollout state is on the service: "
                 "run `vinconsole --auto-promote` again to resume, or `vinconsole rollback` to end it"
             )
-            self.emit("hold", message)
-            self.outcome = Outcome("aborted", 130, message, state.candidate, state.stable, self.outcome.smoke,
-                                   self.outcome.steps, served)
+            self.emit(EventKind.HOLD, message)
+            self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.INTERRUPTED, message, state.candidate, state.stable,
+                                   self.outcome.smoke, self.outcome.steps, served)
             return self.outcome
         try:
-            self.roll_back(state, ["interrupted by the operator (SIGINT/SIGTERM)"], "interrupted")
+            self.roll_back(state, ["interrupted (SIGINT/SIGTERM)"], RollbackWhy.INTERRUPTED)
         except VinconsoleError as error:
             served = self.service.served_split() if self.service else {}
-            self.outcome = Outcome("aborted", 130, f"interrupted, and the rollback failed: {error}; traffic as last "
+            self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.INTERRUPTED,
+                                   f"interrupted, and the rollback failed: {error}; traffic as last "
                                    f"read: {describe_split(served)}", state.candidate, state.stable,
                                    self.outcome.smoke, self.outcome.steps, served)
             return self.outcome
-        self.outcome.exit_code = 130
-        self.outcome.outcome = "aborted"
-        self.outcome.message = "interrupted; " + self.outcome.message
+        self.outcome.exit_code = ExitCode.INTERRUPTED
+        self.outcome.outcome = OutcomeKind.ABORTED
+        self.outcome.message = (f"interrupted; {self.outcome.message}. {state.candidate} is not marked failed: "
+                                "rerun the same command to roll it out again")
+        return self.outcome
+
+    def _stopped(self, error: ServiceChanged | RolledBackByOperator) -> Outcome:
+        """Someone else changed the service (or rolled it back): nothing more is written by this engine."""
+        state = read_rollout(error.fresh.annotations)
+        kind = OutcomeKind.ROLLED_BACK if isinstance(error, RolledBackByOperator) else OutcomeKind.STOPPED
+        self.outcome = Outcome(kind, error.exit_code, str(error), state.candidate if state else None,
+                               state.stable if state else None, self.outcome.smoke, self.outcome.steps,
+                               error.fresh.served_split())
         return self.outcome
 
     def _infrastructure_failure(self, error: VinconsoleError) -> Outcome:
         """API trouble past its retries: put stable back if we can, and say exactly what serves."""
         if isinstance(error, UsageError):
-            self.outcome = Outcome("aborted", 2, str(error))
+            self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.USAGE, str(error))
             return self.outcome
-        state = self.state
-        self.emit("error", str(error))
-        if state is not None and state.active and not isinstance(error, (LeaseLost, ConflictError)):
+        if isinstance(error, (ServiceChanged, RolledBackByOperator)):
+            return self._stopped(error)
+        state = self.state if self.rollout_id is not None else None
+        self.emit(EventKind.ERROR, str(error))
+        if state is not None and state.active and state.id == self.rollout_id and state.percent and not self.fenced_out:
             try:
-                self.refresh()
-                self.roll_back(state, [f"infrastructure error: {error}"], "infrastructure")
-                self.outcome.exit_code = 3
-                self.outcome.outcome = "aborted"
-                self.outcome.message = f"{error}; traffic put back on stable: {describe_split(self.outcome.traffic)}"
+                self.roll_back(state, [f"infrastructure error: {error}"], RollbackWhy.INFRASTRUCTURE)
+                self.outcome.exit_code = ExitCode.INFRASTRUCTURE
+                self.outcome.outcome = OutcomeKind.ABORTED
+                self.outcome.message = (f"{error}; traffic put back on stable: {describe_split(self.outcome.traffic)}; "
+                                        f"{state.candidate} is not marked failed: rerun to roll it out again")
                 return self.outcome
+            except (ServiceChanged, RolledBackByOperator) as stopped:
+                return self._stopped(stopped)
             except VinconsoleError as second:
-                self.emit("error", f"could not put traffic back on stable: {second}")
+                self.emit(EventKind.ERROR, f"could not put traffic back on stable: {second}")
         try:
-            served = self.refresh().served_split()
+            served = self.refresh().served_split() if not self.fenced_out else self.service.served_split()
             where = f"traffic as read now: {describe_split(served)}"
+        except (ServiceChanged, RolledBackByOperator) as stopped:
+            return self._stopped(stopped)
         except VinconsoleError:
             if self.service is None:
                 served, where = {}, "nothing was changed (the service could not be read)"
@@ -753,8 +926,9 @@ class Engine:
                 served = self.service.served_split()
                 where = f"traffic as last read: {describe_split(served)} (the API cannot be read now)"
         resume = " The rollout state is on the service; rerun to resume." if state and state.active else ""
-        self.outcome = Outcome("aborted", 3, f"{error}; {where}.{resume}", state.candidate if state else None,
-                               state.stable if state else None, self.outcome.smoke, self.outcome.steps, served)
+        self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.INFRASTRUCTURE, f"{error}; {where}.{resume}",
+                               state.candidate if state else None, state.stable if state else None,
+                               self.outcome.smoke, self.outcome.steps, served)
         return self.outcome
 
     # ------------------------------------------------- one action at a time (scripts, TUI)
@@ -774,12 +948,18 @@ class Engine:
             return None, f"nothing to step: {stable} serves 100 % and there is no newer ready revision"
         return None, f"run smoke checks on {candidate}, then send it {self.target.rollout.steps[0]} % (stable {stable})"
 
-    def _action(self, body: Callable[[], Outcome]) -> Outcome:
+    def _action(self, body: Callable[[], Outcome], *, preempt: bool = False) -> Outcome:
         """One operator action under the lease. Usage errors and a lease held elsewhere are raised;
-        API trouble is reported with the traffic as it stands; the lease goes when the action ends."""
+        API trouble is reported with the traffic as it stands; the lease goes when the action ends.
+        `preempt`: the action takes the lease from a live holder (a rollback always wins)."""
         try:
-            self.acquire()
+            self.acquire(preempt=preempt)
+            state = self.state
+            if state is not None and state.active:
+                self.rollout_id = state.id
             return body()
+        except Interrupted:
+            return self._interrupted()
         except VinconsoleError as error:
             if isinstance(error, (LeaseHeldError, UsageError)):
                 raise
@@ -796,20 +976,22 @@ class Engine:
                 state = self._start_or_resume(revision)
                 if state is None:
                     return self.outcome
-            if state.phase == "smoke":
+            state = state.driven_by(self.lease.holder)
+            if state.phase == Phase.SMOKE:
                 first = self._smoke_then_first_step(state)
                 if isinstance(first, Outcome):
                     return first
                 state = first
             else:
                 nxt = next((i for i, p in enumerate(state.steps) if p > state.percent), len(state.steps) - 1)
-                state = replace(state, phase="baking", step=nxt, percent=state.steps[nxt], step_started=self.clock.now())
+                state = replace(state, phase=Phase.BAKING, step=nxt, percent=state.steps[nxt], step_started=self.clock.now())
                 if state.percent >= 100:
                     return self.promote(state)
-                self._write_step(state)
+                state = self._write_step(state)
             message = f"{state.candidate} now serves {state.percent} % (step {state.step + 1}/{len(state.steps)})"
-            self.outcome = Outcome("stepped", 0, message, state.candidate, state.stable, self.outcome.smoke,
-                                   self.outcome.steps, self.service.served_split() if self.service else {})
+            self.outcome = Outcome(OutcomeKind.STEPPED, ExitCode.OK, message, state.candidate, state.stable,
+                                   self.outcome.smoke, self.outcome.steps,
+                                   self.service.served_split() if self.service else {})
             return self.outcome
 
         return self._action(body)
@@ -819,14 +1001,15 @@ class Engine:
 
         def body() -> Outcome:
             state = self.state
-            if not (state and state.active and state.phase != "smoke"):
+            if not (state and state.active and state.phase != Phase.SMOKE):
                 raise UsageError(f"{self.target.key}: no rollout past its smoke checks; step first")
             if not 1 <= percent <= 99:
                 raise UsageError(f"a custom split gives the candidate 1..99 %, not {percent}")
-            state = replace(state, percent=percent, step_started=self.clock.now(), phase="baking")
+            state = replace(state.driven_by(self.lease.holder), percent=percent, step_started=self.clock.now(),
+                            phase=Phase.BAKING, served_at=None)
             self.write({state.stable: 100 - percent, state.candidate: percent}, state=state,
                        reason=f"custom split: {state.candidate} to {percent} %")
-            self.outcome = Outcome("stepped", 0, f"{state.candidate} now serves {percent} %", state.candidate,
+            self.outcome = Outcome(OutcomeKind.STEPPED, ExitCode.OK, f"{state.candidate} now serves {percent} %", state.candidate,
                                    state.stable, traffic=self.service.served_split() if self.service else {})
             return self.outcome
 
@@ -839,7 +1022,7 @@ class Engine:
             state = self.state
             if not (state and state.active):
                 raise UsageError(f"{self.target.key}: no rollout in progress to promote")
-            return self.promote(replace(state, reason="promoted by the operator"))
+            return self.promote(replace(state.driven_by(self.lease.holder), reason="promoted by the operator"))
 
         return self._action(body)
 
@@ -879,7 +1062,9 @@ class Engine:
     def rollback_now(
         self, to: str | None = None, reason: str = "rolled back by the operator", errors_started: float | None = None
     ) -> Outcome:
-        """One-command rollback: 100 % to `to` (default: the stable revision).
+        """One-command rollback: 100 % to `to` (default: the stable revision). It always wins: it takes
+        the lease from whoever drives (audited as such), and that driver stops at its next read or write
+        without touching traffic, naming who rolled back.
 
         `errors_started` (when known, e.g. from the incident view) dates the incident for time to restore.
         """
@@ -889,39 +1074,49 @@ class Engine:
             if not self.revisions[target].ready:
                 raise UsageError(f"{target} is not ready; it cannot take traffic")
             state = self.state
+            why = f"{reason} ({self.lease.holder})"
+            if self.preempted:
+                why = f"{reason}: {self.lease.holder} rolled back while {self.preempted} was driving"
             if state and state.active and target == state.stable:
-                return self.roll_back(state, [reason], "operator")
+                return self.roll_back(state.driven_by(self.lease.holder), [why], RollbackWhy.OPERATOR)
             before = self.service.served_split()
             candidate = state.candidate if state else None
             failed_now = [rev for rev, pct in before.items() if rev != target and pct]
+            # the operator's decision about what is serving: it counts as failed (a rollout's candidate
+            # rolled back mid-rollout is not marked, so that rerunning the rollout retries it)
             annotations: dict[str, str | None] = {STABLE_ANNOTATION: target}
-            if failed_now:
+            if failed_now and not (state and state.active):
                 annotations[FAILED_ANNOTATION] = with_failed(self.service.annotations, failed_now[0])
             new_state = None
             if state is not None:
-                new_state = replace(state, phase="rolled_back", ended=self.clock.now(), reason=reason,
-                                    stable=target, percent=0)
+                new_state = replace(state, phase=Phase.ROLLED_BACK, ended=self.clock.now(), reason=why,
+                                    stable=target, percent=0, ended_by=self.lease.holder)
             self.write({target: 100}, state=new_state, annotations=annotations, hold_lease=False,
                        tags={self.config.rollout.stable_tag: target},
-                       reason=f"rolled back to {target} ({reason}); was {describe_split(before)}", kind="rollback",
-                       details={"why": "operator", "reasons": [reason], "errors_started": errors_started,
-                                "rolled_back_from": failed_now[0] if failed_now else None})
+                       reason=f"rolled back to {target} ({why}); was {describe_split(before)}", kind="rollback",
+                       details={"why": "operator", "reasons": [why], "errors_started": errors_started,
+                                "rolled_back_from": failed_now[0] if failed_now else None,
+                                "preempted": self.preempted},
+                       interruptible=False)
             message = f"{target} serves 100 % of {self.target.key} (was {describe_split(before)})"
-            self.emit("rollback", message)
+            self.emit(EventKind.ROLLBACK, message)
             self.notifier.send(f"vinconsole: rolled back {self.target.key}: {message}")
-            self.outcome = Outcome("rolled_back", 0, message, candidate, target, traffic=self.service.served_split())
+            self.outcome = Outcome(OutcomeKind.ROLLED_BACK, ExitCode.OK, message, candidate, target,
+                                   traffic=self.service.served_split())
             return self.outcome
 
-        return self._action(body)
+        return self._action(body, preempt=True)
 
     # --------------------------------------------------------------- --image deploys
 
     def deploy(self, image: str) -> str:
         """Deploy `image` as a new revision with no traffic; return its name once ready."""
+        self.refresh()  # fenced
         assert self.service is not None
         before = set(self.revisions)
-        split = self.service.served_split()
+        split = self.service.written_split()
         self.service = self.run.deploy_image(self.service, image, pin=split)
+        self.fence = Fence.of(self.service)  # this engine's own write
         deadline = self.clock.now() + 600
         while True:
             self.refresh()
@@ -929,13 +1124,20 @@ class Engine:
             ready = [r for r in new if r.ready]
             if ready:
                 revision = max(ready, key=lambda r: r.created).name
-                self.emit("traffic", f"deployed {image} as {revision} with no traffic")
+                self.emit(EventKind.TRAFFIC, f"deployed {image} as {revision} with no traffic")
                 self.audit.record("deploy", self.clock.now(), revision=revision, message=f"deployed {image} as {revision}",
                                   image=image, before=split_json(split), after=split_json(self.service.served_split()))
                 return revision
             if self.clock.now() > deadline:
                 raise VerificationError(f"{image} did not become a ready revision within 10 minutes")
             self._sleep(5)
+
+
+def iso_time(at: float) -> str:
+    """When, as an operator reads it in a message ('' when unknown)."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
 
 
 def _mmss(seconds: float) -> str:

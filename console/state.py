@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Mapping
 
 from console.model import ANNOTATION_PREFIX, LEASE_ANNOTATION, ROLLOUT_ANNOTATION
@@ -17,7 +18,18 @@ STABLE_ANNOTATION = ANNOTATION_PREFIX + "stable"
 FAILED_ANNOTATION = ANNOTATION_PREFIX + "failed"
 FAILED_KEPT = 20
 
-ACTIVE_PHASES = ("smoke", "baking", "paused")
+
+
+class Phase(StrEnum):
+    SMOKE = "smoke"
+    BAKING = "baking"
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"  # a judged failure, or an operator's rollback
+    ABORTED = "aborted"  # ended by an interrupt or an infrastructure error: the candidate is not marked failed
+
+
+ACTIVE_PHASES = (Phase.SMOKE, Phase.BAKING, Phase.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class RolloutState:
     id: str
     candidate: str
     stable: str
-    phase: str  # smoke | baking | paused | promoted | rolled_back | aborted
+    phase: str  # a Phase
     step: int  # index into the steps
     percent: int
     steps: tuple[int, ...]
@@ -48,6 +60,11 @@ class RolloutState:
     reason: str = ""
     ended: float | None = None
     candidate_created: float | None = None
+    # when the current step was seen served (Cloud Run reconciles seconds after the write): the
+    # step is judged only on windows from here; None until a driver has seen it served
+    served_at: float | None = None
+    ended_by: str | None = None  # who ended it (an operator's rollback names the operator)
+    drivers: tuple[str, ...] = ()  # every driver that drove a part, in order (takeovers credit each)
 
     @property
     def active(self) -> bool:
@@ -62,11 +79,19 @@ class RolloutState:
     def from_annotation(cls, raw: str) -> "RolloutState":
         data = json.loads(raw)
         data["steps"] = tuple(data["steps"])
+        data["drivers"] = tuple(data.get("drivers", ()))
         data["history"] = tuple(
             StepRecord(**{**h, "reasons": tuple(h.get("reasons", ()))}) for h in data.get("history", ())
         )
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def driven_by(self, driver: str) -> "RolloutState":
+        """This state as driven by `driver` from now on, crediting it beside those before."""
+        drivers = self.drivers or ((self.driver,) if self.driver else ())
+        if not drivers or drivers[-1] != driver:
+            drivers = drivers + (driver,)
+        return replace(self, driver=driver, drivers=drivers)
 
     def with_step_result(self, verdict: str, reasons: tuple[str, ...], at: float) -> "RolloutState":
         record = StepRecord(self.percent, self.step_started, at, verdict, tuple(reasons)[:6])
@@ -100,6 +125,9 @@ class Lease:
     pid: int
     expires: float
     session: str = ""  # one per engine: two drivers in one process are two holders
+    # the fencing token: each take of the lease writes one more than the lease it replaced, and every
+    # write checks it, so a holder frozen past its expiry and woken can never write again
+    generation: int = 0
 
     def same_holder(self, other: "Lease") -> bool:
         return (self.host, self.pid, self.session) == (other.host, other.pid, other.session)

@@ -242,7 +242,7 @@ def test_two_engines_in_one_process_are_two_holders(repo_config, emulator, clien
     assert second.step().outcome == "stepped"
 
 
-def test_a_step_is_timed_from_its_traffic_write_not_from_the_smoke_checks_before_it(repo_config, emulator, clients_for):
+def test_a_step_is_timed_from_when_its_write_is_served_not_from_the_smoke_checks_before_it(repo_config, emulator, clients_for):
     emu = emulator(scenario="healthy")
     clients = clients_for(emu)
     engine, events = make_engine(repo_config, emu, clients)
@@ -257,8 +257,11 @@ def test_a_step_is_timed_from_its_traffic_write_not_from_the_smoke_checks_before
     outcome = engine.auto_promote()
     assert outcome.outcome == "promoted", outcome.message
     for report in outcome.steps[:-1]:  # 10 and 50 %: the 100 % step is its smoke checks
+        # the traffic event is emitted once Cloud Run serves the write (the emulator reconciles after a delay)
         write = next(e for e in events if e.kind == "traffic" and e.data.get("after", {}).get(outcome.candidate) == report.percent)
         assert write.at - 1 <= report.started <= write.at, (report.percent, report.started, write.at)
+        sent = next(e for e in reversed(events[: events.index(write)]) if e.kind == "smoke")
+        assert report.started >= sent.at + emu.fleet.reconcile_seconds - 1
 
 
 def test_an_environment_with_its_own_pace_rolls_out_at_that_pace(repo_config, emulator, clients_for):
