@@ -56,6 +56,8 @@ CONFLICT_RETRIES = 6
 # How long (clock seconds) a written split may take to be served before the write counts as
 # unverified (exit 3). Cloud Run reconciles in seconds; a resumed rollout waits as long.
 SERVE_BOUND_SECONDS = 120.0
+# An operator's rollback re-reads and tries again when a driver wrote between its read and its write.
+ROLLBACK_ATTEMPTS = 3
 
 
 class Interrupted(Exception):
@@ -294,6 +296,8 @@ class Engine:
         self.service = written
         wanted_split = written.written_split()
         if traffic_key(traffic) != traffic_key(service.traffic):  # a split or a tag changed: done once served
+            self.emit(EventKind.WRITTEN, f"wrote {describe_split(wanted_split)} — {reason}; waiting for Cloud Run to "
+                      f"serve it (serving {describe_split(written.served_split())})")
             self.service = self._await_served(wanted_split)
         after = self.service.served_split()
         if not audit:
@@ -373,8 +377,9 @@ class Engine:
         if self.preempted:
             self._warn(f"taking the lease from {self.preempted}, who is driving: a rollback always wins")
         self.fence = Fence.of(service)
-        self.write(None, state=None, reason="lease taken" + (f" from {self.preempted}" if self.preempted else ""),
-                   kind="lease", interruptible=not preempt)
+        if preempt:  # the rollback write itself carries it: a driver must see the rollback, not a lease change
+            return
+        self.write(None, state=None, reason="lease taken", kind="lease")
 
     def renew_lease_if_due(self, state: RolloutState | None = None) -> None:
         if self.lease.expires - self.clock.now() < self.config.rollout.lease_seconds / 2:
@@ -1105,7 +1110,12 @@ class Engine:
                                    traffic=self.service.served_split())
             return self.outcome
 
-        return self._action(body, preempt=True)
+        for _ in range(ROLLBACK_ATTEMPTS):  # a driver's write may land between our read and our write: read again
+            outcome = self._action(body, preempt=True)
+            if outcome.outcome != OutcomeKind.STOPPED:
+                return outcome
+            self.fenced_out = False
+        return outcome
 
     # --------------------------------------------------------------- --image deploys
 

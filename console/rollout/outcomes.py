@@ -22,7 +22,8 @@ class EventKind(StrEnum):
     START = "start"
     RESUME = "resume"
     SMOKE = "smoke"
-    TRAFFIC = "traffic"
+    WRITTEN = "written"  # a traffic write accepted, not yet served
+    TRAFFIC = "traffic"  # a write done: served (or a state/lease write)
     SERVED = "served"  # a write is now served (or a resumed step is, after waiting for it)
     BAKE = "bake"
     VERDICT = "verdict"
