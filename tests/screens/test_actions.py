@@ -165,7 +165,7 @@ async def test_palette_runs_a_step_with_confirmation(emulator, make_app):
 async def test_lease_held_elsewhere_is_named_and_nothing_changes(emulator, make_app, manual_clock):
     emu = emulator()
     app = make_app(emu, env="staging", service="vinsight-backend")
-    run = CloudRun(app.clients)
+    run = CloudRun(app.clients, manual_clock)
     state = run.get_service(*STAGING)
     lease = Lease("ci:github/42@runner-7 pid 4242", "runner-7", 4242, manual_clock.now() + 600)
     run.write_traffic(state, list(state.traffic), {LEASE_ANNOTATION: lease.to_annotation()})
