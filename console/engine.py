@@ -134,6 +134,7 @@ class Engine:
         self.fenced_out = False  # someone else changed the service: this engine writes nothing more
         self.rollout_id: str | None = None  # the rollout this engine drives
         self.preempted: str | None = None  # the holder whose lease an operator's rollback took
+        self.current: RolloutState | None = None  # the state being driven (may be ahead of the one written)
         self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.INFRASTRUCTURE, "")
 
     # ----------------------------------------------------------------- events and helpers
@@ -479,7 +480,11 @@ class Engine:
                 StepReport(h.percent, h.started, h.ended, h.verdict, {}, list(h.reasons)) for h in state.history
             ]
             self.rollout_id = state.id
-            return state.driven_by(self.lease.holder)  # written with the next step or lease renewal
+            state = state.driven_by(self.lease.holder)  # written with the next step or lease renewal
+            if state.phase == Phase.PAUSED:
+                state = state.resumed(self.clock.now())
+                self.write(None, state=state, reason=f"rollout {state.id} resumed at {state.percent} %", kind="resume")
+            return state
         stable = self.stable_revision()
         candidate = self.pick_candidate(stable, revision)
         if candidate is None:
@@ -713,6 +718,7 @@ class Engine:
 
     def bake(self, state: RolloutState) -> Verdict:
         """Poll complete windows of this step until the judge decides (or max bake passes)."""
+        self.current = state
         t = self.target
         period = self.config.analysis.window_seconds
         params = judge_params(self.target.rollout, self.config.analysis, state.extended)
@@ -867,9 +873,16 @@ class Engine:
         self.stop.clear()
         if self.on_interrupt == "hold":
             message = (
-                f"interrupted; traffic held at {describe_split(served)}. The rollout state is on the service: "
-                "run `vinconsole --auto-promote` again to resume, or `vinconsole rollback` to end it"
+                f"interrupted; traffic held at {describe_split(served)}. The rollout is paused on the service: "
+                "run `vinconsole --auto-promote` again to resume it, or `vinconsole rollback` to end it"
             )
+            try:  # paused is a state on the service: every console shows it and the bake clock stops
+                self.write(None, state=self._driving_state(state).paused(self.clock.now()), hold_lease=False,
+                           reason=f"rollout {state.id} paused at {state.percent} %", kind="pause", interruptible=False)
+            except (ServiceChanged, RolledBackByOperator) as stopped:
+                return self._stopped(stopped)
+            except VinconsoleError as error:
+                message += f" (the pause could not be recorded on the service: {error})"
             self.emit(EventKind.HOLD, message)
             self.outcome = Outcome(OutcomeKind.ABORTED, ExitCode.INTERRUPTED, message, state.candidate, state.stable,
                                    self.outcome.smoke, self.outcome.steps, served)
@@ -888,6 +901,12 @@ class Engine:
         self.outcome.message = (f"interrupted; {self.outcome.message}. {state.candidate} is not marked failed: "
                                 "rerun the same command to roll it out again")
         return self.outcome
+
+    def _driving_state(self, written: RolloutState) -> RolloutState:
+        """The state this engine drives: the one last written, with what only memory holds (when the
+        step was seen served) from the bake in progress."""
+        live = self.current
+        return live if live is not None and live.id == written.id else written
 
     def _stopped(self, error: ServiceChanged | RolledBackByOperator) -> Outcome:
         """Someone else changed the service (or rolled it back): nothing more is written by this engine."""

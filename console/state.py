@@ -65,6 +65,7 @@ class RolloutState:
     served_at: float | None = None
     ended_by: str | None = None  # who ended it (an operator's rollback names the operator)
     drivers: tuple[str, ...] = ()  # every driver that drove a part, in order (takeovers credit each)
+    paused_at: float | None = None  # phase paused: since when (the bake clock stops counting then)
 
     @property
     def active(self) -> bool:
@@ -92,6 +93,24 @@ class RolloutState:
         if not drivers or drivers[-1] != driver:
             drivers = drivers + (driver,)
         return replace(self, driver=driver, drivers=drivers)
+
+    def paused(self, at: float) -> "RolloutState":
+        """Held where it is by the operator: the traffic stays, the bake clock stops."""
+        return replace(self, phase=Phase.PAUSED, paused_at=at)
+
+    def resumed(self, at: float) -> "RolloutState":
+        """The same rollout baking again; the bake clock (and the step's judged windows) move on by the
+        pause, so the step is judged on as long a stretch as it has baked, never on more."""
+        if self.phase != Phase.PAUSED:
+            return self
+        pause = max(0.0, at - self.paused_at) if self.paused_at is not None else 0.0
+        return replace(
+            self,
+            phase=Phase.BAKING if self.percent else Phase.SMOKE,
+            paused_at=None,
+            step_started=self.step_started + pause,
+            served_at=self.served_at + pause if self.served_at is not None else None,
+        )
 
     def with_step_result(self, verdict: str, reasons: tuple[str, ...], at: float) -> "RolloutState":
         record = StepRecord(self.percent, self.step_started, at, verdict, tuple(reasons)[:6])

@@ -161,10 +161,15 @@ def test_interrupt_with_hold_keeps_traffic_and_resumes(repo_config, emulator, cl
     assert outcome.exit_code == 130
     held = served(clients)
     assert sorted(held.values()) == [10, 90]
+    paused = read_rollout(CloudRun(clients).get_service(*STAGING, "vinsight-backend").annotations)
+    assert paused.phase == "paused" and paused.paused_at is not None  # a state every console shows
+    emu.clock.advance(3600)  # an hour paused: the bake clock does not count it
     resumed, resumed_events = make_engine(repo_config, emu, clients)
     final = resumed.auto_promote()
     assert any(e.kind == "resume" for e in resumed_events)
     assert final.outcome == "promoted" and served(clients) == {outcome.candidate: 100}
+    first = final.steps[0]
+    assert first.percent == 10 and first.started >= paused.paused_at + 3600 - (paused.paused_at - paused.step_started) - 1
 
 
 def test_one_command_rollback_and_manual_steps(repo_config, emulator, clients_for):
