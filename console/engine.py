@@ -466,6 +466,7 @@ class Engine:
             return self._infrastructure_failure(error)
         finally:
             self.release()
+            self._flush_audit()
 
     def _start_or_resume(self, revision: str | None) -> RolloutState | None:
         assert self.service is not None
@@ -776,6 +777,7 @@ class Engine:
                     decision=verdict.decision,
                     reasons=list(verdict.reasons),
                     percent=state.percent,
+                    driver=self.lease.holder,
                     severity="NOTICE" if verdict.decision == "pass" else "WARNING",
                 )
                 return verdict
@@ -990,6 +992,14 @@ class Engine:
             return self._infrastructure_failure(error)
         finally:
             self.release()
+            self._flush_audit()
+
+    def _flush_audit(self) -> None:
+        """Retry audit entries that could not be written; say loudly what is still missing."""
+        if not self.audit.flush():
+            self.emit(EventKind.ERROR, f"{len(self.audit.pending)} audit entr{'y' if len(self.audit.pending) == 1 else 'ies'} "
+                      f"({', '.join(e.kind for e in self.audit.pending)}) could not be written to Cloud Logging: the "
+                      "traffic changes are done, but `vinconsole history` will miss them; see the warnings above")
 
     def step(self, revision: str | None = None) -> Outcome:
         """Move the candidate to the next step (starting a rollout, smoke first, if none runs)."""

@@ -80,6 +80,27 @@ def test_audit_entries_record_every_change(rollout):
     assert promote["actor"].startswith(("operator:", "ci:"))
 
 
+def test_audit_entries_say_written_and_served_and_a_failed_write_is_said_and_retried(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    engine, events = make_engine(repo_config, emu, clients)
+    emu.inject_fault("WriteLogEntries", "PERMISSION_DENIED", times=2)  # the first entry fails twice
+    outcome = engine.auto_promote()
+    assert outcome.outcome == "promoted", outcome.message
+    warned = [e.message for e in events if e.kind == "warn" and "audit entry" in e.message]
+    assert warned and "'lease' not written" in warned[0] and "retried" in warned[0]
+    since = rfc3339(emu.fleet.started)
+    entries = Logs(clients).list(
+        STAGING[0], f'logName = "{audit_log_name(STAGING[0])}" AND timestamp >= "{since}"', newest_first=False
+    )
+    kinds = [e.payload["kind"] for e in entries]
+    assert kinds[0] == "lease" and "start" in kinds and kinds.count("promote") == 1  # nothing lost, in order
+    step = next(e.payload for e in entries if e.payload["kind"] == "traffic" and e.payload.get("percent") == 10)
+    assert step["before_written"] == step["before"] == {outcome.stable: 100}
+    assert step["after_written"] == step["after"] == {outcome.stable: 90, outcome.candidate: 10}  # served when audited
+    assert step["lease_generation"] == 1 and not engine.audit.pending
+
+
 def test_error_regression_rolls_back_with_the_rates_in_the_reasons(rollout):
     emu, clients, engine, events, before, outcome = rollout("regression")
     assert outcome.outcome == "rolled_back" and outcome.exit_code == 1

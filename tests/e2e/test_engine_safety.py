@@ -158,6 +158,11 @@ def test_a_frozen_driver_taken_over_never_writes_again_and_the_new_holder_finish
     final = backend(emu.status())
     assert final["rollout"]["phase"] == "promoted"
     assert traffic(emu) == {final["rollout"]["candidate"]: 100}
+    # the history credits both drivers, each for the part it drove
+    history = emu.vinconsole("history", "--env", "staging", "--service", "vinsight-backend", "--json")
+    assert history.returncode == 0, history.stderr
+    rollout = next(r for r in json.loads(history.stdout)["rollouts"] if r["id"] == final["rollout"]["id"])
+    assert [d.rsplit("pid ", 1)[-1] for d in rollout["drivers"]] == [str(frozen.pid), str(successor.pid)]
 
 
 def test_sigterm_mid_rollout_then_the_same_command_rolls_the_candidate_out(emulator_with_delay):
