@@ -56,6 +56,11 @@ CONFLICT_RETRIES = 6
 # How long (clock seconds) a written split may take to be served before the write counts as
 # unverified (exit 3). Cloud Run reconciles in seconds; a resumed rollout waits as long.
 SERVE_BOUND_SECONDS = 120.0
+# During a bake, reads refused for this long (clock seconds) end the rollout as an infrastructure
+# failure (stable put back, exit 3); until then each refused read is a missing sample and the judge
+# waits: Monitoring keeps the windows, so the next good read judges them all.
+READ_OUTAGE_BOUND_SECONDS = 600.0
+READ_RETRY_SECONDS = 60.0  # the next read after a refused one (per-minute quotas)
 # An operator's rollback re-reads and tries again when a driver wrote between its read and its write.
 ROLLBACK_ATTEMPTS = 3
 
@@ -726,18 +731,35 @@ class Engine:
         carried = Evidence.from_dict(dict(state.evidence)) if state.evidence else Evidence()
         served_from = state.served_at if state.served_at is not None else state.step_started
         start = first_window_start(served_from, period)
+        failing_since: float | None = None  # reads refused since (a quota, an outage): missing samples
         while True:
             now = self.clock.now()
             end = last_complete_end(now, period, self.config.analysis.metric_delay_seconds)
             samples = []
-            if end > start:
-                windows = self.metrics.revision_windows(
-                    t.project, t.region, start, end, service=t.service, period=period, usage=False
+            try:
+                if end > start:
+                    windows = self.metrics.revision_windows(
+                        t.project, t.region, start, end, service=t.service, period=period, usage=False
+                    )
+                    samples = step_samples(
+                        windows, t.service, state.candidate, state.stable, start, end, period, state.latency_threshold_ms
+                    )
+                self.refresh()  # fenced: a change by someone else (or an operator's rollback) stops the bake here
+            except ApiError as error:
+                # Not an infrastructure failure yet: the windows stay in Monitoring and the next good read
+                # judges them all (a per-minute quota does not recover within one call's retries).
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > READ_OUTAGE_BOUND_SECONDS:
+                    raise
+                self._warn(
+                    f"read failed during the bake ({error}); a missing sample, not a verdict: the judge waits "
+                    f"({_mmss(now - failing_since)} of the {_mmss(READ_OUTAGE_BOUND_SECONDS)} this console waits "
+                    "before putting stable back, exit 3)"
                 )
-                samples = step_samples(
-                    windows, t.service, state.candidate, state.stable, start, end, period, state.latency_threshold_ms
-                )
-            self.refresh()  # fenced: a change by someone else (or an operator's rollback) stops the bake here
+                self.renew_lease_if_due(state)
+                self._sleep(max(self.poll_seconds, READ_RETRY_SECONDS))  # a per-minute quota: not sooner
+                continue
+            failing_since = None
             candidate = self.revisions.get(state.candidate)
             crash = None
             if candidate is not None and not candidate.ready:

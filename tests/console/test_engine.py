@@ -229,10 +229,12 @@ def test_image_is_deployed_with_no_traffic_then_rolled_out(repo_config, emulator
     assert deployed.kind == "traffic"
 
 
-def test_metrics_outage_puts_stable_back_and_exits_3(repo_config, emulator, clients_for):
+def test_metrics_outage_past_the_bound_puts_stable_back_and_exits_3(repo_config, emulator, clients_for):
+    from console.engine import READ_OUTAGE_BOUND_SECONDS
+
     emu = emulator()
     clients = clients_for(emu)
-    clients.retry_deadline = 1.0
+    clients.retry_deadline = 0.3
     engine, events = make_engine(repo_config, emu, clients)
     before = served(clients)
     engine.on_event = lambda e: (events.append(e), e.kind == "bake" and emu.inject_fault("ListTimeSeries", "UNAVAILABLE", 10_000))
@@ -240,6 +242,29 @@ def test_metrics_outage_puts_stable_back_and_exits_3(repo_config, emulator, clie
     assert outcome.exit_code == 3
     assert served(clients) == before
     assert "ListTimeSeries" in outcome.message and "traffic put back on stable" in outcome.message
+    missing = [e for e in events if e.kind == "warn" and "a missing sample, not a verdict" in e.message]
+    assert missing and missing[-1].at - missing[0].at >= READ_OUTAGE_BOUND_SECONDS - 120  # waited, then gave up
+    failed = CloudRun(clients).get_service(*STAGING, "vinsight-backend").annotations.get("vinconsole.dev/failed", "")
+    assert outcome.candidate not in failed
+
+
+def test_reads_refused_for_a_while_during_a_bake_are_missing_samples_not_a_rollback(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    clients.retry_deadline = 0.3
+    engine, events = make_engine(repo_config, emu, clients)
+    refused = []
+
+    def on_event(event):
+        events.append(event)
+        if event.kind == "bake" and not refused:  # a quota refuses reads for a few minutes of the first bake
+            refused.append(event)
+            emu.inject_fault("ListTimeSeries", "RESOURCE_EXHAUSTED", 12)
+
+    engine.on_event = on_event
+    outcome = engine.auto_promote()
+    assert outcome.outcome == "promoted", outcome.message
+    assert any(e.kind == "warn" and "a missing sample, not a verdict" in e.message for e in events)
 
 
 def test_webhook_is_told_and_a_failing_one_never_fails_the_rollout(repo_config, emulator, clients_for, monkeypatch):
