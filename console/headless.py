@@ -22,7 +22,7 @@ from rich.text import Text
 
 from console.clock import Clock
 from console.config import Config, Target
-from console.engine import Engine, Event, Outcome
+from console.engine import Engine, Event, EventKind, Outcome
 from console.gcp.clients import Clients
 from console.report import markdown_summary, report_json
 from console.status import iso
@@ -124,9 +124,10 @@ def run_auto_promote(
 
     stop = threading.Event()
     engine = Engine(config, target, clients, clock, on_event=on_event, stop=stop, on_interrupt=on_interrupt)
-    restore = _install_signals(stop, lambda: on_event(Event(clock.now(), "warn", "interrupt received; "
-                                                          + ("rolling back to stable" if on_interrupt == "rollback"
-                                                             else "holding traffic where it is"))))
+    restore = _install_signals(stop, lambda: on_event(Event(clock.now(), EventKind.WARN, "interrupt received; stopping "
+                                                          "now: nothing more is shifted, and traffic already shifted is "
+                                                          + ("rolled back to stable" if on_interrupt == "rollback"
+                                                             else "held where it is (paused)"))))
     try:
         if live is not None:
             with live:

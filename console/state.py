@@ -2,7 +2,9 @@
 
 The state is written in the same UpdateService call as the traffic it describes, so any
 console or CI runner can read, show and resume a rollout, and a crashed console loses nothing.
-Pure: parsing, serialising and deciding; no I/O.
+It records when the current step was seen served (a step is judged on windows from then only),
+who drove each part, who ended it, and a pause. The lease carries a generation, the fencing token
+every write checks (console.rollout.fence). Pure: parsing, serialising and deciding; no I/O.
 """
 
 from __future__ import annotations
