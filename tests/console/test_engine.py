@@ -12,6 +12,7 @@ from console.engine import Engine
 from console.errors import LeaseHeldError, UsageError
 from console.gcp.logs import Logs, audit_log_name, rfc3339
 from console.gcp.run import CloudRun
+from console.model import TrafficTarget
 from console.state import read_rollout
 from tests.webhook import webhook
 
@@ -330,3 +331,27 @@ def test_an_environment_with_its_own_pace_rolls_out_at_that_pace(repo_config, em
     assert outcome.steps[0].metrics["limits"]["min_bake_seconds"] == 120  # the judge baked at staging's pace
     production = Engine(config, config.targets("production", "vinsight-backend")[0], clients, emu.clock)
     assert "then send it 10 %" in production.plan_step()[1]  # production keeps [rollout]'s pace
+
+
+def test_a_change_by_someone_else_landed_just_before_a_verdict_is_never_overwritten(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    engine, events = make_engine(repo_config, emu, clients)
+    operator = CloudRun(clients, emu.clock)
+    changed = {}
+
+    def on_event(event):
+        events.append(event)
+        if event.kind == "verdict" and not changed:  # an operator's 70/30 lands (served) right before the next step
+            service = operator.get_service(*STAGING, "vinsight-backend")
+            stable, candidate = engine.state.stable, engine.state.candidate
+            changed["split"] = {stable: 70, candidate: 30}
+            operator.write_traffic(service, [TrafficTarget(70, stable), TrafficTarget(30, candidate, "candidate")])
+
+    engine.on_event = on_event
+    outcome = engine.auto_promote()
+    assert outcome.exit_code == 4 and outcome.outcome == "stopped", outcome.message
+    assert "someone else changed the service" in outcome.message and "70 %" in outcome.message
+    assert served(clients) == changed["split"]  # not 50/50, not promoted: the operator's split stands
+    assert [e for e in events if e.kind == "stopped"]
+    assert not [e for e in events[events.index(next(e for e in events if e.kind == "stopped")):] if e.kind == "traffic"]
