@@ -143,10 +143,18 @@ def check_traffic(traffic: Sequence[TrafficTarget], revisions: Mapping[str, Revi
 class CloudRun:
     """Services and revisions of one Google Cloud (or emulator) endpoint."""
 
-    def __init__(self, clients: Clients, clock: "Clock | None" = None):
+    def __init__(self, clients: Clients, clock: "Clock | None" = None, caller: str = ""):
         self.clients = clients
         # what waiting for a write to be served waits on: a manual clock (tests) has to be moved
         self.clock = clock
+        self.caller = caller  # who writes, named to the emulator (Google takes it from the credentials)
+
+    def _caller_metadata(self) -> list[tuple[str, str]]:
+        """On the emulator, name the caller (Cloud Run takes it from the credentials), so that
+        `last_modifier` says who wrote, as it does on Google Cloud."""
+        if not self.clients.emulator_host or not self.caller:
+            return []
+        return [("x-emulator-principal", self.caller)]
 
     def _service_path(self, project: str, region: str, service: str) -> str:
         return f"projects/{project}/locations/{region}/services/{service}"
@@ -272,7 +280,9 @@ class CloudRun:
         for attempt in range(UPDATE_ATTEMPTS):
             try:
                 operation = guarded(
-                    call, lambda: self.clients.services.update_service(request=request, retry=None, timeout=WRITE_TIMEOUT)
+                    call, lambda: self.clients.services.update_service(
+                        request=request, retry=None, timeout=WRITE_TIMEOUT, metadata=self._caller_metadata()
+                    ),
                 )
                 guarded(call, lambda: operation.result(timeout=WRITE_TIMEOUT, polling=poll))
                 return

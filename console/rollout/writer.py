@@ -63,7 +63,7 @@ class FencedWriter:
         self.config = config
         self.target = target
         self.clock = clock
-        self.run = CloudRun(clients, clock)
+        self.run = CloudRun(clients, clock, caller=driver_identity())
         self.metrics = Metrics(clients)
         self.logs = Logs(clients)
         self.on_event = on_event or (lambda event: None)
