@@ -317,6 +317,7 @@ class ServiceScreen(LiveScreen):
         if kind == "warn" and "audit entry" in event.message:
             # the traffic change is done, but the shared history would miss it: the operator must know
             self.notify(event.message, title="audit entry not written", severity="warning", timeout=15)
+            self._audit_missing("⚠ an audit entry is not written yet (retried)")
         style = {"rollback": "bold red", "error": "red", "warn": "yellow", "promote": "green", "verdict": "bold", "traffic": "cyan"}.get(kind, "")
         log.write(Text(f"{kind:>8} {event.message}", style=style))
         state = self.state
@@ -406,6 +407,12 @@ class ServiceScreen(LiveScreen):
         engine = self._engine() if owns_busy else self._engine(stop=threading.Event())
         try:
             outcome = call(engine)
+            missing = len(engine.audit.pending)
+            self.app.call_from_thread(
+                self._audit_missing,
+                f"⚠ {missing} audit entr{'y' if missing == 1 else 'ies'} not written: `vinconsole history` will miss "
+                "them (see the events)" if missing else "",
+            )
         except Exception as error:  # noqa: BLE001 - LeaseHeldError, UsageError, API errors: shown, never a crash
             self.app.call_from_thread(self._action_failed, what, error)
         else:
@@ -414,6 +421,11 @@ class ServiceScreen(LiveScreen):
         finally:
             if owns_busy:
                 self.app.call_from_thread(self._set_busy, "")
+
+    def _audit_missing(self, note: str) -> None:
+        """The status line says while an audit entry of this console's writes is missing ('' clears it)."""
+        if self.is_attached:
+            self.query_one(StatusLine).source = f"{self.target.key}  {note}" if note else self.target.key
 
     def _start(self, what: str, call: Callable[[Any], Any], auto: bool = False) -> None:
         self._set_busy(what, auto)

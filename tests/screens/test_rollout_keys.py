@@ -98,3 +98,21 @@ async def test_p_during_this_consoles_automatic_rollout_promotes(emulator, make_
         await wait_for(pilot, lambda: served(app.clients) == {candidate: 100}, timeout=30, what="the candidate at 100 %")
         await wait_for(pilot, lambda: not screen.busy and (screen.current.rollout or {}).get("phase") == "promoted",
                        timeout=30, what="promoted on screen")
+
+
+async def test_an_audit_entry_that_could_not_be_written_stays_in_the_status_line(emulator, make_app):
+    from widgets.status_line import StatusLine
+
+    emu = emulator()
+    app = make_app(emu, env="staging", service="vinsight-backend")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_service(pilot, app)
+        candidate = candidate_of(app.clients)
+        emu.inject_fault("WriteLogEntries", "PERMISSION_DENIED", times=10_000)  # the audit log refuses every write
+        await confirmed(pilot, app, "s")
+        await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10 and not screen.busy, timeout=30,
+                       what="the step done")
+        status = screen.query_one(StatusLine)
+        await wait_for(pilot, lambda: "audit entries not written" in status.source, what="the status line")
+        await pilot.pause(1.0)  # refreshes do not clear it
+        assert "vinconsole history` will miss" in status.source
