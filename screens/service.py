@@ -67,6 +67,7 @@ class ServiceScreen(LiveScreen):
         self.last_outcome: Any = None  # the engine's last Outcome: what quitting prints about this service
         self.stop = threading.Event()
         self.after_auto: Callable[[], None] | None = None  # what runs once this console's rollout has paused
+        self.audit_pending: list[Any] = []  # audit entries this screen's engines could not write yet
 
     # ------------------------------------------------------------------ layout
 
@@ -300,8 +301,10 @@ class ServiceScreen(LiveScreen):
         from console.engine import Engine
 
         app = self.app
-        return Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
-                      stop=self.stop if stop is None else stop, on_interrupt="hold")
+        engine = Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
+                        stop=self.stop if stop is None else stop, on_interrupt="hold")
+        engine.audit.pending = self.audit_pending  # one queue per screen: a later action retries what failed
+        return engine
 
     def _event_from_thread(self, event: Any) -> None:
         try:

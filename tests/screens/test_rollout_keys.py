@@ -116,3 +116,9 @@ async def test_an_audit_entry_that_could_not_be_written_stays_in_the_status_line
         await wait_for(pilot, lambda: "audit entries not written" in status.source, what="the status line")
         await pilot.pause(1.0)  # refreshes do not clear it
         assert "vinconsole history` will miss" in status.source
+        emu.faults.clear()  # the audit log is back: the next action writes what was missing first
+        await confirmed(pilot, app, "s")
+        await wait_for(pilot, lambda: served(app.clients).get(candidate) == 50 and not screen.busy, timeout=30,
+                       what="the next step done")
+        await wait_for(pilot, lambda: "audit" not in status.source, what="the status line cleared")
+        assert not screen.audit_pending
