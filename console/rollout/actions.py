@@ -6,23 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from console.errors import (
-    LeaseHeldError,
-    UsageError,
-    VinconsoleError,
-)
+from console.errors import LeaseHeldError, UsageError, VinconsoleError
 from console.model import describe_split
 from console.rollout import choice
 from console.rollout.driver import RolloutDriver
 from console.rollout.events import Interrupted, Outcome
 from console.rollout.outcomes import EventKind, ExitCode, OutcomeKind, RollbackWhy
-from console.state import (
-    FAILED_ANNOTATION,
-    STABLE_ANNOTATION,
-    Phase,
-    RolloutState,
-    with_failed,
-)
+from console.state import FAILED_ANNOTATION, STABLE_ANNOTATION, Phase, RolloutState, with_failed
 
 # An operator's rollback re-reads and tries again when a driver wrote between its read and its write.
 ROLLBACK_ATTEMPTS = 3

@@ -7,13 +7,7 @@ import uuid
 from dataclasses import replace
 
 from console.audit import split_json
-from console.errors import (
-    ApiError,
-    LeaseHeldError,
-    UsageError,
-    VerificationError,
-    VinconsoleError,
-)
+from console.errors import ApiError, LeaseHeldError, UsageError, VerificationError, VinconsoleError
 from console.judge import Evidence, Verdict, judge_step
 from console.model import describe_split
 from console.rollout import choice
@@ -23,14 +17,7 @@ from console.rollout.outcomes import EventKind, ExitCode, OutcomeKind, RollbackW
 from console.rollout.writer import SERVE_BOUND_SECONDS, FencedWriter
 from console.samples import first_window_start, judge_params, last_complete_end, slow_threshold, step_samples
 from console.smoke import SmokeResult, run_smoke
-from console.state import (
-    FAILED_ANNOTATION,
-    STABLE_ANNOTATION,
-    Phase,
-    RolloutState,
-    read_rollout,
-    with_failed,
-)
+from console.state import FAILED_ANNOTATION, STABLE_ANNOTATION, Phase, RolloutState, read_rollout, with_failed
 
 # During a bake, reads refused for this long (clock seconds) end the rollout as an infrastructure
 # failure (stable put back, exit 3); until then each refused read is a missing sample and the judge

@@ -7,6 +7,10 @@ bare numbers or strings.
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from typing import Literal
+
+# What an interrupt (SIGINT/SIGTERM, the TUI's pause) does to traffic already shifted.
+OnInterrupt = Literal["rollback", "hold"]
 
 
 class ExitCode(IntEnum):

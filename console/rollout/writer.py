@@ -16,12 +16,7 @@ from typing import Any
 from console.audit import Audit, Notifier, split_json
 from console.clock import Clock
 from console.config import Config, Target
-from console.errors import (
-    ConflictError,
-    LeaseHeldError,
-    VerificationError,
-    VinconsoleError,
-)
+from console.errors import ConflictError, LeaseHeldError, VerificationError, VinconsoleError
 from console.gcp.clients import Clients
 from console.gcp.logs import Logs
 from console.gcp.monitoring import Metrics
@@ -30,13 +25,8 @@ from console.identity import driver_identity, my_lease, pid_alive
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
 from console.rollout.events import Event, Interrupted, Outcome, iso_time
 from console.rollout.fence import Fence, RolledBackByOperator, ServiceChanged, stop_error, traffic_key
-from console.rollout.outcomes import EventKind, ExitCode, OutcomeKind
-from console.state import (
-    RolloutState,
-    lease_blocks,
-    read_lease,
-    read_rollout,
-)
+from console.rollout.outcomes import EventKind, ExitCode, OnInterrupt, OutcomeKind
+from console.state import RolloutState, lease_blocks, read_lease, read_rollout
 
 CONFLICT_RETRIES = 6
 # How long (clock seconds) a written split may take to be served before the write counts as
@@ -46,7 +36,6 @@ SERVE_BOUND_SECONDS = 120.0
 
 class FencedWriter:
     """One service in one environment: its last read, this engine's fence and lease, and writes."""
-
 
     def __init__(
         self,
@@ -58,7 +47,7 @@ class FencedWriter:
         on_event: Callable[[Event], None] | None = None,
         poll_seconds: float | None = None,
         stop: threading.Event | None = None,
-        on_interrupt: str = "rollback",
+        on_interrupt: OnInterrupt = "rollback",
     ):
         self.config = config
         self.target = target
