@@ -68,6 +68,7 @@ class ServiceScreen(LiveScreen):
         self.stop = threading.Event()
         self.after_auto: Callable[[], None] | None = None  # what runs once this console's rollout has paused
         self.audit_pending: list[Any] = []  # audit entries this screen's engines could not write yet
+        self.held = False  # the last rollout this screen drove was paused (its hold event came)
 
     # ------------------------------------------------------------------ layout
 
@@ -347,6 +348,7 @@ class ServiceScreen(LiveScreen):
             self.notify(event.message, title="promoted", timeout=8)
             self.refresh_soon()
         elif kind == "hold":
+            self.held = True
             self.live_verdict = None  # the judge waits: the panel shows the paused state, not the last bake
             self.notify("paused: traffic held where it is, the bake clock stopped; space resumes", title="paused",
                         severity="warning")
@@ -431,6 +433,7 @@ class ServiceScreen(LiveScreen):
             self.query_one(StatusLine).source = f"{self.target.key}  {note}" if note else self.target.key
 
     def _start(self, what: str, call: Callable[[Any], Any], auto: bool = False) -> None:
+        self.held = False
         self._set_busy(what, auto)
         self._run(what, call)
 
@@ -465,7 +468,7 @@ class ServiceScreen(LiveScreen):
             severity = "warning"
         if outcome.outcome in ("rolled_back", "promoted", "stopped") and what in ("auto", "resume"):
             return  # the engine's event already said so, with the reasons
-        if outcome.exit_code == 130 and what in ("auto", "resume"):
+        if outcome.exit_code == 130 and what in ("auto", "resume") and self.held:
             return  # paused: the hold event said so; the rollout is not over
         self.notify(outcome.message, title=f"{what}: {outcome.outcome}", severity=severity, timeout=8)
 
