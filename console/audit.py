@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from console.errors import ApiError
@@ -27,6 +28,8 @@ class Audit:
         self.env = env
         self.actor = actor
         self.warn = warn or (lambda message: None)
+        # entries whose write failed, oldest first: retried before the next entry and by flush()
+        self.pending: list[_Entry] = []
 
     def record(self, kind: str, at: float, *, revision: str = "", severity: str = "NOTICE", **fields: Any) -> None:
         payload = {
@@ -37,19 +40,45 @@ class Audit:
             "message": fields.pop("message", kind),
             **{k: v for k, v in fields.items() if v is not None},
         }
-        try:
-            self.logs.write(
-                self.project,
-                AUDIT_LOG_ID,
-                payload,
-                severity=severity,
-                resource_labels={"location": self.region, "service_name": self.service, "revision_name": revision},
-                labels={"vinconsole_kind": kind, "vinconsole_env": self.env},
-                timestamp=at,
-                insert_id=audit_insert_id(self.project, at, payload),
-            )
-        except ApiError as error:
-            self.warn(f"audit entry {kind!r} not written: {error}")
+        self.pending.append(_Entry(kind, at, revision, severity, payload))
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write what is pending, oldest first; True when nothing is left. Each failed entry is said once
+        (the traffic change it records is done; the shared history would miss it until written). A
+        retried entry keeps its deterministic insert_id, so history counts it once."""
+        while self.pending:
+            entry = self.pending[0]
+            try:
+                self.logs.write(
+                    self.project,
+                    AUDIT_LOG_ID,
+                    entry.payload,
+                    severity=entry.severity,
+                    resource_labels={"location": self.region, "service_name": self.service, "revision_name": entry.revision},
+                    labels={"vinconsole_kind": entry.kind, "vinconsole_env": self.env},
+                    timestamp=entry.at,
+                    insert_id=audit_insert_id(self.project, entry.at, entry.payload),
+                )
+            except ApiError as error:
+                for waiting in self.pending:
+                    if not waiting.warned:
+                        waiting.warned = True
+                        self.warn(f"audit entry {waiting.kind!r} not written ({len(self.pending)} waiting; retried "
+                                  f"with the next entry and when the action ends): {error}")
+                return False
+            self.pending.pop(0)
+        return True
+
+
+@dataclass
+class _Entry:
+    kind: str
+    at: float
+    revision: str
+    severity: str
+    payload: dict[str, Any]
+    warned: bool = False
 
 
 def audit_insert_id(project: str, at: float, payload: Mapping[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """The `vinconsole` command line.
 
-Exit codes are an API: 0 done, 1 rolled back, 2 usage or config error, 3 infrastructure
-error, 130 interrupted. Heavy imports (the Google clients, Textual) happen inside the
+Exit codes are an API (`console.rollout.outcomes.ExitCode`): 0 done, 1 rolled back, 2 usage or
+config error, 3 infrastructure error, 4 stopped because someone else changed the service, 130
+interrupted. Heavy imports (the Google clients, Textual) happen inside the
 commands, so `vinconsole --help` answers at once.
 """
 
@@ -13,11 +14,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-EXIT_OK = 0
-EXIT_ROLLED_BACK = 1
-EXIT_USAGE = 2
-EXIT_INFRA = 3
-EXIT_INTERRUPTED = 130
+from console.rollout.outcomes import ExitCode
+
+EXIT_OK = ExitCode.OK
+EXIT_ROLLED_BACK = ExitCode.ROLLED_BACK
+EXIT_USAGE = ExitCode.USAGE
+EXIT_INFRA = ExitCode.INFRASTRUCTURE
+EXIT_SERVICE_CHANGED = ExitCode.SERVICE_CHANGED
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 DEMO_TIME_SCALE = 30.0
 
@@ -46,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--auto-promote", action="store_true",
         help="headless rollout: smoke-check, step traffic, judge, promote or roll back (exit 0 promoted/nothing to do, "
-        "1 rolled back, 2 usage/config error, 3 infrastructure error, 130 interrupted)",
+        "1 rolled back, 2 usage/config error, 3 infrastructure error, 4 stopped: someone else changed the service, "
+        "130 interrupted)",
     )
     parser.add_argument("--revision", metavar="R", help="--auto-promote: the candidate revision, full name or 00063-tzo or 63 (default: newest ready)")
     parser.add_argument("--image", metavar="IMAGE", help="--auto-promote: deploy IMAGE as a new revision first, with no traffic")
@@ -363,9 +368,10 @@ def cmd_action(args: argparse.Namespace) -> int:
     finally:
         clients.close()
     print(f"{target.key}: {outcome.outcome} — {outcome.message}")
-    if outcome.outcome == "rolled_back":  # asked for: done (exit 0); otherwise it is the rollout failing
+    if outcome.outcome == "rolled_back" and outcome.exit_code in (EXIT_OK, EXIT_ROLLED_BACK):
+        # asked for: done (exit 0); otherwise it is the rollout failing (smoke checks, or an operator's rollback)
         return EXIT_OK if args.command == "rollback" else EXIT_ROLLED_BACK
-    return outcome.exit_code
+    return int(outcome.exit_code)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

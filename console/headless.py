@@ -22,7 +22,7 @@ from rich.text import Text
 
 from console.clock import Clock
 from console.config import Config, Target
-from console.engine import Engine, Event, Outcome
+from console.engine import Engine, Event, EventKind, ExitCode, Outcome
 from console.gcp.clients import Clients
 from console.report import markdown_summary, report_json
 from console.status import iso
@@ -124,9 +124,10 @@ def run_auto_promote(
 
     stop = threading.Event()
     engine = Engine(config, target, clients, clock, on_event=on_event, stop=stop, on_interrupt=on_interrupt)
-    restore = _install_signals(stop, lambda: on_event(Event(clock.now(), "warn", "interrupt received; "
-                                                          + ("rolling back to stable" if on_interrupt == "rollback"
-                                                             else "holding traffic where it is"))))
+    restore = _install_signals(stop, lambda: on_event(Event(clock.now(), EventKind.WARN, "interrupt received; stopping "
+                                                          "now: nothing more is shifted, and traffic already shifted is "
+                                                          + ("rolled back to stable" if on_interrupt == "rollback"
+                                                             else "held where it is (paused)"))))
     try:
         if live is not None:
             with live:
@@ -141,8 +142,9 @@ def run_auto_promote(
 
 def _finish(outcome: Outcome, target: Target, driver: str, report_path: str | None, out: IO[str], annotate: bool) -> None:
     print(f"{target.key}: {outcome.outcome} (exit {outcome.exit_code}) — {outcome.message}", file=out, flush=True)
-    if outcome.exit_code != 0 and annotate:  # a GitHub Actions annotation: noise on an operator's terminal
-        print(f"::error title=vinconsole {target.key} {outcome.outcome}::{outcome.message}", file=out, flush=True)
+    if outcome.exit_code != ExitCode.OK and annotate:  # a GitHub Actions annotation: noise on an operator's terminal
+        level = "warning" if outcome.exit_code == ExitCode.HELD else "error"  # held: a question, not a failure
+        print(f"::{level} title=vinconsole {target.key} {outcome.outcome}::{outcome.message}", file=out, flush=True)
     if report_path:
         Path(report_path).write_text(json.dumps(report_json(outcome, target.env, target.service, driver), indent=2) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

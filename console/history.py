@@ -93,6 +93,7 @@ class Rollout:
     reasons: list[str] = field(default_factory=list)
     ended_by: str | None = None  # the actor of the end entry (an operator may end a CI rollout)
     reverted: "Rollout | None" = None  # a later operator rollback of this rollout's candidate
+    drivers: list[str] = field(default_factory=list)  # every driver that drove a part (takeovers), in order
 
     @property
     def key(self) -> str:
@@ -140,6 +141,7 @@ class Rollout:
             "driver_kind": kind,
             "driver_name": name,
             "ended_by": self.ended_by,
+            "drivers": list(self.drivers) or [self.driver],
             "smoke": [{"at": iso(s["at"]), "ok": s["ok"], "results": s["results"]} for s in self.smoke],
             "candidate_created": iso(self.candidate_created),
             "lead_time_minutes": _round(self.lead_time_minutes),
@@ -230,6 +232,15 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 _CI_WHO = re.compile(r"\(([^()]+)\)\s*$")
 
 
+def _credit(rollout: Rollout, payload: Mapping[str, Any], actor: str) -> None:
+    """Credit the driver of an entry to its rollout: after a takeover, each driver that drove a part."""
+    # the lease holder with its pid (two runners of one actor differ); entries that name none (older
+    # consoles) credit their actor only when nobody is credited yet
+    who = str(payload.get("driver") or ("" if rollout.drivers else actor))
+    if who and who not in rollout.drivers:
+        rollout.drivers.append(who)
+
+
 def driver_parts(actor: str) -> tuple[str, str]:
     """("ci", "alice") for "ci:github-actions run 123 (alice)"; ("operator", "alice@laptop") for an operator."""
     kind, _, rest = (actor or "").partition(":")
@@ -291,6 +302,7 @@ def rebuild(entries: Iterable[LogEntry]) -> list[Rollout]:
                 by_id[rid] = rollout
             running[key] = rollout
             out.append(rollout)
+            _credit(rollout, p, actor)
         elif kind == "smoke":
             target = running.get(key)
             if target is not None:
@@ -304,6 +316,7 @@ def rebuild(entries: Iterable[LogEntry]) -> list[Rollout]:
                 out.append(rollout)
             if rollout.outcome != "in_progress":
                 continue
+            _credit(rollout, p, actor)
             if rollout.candidate_created is None:
                 rollout.candidate_created = _num(p.get("candidate_created"))
             if kind == "traffic":
@@ -331,6 +344,8 @@ def rebuild(entries: Iterable[LogEntry]) -> list[Rollout]:
             why = p.get("why")
             reasons = [str(r) for r in p.get("reasons") or []]
             if rollout is not None and rollout.outcome == "in_progress":
+                if why != "operator":  # an operator's rollback ends it (ended_by); it did not drive a part
+                    _credit(rollout, p, actor)
                 rollout.ended, rollout.why, rollout.reasons, rollout.ended_by = at, why, reasons, actor
                 rollout.outcome = "rolled_back" if (why or "operator") in ROLLED_BACK_WHY else "aborted"
                 rollout.errors_started = _num(p.get("errors_started"))

@@ -65,6 +65,8 @@ class ServiceState:
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     uri: str | None = None
     ready_message: str = ""
+    last_modifier: str = ""  # who Cloud Run says wrote it last (the authenticated caller)
+    update_time: float = 0.0  # when (unix seconds)
 
     def served_split(self) -> dict[str, int]:
         """Percent served per revision (an empty traffic list means 100 % to the latest ready)."""

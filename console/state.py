@@ -2,13 +2,16 @@
 
 The state is written in the same UpdateService call as the traffic it describes, so any
 console or CI runner can read, show and resume a rollout, and a crashed console loses nothing.
-Pure: parsing, serialising and deciding; no I/O.
+It records when the current step was seen served (a step is judged on windows from then only),
+who drove each part, who ended it, and a pause. The lease carries a generation, the fencing token
+every write checks (console.rollout.fence). Pure: parsing, serialising and deciding; no I/O.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Mapping
 
 from console.model import ANNOTATION_PREFIX, LEASE_ANNOTATION, ROLLOUT_ANNOTATION
@@ -23,7 +26,18 @@ ROLLOUT_ANNOTATION_MAX_BYTES = 16_384
 HISTORY_KEPT = 24  # step records (extensions included): the newest are kept
 REASON_MAX_CHARS = 300
 
-ACTIVE_PHASES = ("smoke", "baking", "paused")
+
+
+class Phase(StrEnum):
+    SMOKE = "smoke"
+    BAKING = "baking"
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"  # a judged failure, or an operator's rollback
+    ABORTED = "aborted"  # ended by an interrupt or an infrastructure error: the candidate is not marked failed
+
+
+ACTIVE_PHASES = (Phase.SMOKE, Phase.BAKING, Phase.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,7 @@ class RolloutState:
     id: str
     candidate: str
     stable: str
-    phase: str  # smoke | baking | paused | promoted | rolled_back | aborted
+    phase: str  # a Phase
     step: int  # index into the steps
     percent: int
     steps: tuple[int, ...]
@@ -54,6 +68,12 @@ class RolloutState:
     reason: str = ""
     ended: float | None = None
     candidate_created: float | None = None
+    # when the current step was seen served (Cloud Run reconciles seconds after the write): the
+    # step is judged only on windows from here; None until a driver has seen it served
+    served_at: float | None = None
+    ended_by: str | None = None  # who ended it (an operator's rollback names the operator)
+    drivers: tuple[str, ...] = ()  # every driver that drove a part, in order (takeovers credit each)
+    paused_at: float | None = None  # phase paused: since when (the bake clock stops counting then)
 
     @property
     def active(self) -> bool:
@@ -79,11 +99,37 @@ class RolloutState:
     def from_annotation(cls, raw: str) -> "RolloutState":
         data = json.loads(raw)
         data["steps"] = tuple(data["steps"])
+        data["drivers"] = tuple(data.get("drivers", ()))
         data["history"] = tuple(
             StepRecord(**{**h, "reasons": tuple(h.get("reasons", ()))}) for h in data.get("history", ())
         )
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def driven_by(self, driver: str) -> "RolloutState":
+        """This state as driven by `driver` from now on, crediting it beside those before."""
+        drivers = self.drivers or ((self.driver,) if self.driver else ())
+        if not drivers or drivers[-1] != driver:
+            drivers = drivers + (driver,)
+        return replace(self, driver=driver, drivers=drivers)
+
+    def paused(self, at: float) -> "RolloutState":
+        """Held where it is by the operator: the traffic stays, the bake clock stops."""
+        return replace(self, phase=Phase.PAUSED, paused_at=at)
+
+    def resumed(self, at: float) -> "RolloutState":
+        """The same rollout baking again; the bake clock (and the step's judged windows) move on by the
+        pause, so the step is judged on as long a stretch as it has baked, never on more."""
+        if self.phase != Phase.PAUSED:
+            return self
+        pause = max(0.0, at - self.paused_at) if self.paused_at is not None else 0.0
+        return replace(
+            self,
+            phase=Phase.BAKING if self.percent else Phase.SMOKE,
+            paused_at=None,
+            step_started=self.step_started + pause,
+            served_at=self.served_at + pause if self.served_at is not None else None,
+        )
 
     def with_step_result(self, verdict: str, reasons: tuple[str, ...], at: float) -> "RolloutState":
         record = StepRecord(self.percent, self.step_started, at, verdict, tuple(reasons)[:6])
@@ -117,6 +163,9 @@ class Lease:
     pid: int
     expires: float
     session: str = ""  # one per engine: two drivers in one process are two holders
+    # the fencing token: each take of the lease writes one more than the lease it replaced, and every
+    # write checks it, so a holder frozen past its expiry and woken can never write again
+    generation: int = 0
 
     def same_holder(self, other: "Lease") -> bool:
         return (self.host, self.pid, self.session) == (other.host, other.pid, other.session)

@@ -138,19 +138,48 @@ class VinconsoleApp(App[None]):
         return [s for s in self._installed_screens.values() if isinstance(s, ServiceScreen)]
 
     async def action_quit(self) -> None:
-        """Quit; a rollout this console drives is paused (traffic held, lease released), not abandoned."""
+        """Quit; while this console drives a rollout, ask first: hold it (paused: traffic held, lease
+        released), roll it back, or cancel. Never abandoned half-way."""
+        from screens.modals import QuitDuringRollout
+
         driving = [s for s in self.service_screens() if s.auto_running]
-        for screen in driving:
-            screen.last_outcome = None
-            screen.stop.set()
-        if driving:
+        if not driving:
+            self.exit()
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice in (QuitDuringRollout.HOLD, QuitDuringRollout.ROLLBACK):
+                self.run_worker(self._quit_driving(driving, choice), exclusive=True, group="quit")
+
+        self.push_screen(QuitDuringRollout([s.target.key for s in driving]), chosen)
+
+    async def _quit_driving(self, driving: list[Any], choice: str) -> None:
+        from screens.modals import QuitDuringRollout
+
+        rolled_back: dict[str, Any] = {}
+        if choice == QuitDuringRollout.ROLLBACK:
+            # the rollback wins over this console's own rollout, which stops by itself at its next read
+            self.notify("rolling back before quitting…", severity="warning")
+            for screen in driving:
+                engine = screen._engine(stop=threading.Event())
+                try:
+                    rolled_back[screen.target.key] = await asyncio.to_thread(engine.rollback_now)
+                except Exception as error:  # noqa: BLE001 - say it on the way out, with what to do
+                    screen.stop.set()  # at least hold it where it is
+                    screen.last_outcome = None
+                    self.notify(f"{screen.target.key}: rollback failed: {error}", severity="error")
+        else:
             self.notify("pausing the automatic rollout before quitting…", severity="warning")
-            for _ in range(100):
-                if not any(s.busy for s in driving):
-                    break
-                await asyncio.sleep(0.1)
+            for screen in driving:
+                screen.last_outcome = None
+                screen.stop.set()
+        for _ in range(100):
+            if not any(s.busy for s in driving):
+                break
+            await asyncio.sleep(0.1)
         # printed after the screen is gone: where each rollout this console drove was left
         told = [
+            f"{s.target.key}: rolled back — {rolled_back[s.target.key].message}" if s.target.key in rolled_back else
             f"{s.target.key}: {s.last_outcome.message}" if s.last_outcome is not None else
             f"{s.target.key}: the automatic rollout was still pausing when the console quit; "
             f"check its traffic with `vinconsole status --env {s.target.env} --service {s.target.service}`"

@@ -121,6 +121,8 @@ class ChooseRevision(ModalScreen[str | None]):
     DEFAULT_CSS = MODAL_CSS.format(name="ChooseRevision")
     BINDINGS = [Binding("escape", "cancel", "cancel", id="cancel")]
 
+    HINT = "enter choose (a confirmation follows) · esc cancel"
+
     def __init__(self, title: str, choices: Sequence[tuple[str, str]]):
         super().__init__()
         self.title_text = title
@@ -130,7 +132,7 @@ class ChooseRevision(ModalScreen[str | None]):
         with Vertical():
             yield Label(self.title_text, classes="title")
             yield OptionList(*[Option(label, id=value) for value, label in self.choices], id="choices")
-            yield Static("enter choose (a confirmation follows) · esc cancel", classes="hint")
+            yield Static(self.HINT, classes="hint")
 
     def on_mount(self) -> None:
         options = self.query_one("#choices", OptionList)
@@ -143,6 +145,25 @@ class ChooseRevision(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class QuitDuringRollout(ChooseRevision):
+    """`q` while this console drives an automatic rollout: hold it where it is, roll it back, or stay."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="QuitDuringRollout")
+    HINT = "enter choose · esc cancel (keep the rollout running)"
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+
+    def __init__(self, services: Sequence[str]):
+        super().__init__(
+            f"this console drives the rollout of {', '.join(services)}: quit how?",
+            [
+                (self.HOLD, "hold: pause it where it is (traffic stays, lease released; resume later), then quit"),
+                (self.ROLLBACK, "roll back: stable gets 100 % again, then quit"),
+                ("cancel", "cancel: keep the rollout running"),
+            ],
+        )
 
 
 class JumpTo(ModalScreen[str | None]):

@@ -66,6 +66,9 @@ class ServiceScreen(LiveScreen):
         self.auto_running = False
         self.last_outcome: Any = None  # the engine's last Outcome: what quitting prints about this service
         self.stop = threading.Event()
+        self.after_auto: Callable[[], None] | None = None  # what runs once this console's rollout has paused
+        self.audit_pending: list[Any] = []  # audit entries this screen's engines could not write yet
+        self.held = False  # the last rollout this screen drove was paused (its hold event came)
 
     # ------------------------------------------------------------------ layout
 
@@ -193,6 +196,8 @@ class ServiceScreen(LiveScreen):
             text.append("  ")
             text.append_text(rollout_text(self.current.rollout, now, self.target.rollout.bake_seconds, self.target.rollout.max_bake_seconds))
             state = self.state
+            if state is not None and state.phase == "paused":
+                text.append_text(paused_text(state, self.target.rollout.bake_seconds))
             if state is not None and state.active:
                 text.append("  " + self._driver_note(state), style="dim")
         self.query_one("#title", Static).update(text)
@@ -230,7 +235,9 @@ class ServiceScreen(LiveScreen):
     def _driver_note(self, state: RolloutState) -> str:
         """Who drives the rollout now: this console, another holder of the lease, or nobody."""
         if self.auto_running:
-            return "driven by this console (space pauses)"
+            return "driven by this console (space pauses, r rolls back, p promotes)"
+        if state.phase == "paused":
+            return "paused: space resumes the same rollout"
         lease = getattr(self.current, "lease", None)
         if lease and lease.get("holder") and lease.get("holder") != self._my_holder():
             return f"driven by {lease['holder']}"
@@ -298,12 +305,14 @@ class ServiceScreen(LiveScreen):
 
     # -------------------------------------------------------------- engine plumbing
 
-    def _engine(self):
+    def _engine(self, stop: threading.Event | None = None):
         from console.engine import Engine
 
         app = self.app
-        return Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
-                      stop=self.stop, on_interrupt="hold")
+        engine = Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
+                        stop=self.stop if stop is None else stop, on_interrupt="hold")
+        engine.audit.pending = self.audit_pending  # one queue per screen: a later action retries what failed
+        return engine
 
     def _event_from_thread(self, event: Any) -> None:
         try:
@@ -317,7 +326,9 @@ class ServiceScreen(LiveScreen):
         log = self.query_one("#events", RichLog)
         kind = event.kind
         if kind == "warn" and "audit entry" in event.message:
-            return  # the audit log is best effort; not the operator's business here
+            # the traffic change is done, but the shared history would miss it: the operator must know
+            self.notify(event.message, title="audit entry not written", severity="warning", timeout=15)
+            self._audit_missing("⚠ an audit entry is not written yet (retried)")
         style = {"rollback": "bold red", "error": "red", "warn": "yellow", "promote": "green", "verdict": "bold", "traffic": "cyan"}.get(kind, "")
         log.write(Text(f"{kind:>8} {event.message}", style=style))
         state = self.state
@@ -344,7 +355,13 @@ class ServiceScreen(LiveScreen):
             self.notify(event.message, title="promoted", timeout=8)
             self.refresh_soon()
         elif kind == "hold":
-            self.notify("paused: traffic held where it is; space resumes", title="paused", severity="warning")
+            self.held = True
+            self.live_verdict = None  # the judge waits: the panel shows the paused state, not the last bake
+            self.notify("paused: traffic held where it is, the bake clock stopped; space resumes", title="paused",
+                        severity="warning")
+            self.refresh_soon()
+        elif kind == "stopped":
+            self.notify(event.message, title="stopped", severity="error", timeout=12)
             self.refresh_soon()
         elif kind == "error":
             self.notify(event.message, title="error", severity="error", timeout=10)
@@ -354,15 +371,19 @@ class ServiceScreen(LiveScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in TRAFFIC_ACTIONS and self.app.read_only:
             return False  # hidden from the footer, the key does nothing
-        if action in TRAFFIC_ACTIONS and action != "pause" and self.busy:
+        if action in TRAFFIC_ACTIONS and self.busy and not self._allowed_while_driving(action):
             return None  # shown disabled while an action runs
         return True
+
+    def _allowed_while_driving(self, action: str) -> bool:
+        """During this console's own automatic rollout the operator can still pause, promote or roll back."""
+        return action == "pause" or (self.auto_running and action in ("promote", "rollback"))
 
     def _refuse(self, action: str) -> bool:
         if action in TRAFFIC_ACTIONS and self.app.read_only:
             self.notify(f"read-only: {action} changes traffic and is refused", severity="error")
             return True
-        if self.busy and not (action == "pause" and self.auto_running):
+        if self.busy and not (self.auto_running and self._allowed_while_driving(action)):
             self.notify(f"busy: {self.busy} is still running", severity="warning")
             return True
         return False
@@ -392,20 +413,34 @@ class ServiceScreen(LiveScreen):
         self.app.call_from_thread(self._confirm_then, plan, run)
 
     @work(thread=True, group="action")
-    def _run(self, what: str, call: Callable[[Any], Any]) -> None:
-        """Run one engine call; tell the operator how it went."""
-        engine = self._engine()
+    def _run(self, what: str, call: Callable[[Any], Any], owns_busy: bool = True) -> None:
+        """Run one engine call; tell the operator how it went. `owns_busy` False: an action beside this
+        console's automatic rollout (a rollback), which ends it; the rollout's worker clears `busy`."""
+        engine = self._engine() if owns_busy else self._engine(stop=threading.Event())
         try:
             outcome = call(engine)
+            missing = len(engine.audit.pending)
+            self.app.call_from_thread(
+                self._audit_missing,
+                f"⚠ {missing} audit entr{'y' if missing == 1 else 'ies'} not written: `vinconsole history` will miss "
+                "them (see the events)" if missing else "",
+            )
         except Exception as error:  # noqa: BLE001 - LeaseHeldError, UsageError, API errors: shown, never a crash
             self.app.call_from_thread(self._action_failed, what, error)
         else:
             self.last_outcome = outcome
             self.app.call_from_thread(self._action_done, what, outcome)
         finally:
-            self.app.call_from_thread(self._set_busy, "")
+            if owns_busy:
+                self.app.call_from_thread(self._set_busy, "")
+
+    def _audit_missing(self, note: str) -> None:
+        """The status line says while an audit entry of this console's writes is missing ('' clears it)."""
+        if self.is_attached:
+            self.query_one(StatusLine).source = f"{self.target.key}  {note}" if note else self.target.key
 
     def _start(self, what: str, call: Callable[[Any], Any], auto: bool = False) -> None:
+        self.held = False
         self._set_busy(what, auto)
         self._run(what, call)
 
@@ -416,6 +451,9 @@ class ServiceScreen(LiveScreen):
         self.auto_running = bool(what) and auto
         if not what:
             self.stop.clear()
+            then, self.after_auto = self.after_auto, None
+            if then is not None:
+                self.call_after_refresh(then)
         self.query_one(StatusLine).busy = what
         self.refresh_bindings()
         self.refresh_soon()
@@ -435,8 +473,10 @@ class ServiceScreen(LiveScreen):
             severity = "error"
         elif outcome.outcome == "aborted":
             severity = "warning"
-        if outcome.outcome in ("rolled_back", "promoted") and what in ("auto", "resume"):
+        if outcome.outcome in ("rolled_back", "promoted", "stopped") and what in ("auto", "resume"):
             return  # the engine's event already said so, with the reasons
+        if outcome.exit_code == 130 and what in ("auto", "resume") and self.held:
+            return  # paused: the hold event said so; the rollout is not over
         self.notify(outcome.message, title=f"{what}: {outcome.outcome}", severity=severity, timeout=8)
 
     def _action_failed(self, what: str, error: Exception) -> None:
@@ -535,7 +575,15 @@ class ServiceScreen(LiveScreen):
         if decision != "pass":  # the operator overrides the judge: say so with what it last said
             said = f"it says {decision}" if decision else "it has no verdict yet"
             plan += f". The judge has not passed step {state.step + 1} at {state.percent} % ({said}): no more judging after this"
-        self._confirm_then(plan, lambda: self._start("promote", lambda e: e.promote_now()))
+        promote = lambda: self._start("promote", lambda e: e.promote_now())  # noqa: E731
+        if self.auto_running:  # this console drives: pause its rollout (lease released), then promote
+            self._confirm_then(plan, lambda: self._pause_then(promote))
+            return
+        self._confirm_then(plan, promote)
+
+    def _pause_then(self, then: Callable[[], None]) -> None:
+        self.after_auto = then
+        self.stop.set()
 
     def action_rollback(self) -> None:
         if self._refuse("rollback"):
@@ -558,6 +606,10 @@ class ServiceScreen(LiveScreen):
             if revision is None:
                 return
             to = None if revision == stable else revision
+            if self.auto_running:  # beside this console's rollout: the rollback wins, the rollout stops by itself
+                self._plan("rollback", lambda e: e.plan_rollback(to)[1],
+                           lambda: self._run("rollback", lambda e: e.rollback_now(to), owns_busy=False))
+                return
             self._plan("rollback", lambda e: e.plan_rollback(to)[1],
                        lambda: self._start("rollback", lambda e: e.rollback_now(to)))
 
@@ -585,6 +637,14 @@ class ServiceScreen(LiveScreen):
 
     def action_jump(self) -> None:
         self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)
+
+
+def paused_text(state: RolloutState, bake_seconds: float) -> Text:
+    """'  ⏸ PAUSED — baked 1:40 of 5:00, clock stopped': the bake time as it was when paused."""
+    served = state.served_at if state.served_at is not None else state.step_started
+    baked = max(0, int((state.paused_at or served) - served))
+    return Text(f"  ⏸ PAUSED — baked {baked // 60}:{baked % 60:02d} of {int(bake_seconds) // 60}:"
+                f"{int(bake_seconds) % 60:02d}, clock stopped", style="bold yellow")
 
 
 def state_of(rollout: dict | None) -> RolloutState | None:

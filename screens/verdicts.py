@@ -119,6 +119,10 @@ def view_from_state(state: RolloutState | None, config: Config, target: Target, 
         return VerdictView("pass", f"promoted {state.candidate}", tuple(last.reasons) if last else (state.reason,), carried_evidence(state, config), driver_note)
     if state.phase == "smoke":
         return VerdictView("continue", f"smoke checks on {state.candidate}", (), (), driver_note)
+    if state.phase == "paused":
+        return VerdictView(None, f"PAUSED at {state.percent} %: the judge waits, the bake clock is stopped",
+                           ("space resumes this same rollout; r rolls it back",), carried_evidence(state, config),
+                           driver_note)
     verdict = shadow_verdict(state, config, target, windows, now)
     if verdict is not None:
         view = view_from_verdict(verdict, f"step {state.step + 1}/{len(state.steps)} at {state.percent} %, judged here from the same windows", driver_note)

@@ -11,6 +11,7 @@ seeding. Add one by adding an entry.
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import string
@@ -28,7 +29,23 @@ if TYPE_CHECKING:  # pragma: no cover
 DAY = 86_400.0
 # How long a new revision takes to become ready, and an update to reconcile (clock seconds).
 REVISION_READY_SECONDS = 10.0
-RECONCILE_SECONDS = 3.0
+RECONCILE_SECONDS = 5.0
+# Overrides RECONCILE_SECONDS for an emulator process (clock seconds): a test that needs to act
+# while a write is in flight widens the window; 0 serves every write at once.
+RECONCILE_ENV = "VINCONSOLE_EMULATOR_RECONCILE_SECONDS"
+
+
+def reconcile_seconds_from_env(environ: "os._Environ[str] | dict[str, str] | None" = None) -> float:
+    raw = (os.environ if environ is None else environ).get(RECONCILE_ENV, "")
+    if not raw:
+        return RECONCILE_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{RECONCILE_ENV}={raw!r} is not a number of (clock) seconds") from None
+    if seconds < 0:
+        raise ValueError(f"{RECONCILE_ENV}={raw!r} must not be negative")
+    return seconds
 
 REVISION = "REVISION"
 LATEST = "LATEST"
@@ -411,6 +428,9 @@ class Fleet:
         self.spec = SCENARIO_SPECS[scenario]
         self.lock = threading.RLock()
         self.rng = random.Random(f"fleet/{seed}")
+        # Cloud Run serves an accepted traffic change seconds later, not when the operation returns:
+        # until then `traffic` (written) and `traffic_statuses` (served) differ and `reconciling` is set.
+        self.reconcile_seconds = reconcile_seconds_from_env()
         self.started = self.clock.now()
         self._services: dict[tuple[str, str, str], SimService] = {}
         for target in config.targets():

@@ -23,7 +23,6 @@ from google.protobuf import any_pb2, timestamp_pb2
 
 from console.emulator.fleet import (
     LATEST,
-    RECONCILE_SECONDS,
     REVISION,
     Fleet,
     PendingUpdate,
@@ -53,6 +52,10 @@ TAG_RE = re.compile(r"^[a-z]([-a-z0-9]{0,44}[a-z0-9])?$")
 PARENT_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)$")
 SERVICE_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/services/([^/]+)$")
 REVISION_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/services/([^/]+)/revisions/([^/]+)$")
+# Cloud Run records the authenticated caller as `creator`/`last_modifier`. The emulator takes no
+# credentials: a caller names itself in this request metadata (tests playing an operator do).
+PRINCIPAL_METADATA = "x-emulator-principal"
+DEFAULT_PRINCIPAL = "unknown-caller@emulator.local"
 OPERATION_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/operations/([^/]+)$")
 
 _ALLOCATION = run_v2.TrafficTargetAllocationType
@@ -100,6 +103,7 @@ class RunApi:
         # reconciles as usual.
         self.hold_operations_seconds = 0.0
         self._named = _NamedRevisions()
+        self._caller = threading.local()
 
     # ---------------------------------------------------------------- registration
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -149,9 +153,10 @@ class RunApi:
             ),
         ]
 
-    @staticmethod
-    def _guard(fn: Any) -> Any:
+    def _guard(self, fn: Any) -> Any:
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
+            metadata = dict(context.invocation_metadata() or ())
+            self._caller.principal = metadata.get(PRINCIPAL_METADATA, "") or DEFAULT_PRINCIPAL
             try:
                 return fn(request)
             except Abort as exc:
@@ -452,10 +457,14 @@ class RunApi:
             svc.generation += 1
             svc.etag = self.fleet.new_etag()
             svc.update_time = now
-            svc.last_modifier = "vinconsole@emulator.local"
+            svc.last_modifier = getattr(self._caller, "principal", DEFAULT_PRINCIPAL)
             svc.pending.append(
-                PendingUpdate(svc.generation, now + RECONCILE_SECONDS, [TrafficEntry(**vars(e)) for e in svc.traffic])
+                PendingUpdate(
+                    svc.generation, now + self.fleet.reconcile_seconds, [TrafficEntry(**vars(e)) for e in svc.traffic]
+                )
             )
+            if self.fleet.reconcile_seconds <= 0:
+                self.fleet.complete(svc, svc.generation)
             op = _Operation(self._operation_name(svc), svc, svc.generation, now, held_until=now + self.hold_operations_seconds)
             with self._op_lock:
                 self._operations[op.name] = op
@@ -613,16 +622,20 @@ class RunApi:
         return proto
 
     def _settle(self, op: _Operation, force: bool) -> None:
-        """Mark `op` done if its update has been served (or `force`), freezing its response."""
+        """Mark `op` done once it has been polled enough (or `force`), freezing its response; a held
+        operation (`hold_operations_seconds`) stays running until then.
+
+        Done means accepted, not served: as on Cloud Run, the service may still be reconciling
+        (`traffic_statuses` lag `traffic`) when the operation returns; it serves the change once
+        the fleet's reconciliation delay has passed, whoever polls.
+        """
         if op.done or self.fleet.clock.now() < op.held_until:
             return
         with self.fleet.lock:
             self.fleet.refresh()
             svc = op.service
-            if svc.observed_generation < op.generation:
-                if not force:
-                    return
-                self.fleet.complete(svc, op.generation)
+            if svc.observed_generation < op.generation and not force:
+                return
             op.response = self._pack(self.service_proto(svc)).SerializeToString()
             op.done = True
 
@@ -648,7 +661,7 @@ class RunApi:
         timeout = request.timeout.ToTimedelta().total_seconds() if request.HasField("timeout") else 30.0
         if self.fleet.clock.now() < op.held_until:
             time.sleep(min(timeout, 5.0, self.fleet.clock.real_seconds(op.held_until - self.fleet.clock.now())))
-        remaining = max(0.0, RECONCILE_SECONDS - (self.fleet.clock.now() - op.created))
+        remaining = max(0.0, self.fleet.reconcile_seconds - (self.fleet.clock.now() - op.created))
         wait = min(self.fleet.clock.real_seconds(remaining), timeout, 5.0)
         if wait > 0:
             time.sleep(wait)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from console.clock import Clock
 from console.errors import ConflictError, UnavailableError, UsageError, VerificationError
 from console.gcp.clients import WRITE_TIMEOUT, Clients, guarded
 from console.model import Revision, ServiceState, TrafficStatus, TrafficTarget, describe_split
@@ -99,6 +100,8 @@ def service_state(project: str, region: str, proto: Any) -> ServiceState:
         annotations=MappingProxyType(dict(proto.annotations)),
         uri=proto.uri or None,
         ready_message=proto.terminal_condition.message if proto.terminal_condition else "",
+        last_modifier=proto.last_modifier or "",
+        update_time=_timestamp(proto.update_time),
     )
 
 
@@ -152,11 +155,21 @@ def check_traffic(traffic: Sequence[TrafficTarget], revisions: Mapping[str, Revi
 class CloudRun:
     """Services and revisions of one Google Cloud (or emulator) endpoint."""
 
-    def __init__(self, clients: Clients):
+    def __init__(self, clients: Clients, clock: "Clock | None" = None, caller: str = ""):
         self.clients = clients
         # Real seconds one UpdateService operation may run before we stop waiting and re-read.
         self.operation_timeout = WRITE_TIMEOUT
         self.deploy_timeout = DEPLOY_TIMEOUT
+        # what waiting for a write to be served waits on: a manual clock (tests) has to be moved
+        self.clock = clock
+        self.caller = caller  # who writes, named to the emulator (Google takes it from the credentials)
+
+    def _caller_metadata(self) -> list[tuple[str, str]]:
+        """On the emulator, name the caller (Cloud Run takes it from the credentials), so that
+        `last_modifier` says who wrote, as it does on Google Cloud."""
+        if not self.clients.emulator_host or not self.caller:
+            return []
+        return [("x-emulator-principal", self.caller)]
 
     def _service_path(self, project: str, region: str, service: str) -> str:
         return f"projects/{project}/locations/{region}/services/{service}"
@@ -198,11 +211,14 @@ class CloudRun:
         annotations: Mapping[str, str | None] | None = None,
         *,
         revisions: Mapping[str, Revision] | None = None,
+        wait_served: bool = True,
     ) -> ServiceState:
         """Write `traffic` (and set/remove `annotations`, None removes) in one UpdateService call.
 
         `state` is what the caller decided on: if the service changed since, ConflictError.
-        Returns the service as re-read after the write is served.
+        Returns the service as re-read after the write is served, or (`wait_served=False`, for a
+        caller that waits on its own clock and checks who else wrote meanwhile) as re-read once
+        the operation returned: Cloud Run may still be reconciling it then.
         """
         if revisions is None:
             revisions = {r.name: r for r in self.list_revisions(state.project, state.region, state.name)}
@@ -220,6 +236,8 @@ class CloudRun:
             )
         request = self._update_request(raw, traffic, annotations or {})
         self._send_update(state, request, traffic, annotations or {})
+        if not wait_served:
+            return self.get_service(state.project, state.region, state.name)
         return self.wait_until_served(state.project, state.region, state.name, traffic)
 
     def deploy_image(self, state: ServiceState, image: str, *, pin: Mapping[str, int]) -> ServiceState:
@@ -292,7 +310,9 @@ class CloudRun:
         for attempt in range(UPDATE_ATTEMPTS):
             try:
                 operation = guarded(
-                    call, lambda: self.clients.services.update_service(request=request, retry=None, timeout=WRITE_TIMEOUT)
+                    call, lambda: self.clients.services.update_service(
+                        request=request, retry=None, timeout=WRITE_TIMEOUT, metadata=self._caller_metadata()
+                    ),
                 )
                 guarded(call, lambda: operation.result(timeout=wait, polling=poll))
                 return
@@ -322,7 +342,10 @@ class CloudRun:
                     f"{service}: wrote {describe_split(wanted)} but it serves {describe_split(served)}"
                     f"{' (still reconciling)' if current.reconciling else ''}; check it with `vinconsole status`"
                 )
-            time.sleep(delay)
+            if self.clock is not None and self.clock.real_seconds(1.0) <= 0:
+                self.clock.sleep(1.0)  # a manual clock: reconciliation happens only as it moves
+            else:
+                time.sleep(delay)
             delay = min(1.0, delay * 2)
 
 

@@ -13,10 +13,16 @@ from console.engine import Engine
 from console.errors import LeaseHeldError, UsageError
 from console.gcp.logs import Logs, audit_log_name, rfc3339
 from console.gcp.run import CloudRun
+from console.model import TrafficTarget
 from console.state import read_rollout
 from tests.webhook import webhook
 
 STAGING = ("vinsight-staging", "us-central1")
+
+
+def on_monitoring(config):
+    """The config judging on Cloud Monitoring's windows (not the request log)."""
+    return config.model_copy(update={"analysis": config.analysis.model_copy(update={"source": "monitoring"})})
 
 
 def make_engine(repo_config, emu, clients, **kwargs):
@@ -79,6 +85,27 @@ def test_audit_entries_record_every_change(rollout):
     assert to_full["before"] == {outcome.stable: 50, outcome.candidate: 50}
     assert to_full["after"] == {outcome.candidate: 100}
     assert promote["actor"].startswith(("operator:", "ci:"))
+
+
+def test_audit_entries_say_written_and_served_and_a_failed_write_is_said_and_retried(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    engine, events = make_engine(repo_config, emu, clients)
+    emu.inject_fault("WriteLogEntries", "PERMISSION_DENIED", times=2)  # the first entry fails twice
+    outcome = engine.auto_promote()
+    assert outcome.outcome == "promoted", outcome.message
+    warned = [e.message for e in events if e.kind == "warn" and "audit entry" in e.message]
+    assert warned and "'lease' not written" in warned[0] and "retried" in warned[0]
+    since = rfc3339(emu.fleet.started)
+    entries = Logs(clients).list(
+        STAGING[0], f'logName = "{audit_log_name(STAGING[0])}" AND timestamp >= "{since}"', newest_first=False
+    )
+    kinds = [e.payload["kind"] for e in entries]
+    assert kinds[0] == "lease" and "start" in kinds and kinds.count("promote") == 1  # nothing lost, in order
+    step = next(e.payload for e in entries if e.payload["kind"] == "traffic" and e.payload.get("percent") == 10)
+    assert step["before_written"] == step["before"] == {outcome.stable: 100}
+    assert step["after_written"] == step["after"] == {outcome.stable: 90, outcome.candidate: 10}  # served when audited
+    assert step["lease_generation"] == 1 and not engine.audit.pending
 
 
 def test_error_regression_rolls_back_with_the_rates_in_the_reasons(rollout):
@@ -162,10 +189,15 @@ def test_interrupt_with_hold_keeps_traffic_and_resumes(repo_config, emulator, cl
     assert outcome.exit_code == 130
     held = served(clients)
     assert sorted(held.values()) == [10, 90]
+    paused = read_rollout(CloudRun(clients).get_service(*STAGING, "vinsight-backend").annotations)
+    assert paused.phase == "paused" and paused.paused_at is not None  # a state every console shows
+    emu.clock.advance(3600)  # an hour paused: the bake clock does not count it
     resumed, resumed_events = make_engine(repo_config, emu, clients)
     final = resumed.auto_promote()
     assert any(e.kind == "resume" for e in resumed_events)
     assert final.outcome == "promoted" and served(clients) == {outcome.candidate: 100}
+    first = final.steps[0]
+    assert first.percent == 10 and first.started >= paused.paused_at + 3600 - (paused.paused_at - paused.step_started) - 1
 
 
 def test_one_command_rollback_and_manual_steps(repo_config, emulator, clients_for):
@@ -204,17 +236,42 @@ def test_image_is_deployed_with_no_traffic_then_rolled_out(repo_config, emulator
     assert deployed.kind == "traffic"
 
 
-def test_metrics_outage_puts_stable_back_and_exits_3(repo_config, emulator, clients_for):
+def test_metrics_outage_past_the_bound_puts_stable_back_and_exits_3(repo_config, emulator, clients_for):
+    from console.engine import READ_OUTAGE_BOUND_SECONDS
+
     emu = emulator()
     clients = clients_for(emu)
-    clients.retry_deadline = 1.0
-    engine, events = make_engine(repo_config, emu, clients)
+    clients.retry_deadline = 0.3
+    engine, events = make_engine(on_monitoring(repo_config), emu, clients)  # the outage is Monitoring's
     before = served(clients)
     engine.on_event = lambda e: (events.append(e), e.kind == "bake" and emu.inject_fault("ListTimeSeries", "UNAVAILABLE", 10_000))
     outcome = engine.auto_promote()
     assert outcome.exit_code == 3
     assert served(clients) == before
     assert "ListTimeSeries" in outcome.message and "traffic put back on stable" in outcome.message
+    missing = [e for e in events if e.kind == "warn" and "a missing sample, not a verdict" in e.message]
+    assert missing and missing[-1].at - missing[0].at >= READ_OUTAGE_BOUND_SECONDS - 120  # waited, then gave up
+    failed = CloudRun(clients).get_service(*STAGING, "vinsight-backend").annotations.get("vinconsole.dev/failed", "")
+    assert outcome.candidate not in failed
+
+
+def test_reads_refused_for_a_while_during_a_bake_are_missing_samples_not_a_rollback(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    clients.retry_deadline = 0.3
+    engine, events = make_engine(on_monitoring(repo_config), emu, clients)  # the refused reads are Monitoring's
+    refused = []
+
+    def on_event(event):
+        events.append(event)
+        if event.kind == "bake" and not refused:  # a quota refuses reads for a few minutes of the first bake
+            refused.append(event)
+            emu.inject_fault("ListTimeSeries", "RESOURCE_EXHAUSTED", 12)
+
+    engine.on_event = on_event
+    outcome = engine.auto_promote()
+    assert outcome.outcome == "promoted", outcome.message
+    assert any(e.kind == "warn" and "a missing sample, not a verdict" in e.message for e in events)
 
 
 def test_webhook_is_told_and_a_failing_one_never_fails_the_rollout(repo_config, emulator, clients_for, monkeypatch):
@@ -243,7 +300,7 @@ def test_two_engines_in_one_process_are_two_holders(repo_config, emulator, clien
     assert second.step().outcome == "stepped"
 
 
-def test_a_step_is_timed_from_its_traffic_write_not_from_the_smoke_checks_before_it(repo_config, emulator, clients_for):
+def test_a_step_is_timed_from_when_its_write_is_served_not_from_the_smoke_checks_before_it(repo_config, emulator, clients_for):
     emu = emulator(scenario="healthy")
     clients = clients_for(emu)
     engine, events = make_engine(repo_config, emu, clients)
@@ -258,8 +315,11 @@ def test_a_step_is_timed_from_its_traffic_write_not_from_the_smoke_checks_before
     outcome = engine.auto_promote()
     assert outcome.outcome == "promoted", outcome.message
     for report in outcome.steps[:-1]:  # 10 and 50 %: the 100 % step is its smoke checks
+        # the traffic event is emitted once Cloud Run serves the write (the emulator reconciles after a delay)
         write = next(e for e in events if e.kind == "traffic" and e.data.get("after", {}).get(outcome.candidate) == report.percent)
         assert write.at - 1 <= report.started <= write.at, (report.percent, report.started, write.at)
+        sent = next(e for e in reversed(events[: events.index(write)]) if e.kind == "smoke")
+        assert report.started >= sent.at + emu.fleet.reconcile_seconds - 1
 
 
 def test_an_environment_with_its_own_pace_rolls_out_at_that_pace(repo_config, emulator, clients_for):
@@ -277,3 +337,27 @@ def test_an_environment_with_its_own_pace_rolls_out_at_that_pace(repo_config, em
     assert outcome.steps[0].metrics["limits"]["min_bake_seconds"] == 120  # the judge baked at staging's pace
     production = Engine(config, config.targets("production", "vinsight-backend")[0], clients, emu.clock)
     assert "then send it 10 %" in production.plan_step()[1]  # production keeps [rollout]'s pace
+
+
+def test_a_change_by_someone_else_landed_just_before_a_verdict_is_never_overwritten(repo_config, emulator, clients_for):
+    emu = emulator()
+    clients = clients_for(emu)
+    engine, events = make_engine(repo_config, emu, clients)
+    operator = CloudRun(clients, emu.clock)
+    changed = {}
+
+    def on_event(event):
+        events.append(event)
+        if event.kind == "verdict" and not changed:  # an operator's 70/30 lands (served) right before the next step
+            service = operator.get_service(*STAGING, "vinsight-backend")
+            stable, candidate = engine.state.stable, engine.state.candidate
+            changed["split"] = {stable: 70, candidate: 30}
+            operator.write_traffic(service, [TrafficTarget(70, stable), TrafficTarget(30, candidate, "candidate")])
+
+    engine.on_event = on_event
+    outcome = engine.auto_promote()
+    assert outcome.exit_code == 4 and outcome.outcome == "stopped", outcome.message
+    assert "someone else changed the service" in outcome.message and "70 %" in outcome.message
+    assert served(clients) == changed["split"]  # not 50/50, not promoted: the operator's split stands
+    assert [e for e in events if e.kind == "stopped"]
+    assert not [e for e in events[events.index(next(e for e in events if e.kind == "stopped")):] if e.kind == "traffic"]

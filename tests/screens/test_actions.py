@@ -165,7 +165,7 @@ async def test_palette_runs_a_step_with_confirmation(emulator, make_app):
 async def test_lease_held_elsewhere_is_named_and_nothing_changes(emulator, make_app, manual_clock):
     emu = emulator()
     app = make_app(emu, env="staging", service="vinsight-backend")
-    run = CloudRun(app.clients)
+    run = CloudRun(app.clients, manual_clock)
     state = run.get_service(*STAGING)
     lease = Lease("ci:github/42@runner-7 pid 4242", "runner-7", 4242, manual_clock.now() + 600)
     run.write_traffic(state, list(state.traffic), {LEASE_ANNOTATION: lease.to_annotation()})
@@ -249,7 +249,11 @@ async def test_quitting_during_an_automatic_rollout_holds_traffic_and_says_where
         candidate = candidate_of(app.clients)
         await confirmed(pilot, app, "a")
         await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10, timeout=30, what="10 % served")
-        await pilot.press("q")
+        await pilot.press("q")  # it asks: hold (the first choice), roll back, or cancel
+        from screens.modals import QuitDuringRollout
+
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitDuringRollout), what="the question")
+        await pilot.press("enter")
         await wait_for(pilot, lambda: not screen.busy, timeout=15, what="the rollout to pause")
         await pilot.pause(0.2)
     assert served(app.clients).get(candidate) == 10  # held, not rolled back or abandoned half-written

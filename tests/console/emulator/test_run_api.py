@@ -107,7 +107,7 @@ def test_revisions_fields(clients):
     assert again.name == newest.name and again.uid == newest.uid
 
 
-def test_update_traffic_through_the_operation(clients):
+def test_update_traffic_through_the_operation(clients, emu, manual_clock):
     service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
     stable = next(t.revision for t in service.traffic if t.percent == 100)
     candidate = next(t.revision for t in service.traffic if t.tag == "candidate")
@@ -122,15 +122,19 @@ def test_update_traffic_through_the_operation(clients):
     assert during.generation == service.generation + 1 and during.observed_generation == service.generation
     assert served(during) == {stable: 100}  # not served yet
 
+    # As on Cloud Run, the operation returns once the change is accepted; it is served after the
+    # reconciliation delay (clock time), whoever asks.
     result = operation.result(timeout=10)
     assert isinstance(result, run_v2.Service)
-    assert served(result) == {stable: 90, candidate: 10}
-    assert not result.reconciling and result.observed_generation == result.generation
-    tag = next(s for s in result.traffic_statuses if s.tag == "candidate")
-    assert tag.revision == candidate and tag.uri
+    assert served(result) == {stable: 100} and result.reconciling
+    assert result.observed_generation == result.generation - 1
 
+    manual_clock.advance(emu.fleet.reconcile_seconds)
     after = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
     assert served(after) == {stable: 90, candidate: 10}
+    assert not after.reconciling and after.observed_generation == after.generation
+    tag = next(s for s in after.traffic_statuses if s.tag == "candidate")
+    assert tag.revision == candidate and tag.uri
     assert after.annotations["vinconsole.dev/rollout"] == '{"step": 10}'
 
 
@@ -225,10 +229,12 @@ def test_new_image_makes_a_revision_that_becomes_ready(clients, emu, manual_cloc
     assert latest_tag.revision == short(new.name) and latest_tag.uri
 
 
-def test_empty_traffic_means_latest_ready(clients, emu):
+def test_empty_traffic_means_latest_ready(clients, emu, manual_clock):
     service = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
     service.traffic = []
-    result = clients.services.update_service(service=service, retry=None, timeout=5).result(timeout=10)
+    clients.services.update_service(service=service, retry=None, timeout=5).result(timeout=10)
+    manual_clock.advance(emu.fleet.reconcile_seconds)
+    result = clients.services.get_service(name=BACKEND, retry=None, timeout=5)
     assert served(result) == {short(result.latest_ready_revision): 100}
     assert [t.type_ for t in result.traffic] == [LATEST_TYPE]
     changes = emu.fleet.find("vinsight-prod", "us-central1", "vinsight-backend").split_changes()

@@ -56,7 +56,7 @@ def test_merged_percentiles_differ_from_a_percentile_of_percentiles(emulator, cl
     """Half the traffic on a ×3 slower candidate: the service's true p95 comes from merged buckets."""
     emu = emulator(scenario="slow")
     clients = clients_for(emu)
-    run = CloudRun(clients)
+    run = CloudRun(clients, manual_clock)
     state = run.get_service(*STAGING, "vinsight-backend")
     stable = next(r for r, p in state.served_split().items() if p == 100)
     candidate = state.tags()["candidate"]

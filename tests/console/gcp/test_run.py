@@ -10,8 +10,8 @@ STAGING = ("vinsight-staging", "us-central1")
 
 
 @pytest.fixture
-def run(emulator, clients_for):
-    return CloudRun(clients_for(emulator()))
+def run(emulator, clients_for, manual_clock):
+    return CloudRun(clients_for(emulator()), manual_clock)
 
 
 def _pair(run):
@@ -85,7 +85,7 @@ def test_bad_splits_never_reach_the_api(run):
 
 def test_unavailable_becomes_a_typed_error_naming_the_call(emulator, clients_for):
     emu = emulator()
-    run = CloudRun(clients_for(emu))
+    run = CloudRun(clients_for(emu), emu.clock)
     emu.inject_fault("GetService", "UNAVAILABLE", times=1000)
     run.clients.retry_deadline = 1.5  # retried with backoff, then given up: quickly in a test
     with pytest.raises(UnavailableError) as caught:
@@ -96,7 +96,7 @@ def test_unavailable_becomes_a_typed_error_naming_the_call(emulator, clients_for
 
 def test_transient_unavailable_is_retried(emulator, clients_for):
     emu = emulator()
-    run = CloudRun(clients_for(emu))
+    run = CloudRun(clients_for(emu), emu.clock)
     emu.inject_fault("ListRevisions", "UNAVAILABLE", times=2)
     assert run.list_revisions(*STAGING, "vinsight-backend")
 
@@ -105,7 +105,7 @@ def test_permission_denied_says_which_roles(emulator, clients_for):
     from console.errors import PermissionDeniedError
 
     emu = emulator()
-    run = CloudRun(clients_for(emu))
+    run = CloudRun(clients_for(emu), emu.clock)
     emu.inject_fault("ListServices", "PERMISSION_DENIED")
     with pytest.raises(PermissionDeniedError, match="run.developer"):
         run.list_services(*STAGING)
@@ -118,7 +118,7 @@ def test_resource_quantities():
 
 def test_write_survives_an_unavailable_update(emulator, clients_for):
     emu = emulator()
-    run = CloudRun(clients_for(emu))
+    run = CloudRun(clients_for(emu), emu.clock)
     state, _, stable, candidate = _pair(run)
     emu.inject_fault("UpdateService", "UNAVAILABLE", times=2)
     after = run.write_traffic(state, [TrafficTarget(90, stable), TrafficTarget(10, candidate, "candidate")])
