@@ -45,8 +45,9 @@ STATUS_COLUMNS = (
     ("req/s", "right"), ("5xx", "right"), ("p50", "right"), ("p95", "right"), ("p99", "right"),
     ("inst", "right"), ("cost/h", "right"), ("image", "left"),
 )
-#: what goes first when a terminal is too narrow for every column (traffic, 5xx and p95 stay)
-DROPPED_WHEN_NARROW = ("image", "p50", "p99", "inst", "age", "tag", "cost/h")
+#: what goes first when a terminal is too narrow for every column: the service-name prefix of revision
+#: names (the title names the service), then secondary columns; traffic, tag, 5xx and p95 always stay
+DROPPED_WHEN_NARROW = ("revision prefixes", "image", "p50", "p99", "inst", "age", "cost/h")
 
 
 def service_table(service: ServiceStatus, width: int | None = None) -> Table | Text:
@@ -83,6 +84,7 @@ def _width(table: Table) -> int:
 
 def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]) -> Table:
     columns = [(name, justify) for name, justify in STATUS_COLUMNS if name not in left_out]
+    short_names = "revision prefixes" in left_out
     table = Table(title=title, title_justify="left", expand=False)
     for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=column != "image")
@@ -90,7 +92,8 @@ def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]
         table.caption = Text(f"✗ {service.error}", style="red")
     for rev in service.revisions:
         cells = {
-            "revision": Text(rev.name, style="bold" if rev.traffic_percent > 0 else ""),
+            "revision": Text(rev.name.removeprefix(service.service + "-") if short_names else rev.name,
+                             style="bold" if rev.traffic_percent > 0 else ""),
             "traffic": f"{rev.traffic_percent} %",
             "tag": rev.tag or "",
             "ready": Text("✓", style="green") if rev.ready else Text("✗", style="red"),
