@@ -47,6 +47,7 @@ class RevisionStatus:
     age_seconds: float
     requests: int | None = None
     errors: int | None = None
+    tags: list[str] = field(default_factory=list)  # every tag on the revision; `tag` is the first of them
 
 
 @dataclass
@@ -80,6 +81,16 @@ class FleetStatus:
             "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
             "services": [asdict(service) for service in self.services],
         }
+
+
+def tags_by_revision(tags: dict[str, str], stable_tag: str, candidate_tag: str) -> dict[str, list[str]]:
+    """revision → its tags, the stable tag first, then the candidate tag, then the rest by name: a
+    promoted revision that still carries the candidate tag reads as stable."""
+    order = {stable_tag: 0, candidate_tag: 1}
+    found: dict[str, list[str]] = {}
+    for tag, revision in sorted(tags.items(), key=lambda item: (order.get(item[0], 2), item[0])):
+        found.setdefault(revision, []).append(tag)
+    return found
 
 
 def iso(seconds: float) -> str:
@@ -226,9 +237,7 @@ class StatusReader:
         now: float,
     ) -> ServiceStatus:
         split = state.served_split()
-        tags: dict[str, str] = {}
-        for tag, revision in state.tags().items():
-            tags.setdefault(revision, tag)
+        tags = tags_by_revision(state.tags(), self.config.rollout.stable_tag, self.config.rollout.candidate_tag)
         rows = []
         for revision in revisions:
             summary = summarize_revision(
@@ -242,7 +251,8 @@ class StatusReader:
                 RevisionStatus(
                     name=revision.name,
                     traffic_percent=split.get(revision.name, 0),
-                    tag=tags.get(revision.name),
+                    tag=(tags.get(revision.name) or [None])[0],
+                    tags=tags.get(revision.name, []),
                     ready=revision.ready,
                     created=iso(revision.created),
                     image=revision.image,

@@ -95,7 +95,7 @@ def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]
             "revision": Text(rev.name.removeprefix(service.service + "-") if short_names else rev.name,
                              style="bold" if rev.traffic_percent > 0 else ""),
             "traffic": f"{rev.traffic_percent} %",
-            "tag": rev.tag or "",
+            "tag": ",".join(rev.tags) if rev.tags else rev.tag or "",
             "ready": Text("✓", style="green") if rev.ready else Text("✗", style="red"),
             "age": fmt_age(rev.age_seconds),
             "req/s": fmt_rate(rev.request_rate),

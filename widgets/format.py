@@ -77,6 +77,13 @@ def age(seconds: float | None) -> str:
     return f"{seconds // 86400:.0f}d"
 
 
+def utc_time(at: float, seconds: bool = False) -> str:
+    """A moment as the UTC clock shows it: '09:18' (or '09:18:05'); the date is implied by the view."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
 def mmss(seconds: float | None) -> str:
     if seconds is None:
         return "—"

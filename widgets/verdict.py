@@ -50,6 +50,20 @@ def evidence_bar(lr: float | None, boundary: float | None, width: int = 24) -> T
     return Text("█" * cells, style=style) + Text("░" * (width - cells), style="dim") + Text("│", style="bold")
 
 
+def evidence_words(lr: float | None, boundary: float | None) -> str:
+    """The evidence in plain words first, its notation after: "no regression: evidence LR 0.03 of
+    the 20 needed"."""
+    if lr is None or boundary is None:
+        return "no evidence yet: nothing to compare"
+    if lr >= boundary:
+        verdict = "regression"
+    elif boundary > 1 and lr > 1 and math.log(lr) >= 0.5 * math.log(boundary):
+        verdict = "leaning towards a regression"
+    else:
+        verdict = "no regression so far"
+    return f"{verdict}: evidence LR {_ratio(lr)} of the {_ratio(boundary)} needed to roll back"
+
+
 def _ratio(x: float | None) -> str:
     if x is None:
         return "—"
@@ -86,9 +100,8 @@ class VerdictPanel(Static):
         for reason in view.reasons:
             parts.append(Text("• " + reason))
         for e in view.evidence:
-            line = Text(f"{e.label:>4} evidence ")
+            line = Text(f"{e.label:>4}: {evidence_words(e.likelihood_ratio, e.boundary)} ")
             line.append_text(evidence_bar(e.likelihood_ratio, e.boundary))
-            line.append(f" LR {_ratio(e.likelihood_ratio)} of {_ratio(e.boundary)} to roll back")
             if e.candidate_rate is not None or e.stable_rate is not None:
                 line.append(f" · candidate {pct(e.candidate_rate)} vs stable {pct(e.stable_rate)}", style="dim")
             lo, hi = e.psi_95

@@ -76,3 +76,12 @@ def test_in_a_pipe_tables_are_plain_aligned_columns(capsys):
     header = next(line for line in lines if line.startswith("revision"))
     row = next(line for line in lines if line.startswith("vinsight-backend-00054-jif"))
     assert row.index("100 %") + len("100 %") == header.index("traffic") + len("traffic")  # right-aligned under it
+
+
+def test_a_promoted_revision_that_keeps_the_candidate_tag_reads_as_stable():
+    from console.status import tags_by_revision
+
+    tags = {"candidate": "svc-00064-rzr", "stable": "svc-00064-rzr", "previous": "svc-00063-tzo"}
+    assert tags_by_revision(tags, "stable", "candidate") == {
+        "svc-00064-rzr": ["stable", "candidate"], "svc-00063-tzo": ["previous"],
+    }
