@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from console.clock import Clock
@@ -24,6 +23,7 @@ from console.gcp.clients import Clients
 from console.gcp.monitoring import Metrics, WindowStats
 from console.gcp.run import CloudRun
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState
+from console.units import iso  # noqa: F401 - callers import it from here too
 
 LOOKBACK_WINDOWS = 5
 
@@ -91,10 +91,6 @@ def tags_by_revision(tags: dict[str, str], stable_tag: str, candidate_tag: str) 
     for tag, revision in sorted(tags.items(), key=lambda item: (order.get(item[0], 2), item[0])):
         found.setdefault(revision, []).append(tag)
     return found
-
-
-def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def metric_window(now: float, period: int, delay: float, windows: int = LOOKBACK_WINDOWS) -> tuple[float, float]:

@@ -14,15 +14,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from console.units import minutes
+
 
 def judged(value: float | None, met: bool | None, text: str) -> Text:
     if value is None or met is None:
         return Text("? no data", style="dim")
     return Text(("✔ " if met else "✖ ") + text, style="green" if met else "bold red")
-
-
-def minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} min"
 
 
 def figures_row(name: str, figures: Any, targets: Any) -> list[Any]:

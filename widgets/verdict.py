@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from console.units import ratio
 from widgets.format import pct
 
 DECISION = {
@@ -61,17 +62,7 @@ def evidence_words(lr: float | None, boundary: float | None) -> str:
         verdict = "leaning towards a regression"
     else:
         verdict = "no regression so far"
-    return f"{verdict}: evidence LR {_ratio(lr)} of the {_ratio(boundary)} needed to roll back"
-
-
-def _ratio(x: float | None) -> str:
-    if x is None:
-        return "—"
-    if x >= 1e6:
-        return f"{x:.1e}"
-    if x >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.2f}"
+    return f"{verdict}: evidence LR {ratio(lr)} of the {ratio(boundary)} needed to roll back"
 
 
 class VerdictPanel(Static):
@@ -106,7 +97,7 @@ class VerdictPanel(Static):
                 line.append(f" · candidate {pct(e.candidate_rate)} vs stable {pct(e.stable_rate)}", style="dim")
             lo, hi = e.psi_95
             if lo is not None or hi is not None:
-                line.append(f" · ψ 95 % {_ratio(lo)}–{_ratio(hi)}", style="dim")
+                line.append(f" · ψ 95 % {ratio(lo)}–{ratio(hi)}", style="dim")
             parts.append(line)
         for text in view.extra:
             parts.append(Text(text, style="dim"))
