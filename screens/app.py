@@ -28,10 +28,7 @@ class VinconsoleApp(App[None]):
     TITLE = "vinconsole"
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = APP_BINDINGS
-    CSS = """
-    Screen { layout: vertical; }
-    .banner { height: 1; padding: 0 1; background: $primary-background; text-style: bold; }
-    """
+    CSS_PATH = "vinconsole.tcss"  # screen layouts; widgets keep their scoped DEFAULT_CSS
 
     def __init__(
         self,

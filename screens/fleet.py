@@ -26,11 +26,6 @@ class FleetScreen(LiveScreen):
     HELP_TITLE = "fleet"
     PALETTE_ACTIONS = ("open", "incident", "history", "filter", "jump", "refresh")
     PALETTE_PREFIX = "fleet: "
-    DEFAULT_CSS = """
-    FleetScreen #budget { height: 2; padding: 0 1; }
-    FleetScreen FleetTable { height: 1fr; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""

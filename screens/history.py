@@ -33,11 +33,6 @@ class HistoryScreen(LiveScreen):
     HELP_TITLE = "history"
     PALETTE_ACTIONS = ("since_7d", "since_30d", "since_90d", "filter", "back", "refresh")
     PALETTE_PREFIX = "history: "
-    DEFAULT_CSS = """
-    HistoryScreen #body { height: 1fr; }
-    HistoryScreen #summary { height: 1; padding: 0 1; }
-    """
-
     def __init__(self, span: str = "30d") -> None:
         super().__init__()
         self.span = span
