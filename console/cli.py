@@ -25,12 +25,75 @@ EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 DEMO_TIME_SCALE = 30.0
 
+CONFIG_HELP = "config file (default: $VINCONSOLE_CONFIG, then ./config.toml, then the user config dir: see `vinconsole init`)"
+
+# Each subcommand's `-h` ends with an example and its exit codes (what scripts rely on).
+EXIT_TEXT = {
+    "read": "exit codes: 0 read, 2 usage or config error, 3 nothing could be read (infrastructure error)",
+    "action": "exit codes: 0 done (a rollback asked for and done included), 1 the candidate failed its smoke "
+              "checks on the way, 2 not confirmed or wrong input, 3 infrastructure error",
+}
+EPILOGS = {
+    "status": ("vinconsole status --env staging\n  vinconsole status --json | jq '.services[].revisions[]'", "read"),
+    "step": ("vinconsole step --env staging --service vinsight-backend --revision 63", "action"),
+    "promote": ("vinconsole promote --env production --service vinsight-backend --yes", "action"),
+    "rollback": ("vinconsole rollback --env production --service vinsight-backend --to 00062-abc", "action"),
+    "incident": ("vinconsole incident --env production --read-only",
+                 "exit codes: 0 quit, 2 usage or config error, 3 infrastructure error before the screen opened"),
+    "cost": ("vinconsole cost --json\n  vinconsole cost --notify        # daily, from cron or a scheduled workflow",
+             "exit codes: 0 read (and posted with --notify), 2 usage or config error, 3 infrastructure error or "
+             "the webhook post failed"),
+    "history": ("vinconsole history --env production --since 7d\n  vinconsole history --json | jq .dora.overall",
+                "read"),
+    "emulator": ("vinconsole emulator --scenario regression --port 8099\n"
+                 "  eval \"$(vinconsole emulator | head -2 | tail -1)\"   # in another shell: the export line",
+                 "exit codes: 0 stopped by Ctrl-C/SIGTERM, 2 usage or config error"),
+    "init": ("vinconsole init --project staging=my-app-staging --project production=my-app-prod "
+             "--service api --service web",
+             "exit codes: 0 written, 2 usage error (missing answers off a terminal, a file already there)"),
+    "completion": ("vinconsole completion bash > ~/.local/share/bash-completion/completions/vinconsole\n"
+                   "  vinconsole completion zsh > \"${fpath[1]}/_vinconsole\"", "exit codes: 0 printed"),
+}
+
+
+def _epilog(command: str) -> str:
+    example, codes = EPILOGS[command]
+    return f"example:\n  {example}\n\n{EXIT_TEXT.get(codes, codes)}"
+
+
+def _subcommand(commands, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand whose `-h` says what it does, shows an example and lists its exit codes."""
+    return commands.add_parser(
+        name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".", epilog=_epilog(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked (keeps --help fast)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"vinconsole {installed_version()}")
+        parser.exit()
+
+
+def installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vinconsole")
+    except PackageNotFoundError:
+        return "(not installed: running from a source tree)"
+
 
 def _common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
     # A subcommand's copy must not reset what was given before the subcommand (`--env E status`).
     default = None if top_level else argparse.SUPPRESS
     parser.add_argument(
-        "--config", metavar="FILE", default=default, help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)"
+        "--config", metavar="FILE", default=default, help=CONFIG_HELP
     )
     parser.add_argument("--env", metavar="E", default=default, help="only this environment (e.g. staging)")
     parser.add_argument("--service", metavar="S", default=default, help="only this service (e.g. vinsight-backend)")
@@ -40,8 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vinconsole",
         description="Release console for Cloud Run: watch revisions, step traffic, judge, promote, roll back.",
-        epilog="Set VINCONSOLE_EMULATOR_HOST=127.0.0.1:PORT to talk to `vinconsole emulator` instead of Google Cloud.",
+        epilog="examples:\n  vinconsole --demo                      # the terminal UI on the built-in emulator\n"
+        "  vinconsole init                        # write a starting config for your fleet\n"
+        "  vinconsole --auto-promote --env staging --service api --revision api-00063-tzo\n\n"
+        "--auto-promote exit codes: 0 promoted or nothing to do, 1 rolled back, 2 usage or config error,\n"
+        "  3 infrastructure error (traffic left safe and said how), 130 interrupted\n\n"
+        "Set VINCONSOLE_EMULATOR_HOST=127.0.0.1:PORT to talk to `vinconsole emulator` instead of Google Cloud.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the installed version and exit")
     _common(parser, top_level=True)
     parser.add_argument("--demo", action="store_true", help="run on the built-in emulator seeded from the config")
     parser.add_argument(
@@ -66,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    status = commands.add_parser("status", help="snapshot of services, revisions, traffic, errors, latency, cost")
+    status = _subcommand(commands, "status", "snapshot of services, revisions, traffic, errors, latency, cost")
     _common(status)
     status.add_argument("--json", action="store_true", help="print JSON (stable keys, null when there is no data)")
 
@@ -75,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("promote", "send the candidate of the running rollout 100 %%"),
         ("rollback", "send 100 %% back to the stable revision (or --to REVISION)"),
     ):
-        action = commands.add_parser(name, help=text)
+        action = _subcommand(commands, name, text)
         _common(action)
         action.add_argument("--yes", action="store_true", help="do not ask (required for production when not on a terminal)")
         if name == "rollback":
@@ -85,20 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
                 "--revision", metavar="R", default=argparse.SUPPRESS, help="candidate revision when starting a rollout (full name, or 00063-tzo, or 63)"
             )
 
-    incident = commands.add_parser(
-        "incident", help="the TUI on the on-call incident view: what is broken, since when, which revision, roll back"
+    incident = _subcommand(
+        commands, "incident", "the TUI on the on-call incident view: what is broken, since when, which revision, roll back"
     )
-    incident.add_argument(
-        "--config", metavar="FILE", default=argparse.SUPPRESS,
-        help="config file (default: $VINCONSOLE_CONFIG, then ./config.toml)",
-    )
+    incident.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP)
     incident.add_argument("--env", metavar="E", default=argparse.SUPPRESS, help="only this environment (e.g. production)")
     incident.add_argument(
         "--read-only", action="store_true", default=argparse.SUPPRESS,
         help="without the rollback key (hidden and refused, also in the palette)",
     )
 
-    cost = commands.add_parser("cost", help="this month's spend per service against the budget and its alert thresholds")
+    cost = _subcommand(commands, "cost", "this month's spend per service against the budget and its alert thresholds")
     _common(cost)
     cost.add_argument("--json", action="store_true", help="print JSON (stable keys)")
     cost.add_argument(
@@ -106,28 +173,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="also post the one-line summary to the webhook named by [notifications] webhook_url_env (a daily cron job)",
     )
 
-    history = commands.add_parser("history", help="rollouts from the audit log and the DORA figures beside the targets")
+    history = _subcommand(commands, "history", "rollouts from the audit log and the DORA figures beside the targets")
     _common(history)
     history.add_argument("--since", default="30d", metavar="30d", help="how far back: Nd, Nh or Nm (default: 30d)")
     history.add_argument("--json", action="store_true", help="print JSON (stable keys, null when there is no data)")
 
-    emulator = commands.add_parser("emulator", help="run the Cloud Run / Monitoring / Logging emulator in the foreground")
-    emulator.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="config file to seed the fleet from")
+    emulator = _subcommand(commands, "emulator", "run the Cloud Run / Monitoring / Logging emulator in the foreground")
+    emulator.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS,
+        help="config file to seed the fleet from (default: as every command looks for one, else the bundled demo fleet)",
+    )
     emulator.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
     emulator.add_argument("--scenario", default="healthy", help="how the candidates behave (default: healthy)")
     emulator.add_argument("--request-logs", choices=("on", "off"), default="on",
                           help="Cloud Run's per-request log; off models a project that excludes it (default: on)")
+
+    init = _subcommand(commands, "init", "write a commented starting config for your fleet and say where")
+    init.add_argument(
+        "--project", metavar="ENV=PROJECT", action="append", default=[],
+        help="an environment and its Google Cloud project id, repeated (e.g. staging=my-app-staging); "
+        "an environment named prod* is production (traffic changes need the service name typed)",
+    )
+    init.add_argument("--region", metavar="REGION", help="Cloud Run region of every environment (default: us-central1)")
+    init.add_argument("--service", metavar="NAME", action="append", default=[], help="a Cloud Run service, repeated")
+    init.add_argument(
+        "--config", metavar="FILE", default=argparse.SUPPRESS,
+        help="write here instead of the user config dir (then pass the same --config, or set $VINCONSOLE_CONFIG)",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite a config that is already there")
+
+    completion = _subcommand(commands, "completion", "print a shell completion script (bash, zsh or tcsh)")
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from console.install_check import check_installation
+
+    collision = check_installation()
+    if collision is not None:
+        print(f"vinconsole: {collision}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return _dispatch(parser, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `vinconsole ... | head`: the reader left; no traceback over its output
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes stdout at exit
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - expected failures become one line and an exit code
         from console.config import ConfigError
         from console.errors import VinconsoleError
@@ -142,6 +238,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "completion":
+        import shtab
+
+        print(shtab.complete(build_parser(), args.shell))
+        return EXIT_OK
+    if args.command == "init":
+        from console.init_config import cmd_init
+
+        return cmd_init(args)
     if args.command == "emulator":
         return cmd_emulator(args)
     if args.command == "status":
@@ -179,11 +284,12 @@ def _clock(args: argparse.Namespace):
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from console.config import load_config
+    from console.config import load_demo_config
     from console.emulator import SCENARIOS, run_forever
     from console.errors import UsageError
 
-    config = load_config(args.config)
+    config, source = load_demo_config(args.config)
+    print(f"vinconsole emulator: fleet from {source}", file=sys.stderr)
     if args.scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {args.scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     return run_forever(config, args.scenario, args.port, _clock(args), request_logs=args.request_logs == "on")
@@ -377,13 +483,13 @@ def cmd_action(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The TUI on the in-process emulator seeded from the config, on a faster clock."""
     from console.clock import Clock
-    from console.config import load_config
+    from console.config import BUNDLED_FLEET, load_demo_config
     from console.emulator import SCENARIOS, Emulator
     from console.errors import UsageError
     from console.gcp.clients import Clients, quiet_grpc
 
     quiet_grpc()
-    config = load_config(args.config)
+    config, source = load_demo_config(args.config)
     if args.env or args.service:
         config.targets(args.env, args.service)  # an unknown name is a usage error before the TUI starts
     if args.scenario not in SCENARIOS:
@@ -396,6 +502,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         clients = Clients(emulator.address)
         try:
             banner = f"vinconsole demo — emulator, clock ×{scale:g} (scenario {args.scenario}, {emulator.address})"
+            if source == BUNDLED_FLEET:
+                banner += ", the bundled demo fleet"
             # the incident scenario opens on the incident view (esc: the fleet); a named service still wins
             start = "incident" if args.scenario == "incident" and not args.service else "fleet"
             return run_tui(config, clients, clock, read_only=args.read_only, env=args.env, service=args.service,

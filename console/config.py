@@ -281,27 +281,72 @@ class _KeyedError(ValueError):
         self.message = message
 
 
-def resolve_path(explicit: str | os.PathLike | None) -> Path:
-    """`--config FILE`, then `$VINCONSOLE_CONFIG`, then `./config.toml`."""
+DEMO_CONFIG = "demo_config.toml"  # package data: the VinSight fleet of the repository's config.toml
+BUNDLED_FLEET = "the bundled demo fleet"
+
+
+def user_config_path() -> Path:
+    """Where `vinconsole init` writes and the lookup ends: the platform's user config dir
+    (~/.config/vinconsole/config.toml on Linux, honouring XDG_CONFIG_HOME)."""
+    from platformdirs import user_config_path as platform_config_dir
+
+    return platform_config_dir("vinconsole", appauthor=False) / "config.toml"
+
+
+def lookup_places(explicit: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
+    """The places a config is looked for, in order, each with how it was chosen. `--config` or
+    $VINCONSOLE_CONFIG name one file that must exist; otherwise ./config.toml, then the user's."""
     if explicit:
-        return Path(explicit)
+        return [("--config", Path(explicit))]
     from_env = os.environ.get(CONFIG_ENV)
     if from_env:
-        return Path(from_env)
-    return Path("config.toml")
+        return [(f"${CONFIG_ENV}", Path(from_env))]
+    return [("the current directory", Path("config.toml")), ("the user config dir", user_config_path())]
+
+
+def resolve_path(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The first place of `lookup_places` that holds a file, or None when none does (a named
+    file that is missing is returned as it is, so the error names it)."""
+    places = lookup_places(explicit)
+    if len(places) == 1:
+        return places[0][1]
+    return next((path for _, path in places if path.is_file()), None)
+
+
+def demo_config_text() -> str:
+    """The bundled demo fleet (the repository's config.toml, shipped inside the package)."""
+    from importlib.resources import files
+
+    return files("console").joinpath(DEMO_CONFIG).read_text(encoding="utf-8")
 
 
 def load_config(explicit: str | os.PathLike | None = None) -> Config:
     path = resolve_path(explicit)
+    if path is None:
+        looked = "; ".join(f"{where}: {path}" for where, path in lookup_places(explicit))
+        raise ConfigError(
+            f"no config file found (looked in {looked}); run `vinconsole init` to write one, "
+            f"give --config FILE or set {CONFIG_ENV} — or try `vinconsole --demo`, which needs none"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: no such config file (give --config FILE, set {CONFIG_ENV}, or run where config.toml is)"
+            f"{path}: no such config file (named by {lookup_places(explicit)[0][0]}; "
+            f"fix the path, or run `vinconsole init` to write a starting config)"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_config(text, str(path))
+
+
+def load_demo_config(explicit: str | os.PathLike | None = None) -> tuple[Config, str]:
+    """For `--demo` and `vinconsole emulator`: the operator's config when one is found, else the
+    bundled demo fleet. Returns the config and where it came from (for the banner)."""
+    path = resolve_path(explicit)
+    if path is not None:
+        return load_config(path), str(path)
+    return parse_config(demo_config_text(), f"bundled {DEMO_CONFIG}"), BUNDLED_FLEET
 
 
 def parse_config(text: str, source: str = "config.toml") -> Config:

@@ -28,6 +28,9 @@ from console.report import markdown_summary, report_json
 from console.status import iso
 
 
+QUIET_LIMIT_SECONDS = 60  # the longest a headless rollout stays silent in a CI log
+
+
 def event_line(target: Target, event: Event) -> str:
     where = f"step {event.step}" if event.step else "-"
     percent = f"{event.percent} %" if event.percent is not None else "-"
@@ -103,16 +106,19 @@ def run_auto_promote(
     live = Live(panel, console=console, refresh_per_second=4, transient=True) if tty else None
 
     last_bake: dict[str, object] = {}
+    last_line_at = [clock.now()]
 
     def on_event(event: Event) -> None:
         if event.kind == "bake":
-            # a bake poll is news only when a window completed or the judge changed its mind
+            # a bake poll is news only when a window completed or the judge changed its mind, or when
+            # a minute passed without a line (a CI log that is silent for minutes looks hung)
             key = {"samples": event.data.get("samples"), "decision": event.data.get("decision"), "step": event.step}
-            quiet = key == last_bake
+            quiet = key == last_bake and event.at - last_line_at[0] < QUIET_LIMIT_SECONDS
             last_bake.clear()
             last_bake.update(key)
             if quiet and live is None:
                 return
+        last_line_at[0] = event.at
         line = event_line(target, event)
         if live is not None:
             panel.update(event)

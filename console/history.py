@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from console.gcp.logs import AUDIT_LOG_ID, LogEntry
+from console.units import iso, minutes
 
 if TYPE_CHECKING:  # pragma: no cover
     from console.config import Config, Target
@@ -217,12 +218,6 @@ class History:
 
 
 # ------------------------------------------------------------------------------------- pure core
-
-
-def iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -524,7 +519,7 @@ def history_view(history: History, title: str, width: int | None = None) -> Any:
                 "started (UTC)": datetime.fromtimestamp(r.started, timezone.utc).strftime("%m-%d %H:%M"),
                 "service": r.key, "candidate": name(r.candidate, r.service), "stable": name(r.stable, r.service),
                 "driver": f"{r.driver_kind}: {r.driver_name}", "outcome": Text(text, style=style), "steps": steps,
-                "lead": _minutes(r.lead_time_minutes), "restore": _minutes(r.time_to_restore_minutes),
+                "lead": minutes(r.lead_time_minutes), "restore": minutes(r.time_to_restore_minutes),
             }
             table.add_row(*(cells[c] for c in columns))
         return table
@@ -548,18 +543,14 @@ def history_view(history: History, title: str, width: int | None = None) -> Any:
         figures.add_row(
             Text(key, style="bold" if key == "overall" else ""),
             "—" if d.deployments_per_week is None else f"{d.deployments_per_week:.1f}",
-            judged(d.lead_time_minutes_median, meets["lead_time_minutes_median"], _minutes(d.lead_time_minutes_median)),
+            judged(d.lead_time_minutes_median, meets["lead_time_minutes_median"], minutes(d.lead_time_minutes_median)),
             judged(d.change_failure_rate, meets["change_failure_rate"],
                    f"{(d.change_failure_rate or 0):.1%} ({d.failures}/{d.changes})"),
             judged(d.time_to_restore_minutes_median, meets["time_to_restore_minutes_median"],
-                   _minutes(d.time_to_restore_minutes_median)),
+                   minutes(d.time_to_restore_minutes_median)),
         )
     notes = [Text(f"▲ {note}", style="yellow") for note in history.notes]
     return Group(rollouts, figures, *notes)
-
-
-def _minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} min"
 
 
 def parse_since(text: str) -> float:

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from console.clock import Clock
@@ -34,6 +33,7 @@ from console.saturation import (
     idle_min_instance_cost_per_hour,
     summarize_saturation,
 )
+from console.units import iso  # noqa: F401 - callers import it from here too
 
 LOOKBACK_WINDOWS = 5
 
@@ -67,6 +67,7 @@ class RevisionStatus:
     min_instances: int | None = None
     max_instances: int | None = None
     min_instances_idle_cost_per_hour: float | None = None  # USD, instance-based prices; None: no min instances
+    tags: list[str] = field(default_factory=list)  # every tag on the revision; `tag` is the first of them
 
 
 @dataclass
@@ -102,8 +103,14 @@ class FleetStatus:
         }
 
 
-def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+def tags_by_revision(tags: dict[str, str], stable_tag: str, candidate_tag: str) -> dict[str, list[str]]:
+    """revision → its tags, the stable tag first, then the candidate tag, then the rest by name: a
+    promoted revision that still carries the candidate tag reads as stable."""
+    order = {stable_tag: 0, candidate_tag: 1}
+    found: dict[str, list[str]] = {}
+    for tag, revision in sorted(tags.items(), key=lambda item: (order.get(item[0], 2), item[0])):
+        found.setdefault(revision, []).append(tag)
+    return found
 
 
 def metric_window(now: float, period: int, delay: float, windows: int = LOOKBACK_WINDOWS) -> tuple[float, float]:
@@ -298,9 +305,7 @@ class StatusReader:
         now: float,
     ) -> ServiceStatus:
         split = state.served_split()
-        tags: dict[str, str] = {}
-        for tag, revision in state.tags().items():
-            tags.setdefault(revision, tag)
+        tags = tags_by_revision(state.tags(), self.config.rollout.stable_tag, self.config.rollout.candidate_tag)
         rows = []
         for revision in revisions:
             summary = summarize_revision(
@@ -314,7 +319,8 @@ class StatusReader:
                 RevisionStatus(
                     name=revision.name,
                     traffic_percent=split.get(revision.name, 0),
-                    tag=tags.get(revision.name),
+                    tag=(tags.get(revision.name) or [None])[0],
+                    tags=tags.get(revision.name, []),
                     ready=revision.ready,
                     created=iso(revision.created),
                     image=revision.image,

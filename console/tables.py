@@ -8,35 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from console.status import FleetStatus, ServiceStatus, iso
-
-
-def fmt_percent(fraction: float | None, digits: int = 2) -> str:
-    return "—" if fraction is None else f"{fraction * 100:.{digits}f} %"
-
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.0f} ms"
-
-
-def fmt_rate(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}/s"
-
-
-def fmt_usd(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"${value:.{digits}f}"
-
-
-def fmt_age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"
+from console.status import FleetStatus, ServiceStatus
+from console.units import age, iso, ms, pct, rate, usd
 
 
 #: (column, justify); the status table's columns in order
@@ -45,8 +18,9 @@ STATUS_COLUMNS = (
     ("req/s", "right"), ("5xx", "right"), ("p50", "right"), ("p95", "right"), ("p99", "right"),
     ("inst", "right"), ("cost/h", "right"), ("image", "left"),
 )
-#: what goes first when a terminal is too narrow for every column (traffic, 5xx and p95 stay)
-DROPPED_WHEN_NARROW = ("image", "p50", "p99", "inst", "age", "tag", "cost/h")
+#: what goes first when a terminal is too narrow for every column: the service-name prefix of revision
+#: names (the title names the service), then secondary columns; traffic, tag, 5xx and p95 always stay
+DROPPED_WHEN_NARROW = ("revision prefixes", "image", "p50", "p99", "inst", "age", "cost/h")
 
 
 def service_table(service: ServiceStatus, width: int | None = None) -> Table | Text:
@@ -83,6 +57,7 @@ def _width(table: Table) -> int:
 
 def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]) -> Table:
     columns = [(name, justify) for name, justify in STATUS_COLUMNS if name not in left_out]
+    short_names = "revision prefixes" in left_out
     table = Table(title=title, title_justify="left", expand=False)
     for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=column != "image")
@@ -90,18 +65,19 @@ def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]
         table.caption = Text(f"✗ {service.error}", style="red")
     for rev in service.revisions:
         cells = {
-            "revision": Text(rev.name, style="bold" if rev.traffic_percent > 0 else ""),
+            "revision": Text(rev.name.removeprefix(service.service + "-") if short_names else rev.name,
+                             style="bold" if rev.traffic_percent > 0 else ""),
             "traffic": f"{rev.traffic_percent} %",
-            "tag": rev.tag or "",
+            "tag": ",".join(rev.tags) if rev.tags else rev.tag or "",
             "ready": Text("✓", style="green") if rev.ready else Text("✗", style="red"),
-            "age": fmt_age(rev.age_seconds),
-            "req/s": fmt_rate(rev.request_rate),
-            "5xx": fmt_percent(rev.error_rate),
-            "p50": fmt_ms(rev.p50_ms),
-            "p95": fmt_ms(rev.p95_ms),
-            "p99": fmt_ms(rev.p99_ms),
+            "age": age(rev.age_seconds),
+            "req/s": rate(rev.request_rate),
+            "5xx": pct(rev.error_rate),
+            "p50": ms(rev.p50_ms),
+            "p95": ms(rev.p95_ms),
+            "p99": ms(rev.p99_ms),
             "inst": "—" if rev.instances is None else str(rev.instances),
-            "cost/h": fmt_usd(rev.cost_per_hour),
+            "cost/h": usd(rev.cost_per_hour),
             "image": rev.image.rsplit("/", 1)[-1],
         }
         table.add_row(*(cells[name] for name, _ in columns))
@@ -125,9 +101,9 @@ def cost_view(month, shown: set[str], status, header: str) -> Group:
     table.add_column("service")
     table.add_column("month to date", justify="right")
     table.add_column("share", justify="right")
-    for key, usd in sorted(month.per_service.items(), key=lambda item: -item[1]):
+    for key, amount in sorted(month.per_service.items(), key=lambda item: -item[1]):
         if key in shown:
-            share = usd / month.total if month.total else None
-            table.add_row(key, fmt_usd(usd, 2), "—" if share is None else f"{share:.0%}")
+            share = amount / month.total if month.total else None
+            table.add_row(key, usd(amount, 2), "—" if share is None else f"{share:.0%}")
     style = {"over": "bold red", "alert": "yellow"}.get(status.level, "green")
     return Group(table, Text(status.summary(), style=style))

@@ -28,10 +28,7 @@ class VinconsoleApp(App[None]):
     TITLE = "vinconsole"
     COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = APP_BINDINGS
-    CSS = """
-    Screen { layout: vertical; }
-    .banner { height: 1; padding: 0 1; background: $primary-background; text-style: bold; }
-    """
+    CSS_PATH = "vinconsole.tcss"  # screen layouts; widgets keep their scoped DEFAULT_CSS
 
     def __init__(
         self,
@@ -217,14 +214,14 @@ class VinconsoleApp(App[None]):
             if action in seen or not screen.check_action(action, ()) and not self.check_action(action, ()):
                 continue
             seen.add(action)
-            keys = self._keys_for(binding)
-            description = Text(DESCRIPTIONS.get(binding.id or action, binding.description))
-            if binding.id:  # the name to remap it by in config.toml's [keys]
-                description.append(f"  {binding.id}", style="dim")
-            rows.append((keys, description))
-        notes = []
+            description = DESCRIPTIONS.get(binding.id or action, binding.description)
+            rows.append((self._keys_for(binding), description, binding.id or ""))
+        notes: list[str | Text] = ["j / k or ↓ / ↑ move the cursor in a list."]
         if self.read_only:
             notes.append("READ-ONLY: every action that changes traffic is hidden and refused.")
+        notes.append(Text.assemble(("⚑ PRODUCTION", "bold red"), (
+            " marks a production environment (production = true in config.toml): every traffic change there asks "
+            "for the service name to be typed, then enter.", "dim")))
         notes.append("State is shown as a symbol plus colour: ● ok  ▲ warning  ✖ bad  ◆ in progress  ? no data; ↑/↓ mark values that moved.")
         self.push_screen(HelpScreen(f"keys — {getattr(screen, 'HELP_TITLE', 'vinconsole')}", rows, notes))
 

@@ -28,9 +28,9 @@ FLEET_BINDINGS = [
 SERVICE_BINDINGS = [
     Binding("s", "step", "step", id="step"),
     Binding("c", "split", "custom split", id="split"),
-    Binding("t", "smoke", "smoke checks", id="smoke"),
-    Binding("a", "auto", "auto rollout", id="auto"),
-    Binding("space", "pause", "pause/resume", id="pause"),
+    Binding("t", "smoke", "smoke", id="smoke"),  # footer words are short: `?` has the whole story
+    Binding("a", "auto", "auto", id="auto"),
+    Binding("space", "pause", "pause", id="pause"),
     Binding("p", "promote", "promote", id="promote"),
     Binding("r", "rollback", "roll back", id="rollback"),
     Binding("slash", "filter", "filter", id="filter", key_display="/", show=False),
@@ -63,6 +63,13 @@ HISTORY_BINDINGS = [
     Binding("escape", "back", "back", id="back"),
     Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
 ]
+
+#: Which key hints the footer keeps when the terminal is too narrow for all of them, most important
+#: first: the way out of trouble (roll back), help, back and quit, then the actions of a rollout.
+HINT_PRIORITY = (
+    "rollback", "help", "back", "quit", "open", "step", "promote", "auto", "pause", "filter", "smoke", "split",
+    "incident", "history", "open_service", "entry", "jump",
+)
 
 #: What each action does, for the help screen and the command palette.
 DESCRIPTIONS = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.cost import budget_status
 from console.status import FleetStatus
-from screens.bindings import FLEET_BINDINGS
+from screens.bindings import FLEET_BINDINGS, HINT_PRIORITY
 from screens.data import MonthToDate
 from screens.live import LiveScreen
 from screens.modals import JumpTo
@@ -18,6 +18,7 @@ from widgets.filter_box import FilterBox
 from widgets.fleet_table import FleetTable
 from widgets.format import usd
 from widgets.status_line import StatusLine
+from widgets.key_hints import KeyHints
 
 
 class FleetScreen(LiveScreen):
@@ -25,11 +26,6 @@ class FleetScreen(LiveScreen):
     HELP_TITLE = "fleet"
     PALETTE_ACTIONS = ("open", "incident", "history", "filter", "jump", "refresh")
     PALETTE_PREFIX = "fleet: "
-    DEFAULT_CSS = """
-    FleetScreen #budget { height: 2; padding: 0 1; }
-    FleetScreen FleetTable { height: 1fr; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
@@ -42,7 +38,7 @@ class FleetScreen(LiveScreen):
         yield FleetTable(id="fleet")
         yield Static("", id="budget")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyHints(HINT_PRIORITY)
 
     def _banner(self) -> Text:
         text = Text(self.app.banner)

@@ -13,14 +13,15 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
-from screens.bindings import HISTORY_BINDINGS
+from screens.bindings import HINT_PRIORITY, HISTORY_BINDINGS
 from screens.live import LiveScreen
-from widgets.dora import DoraPanel
+from widgets.dora import DoraPanel, lead_time_note
 from widgets.filter_box import FilterBox
 from widgets.history_table import RolloutDetail, RolloutsTable
 from widgets.status_line import StatusLine
+from widgets.key_hints import KeyHints
 
 SPANS = {"7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
 ORDER = ("7d", "30d", "90d")
@@ -32,11 +33,6 @@ class HistoryScreen(LiveScreen):
     HELP_TITLE = "history"
     PALETTE_ACTIONS = ("since_7d", "since_30d", "since_90d", "filter", "back", "refresh")
     PALETTE_PREFIX = "history: "
-    DEFAULT_CSS = """
-    HistoryScreen #body { height: 1fr; }
-    HistoryScreen #summary { height: 1; padding: 0 1; }
-    """
-
     def __init__(self, span: str = "30d") -> None:
         super().__init__()
         self.span = span
@@ -52,7 +48,7 @@ class HistoryScreen(LiveScreen):
             yield RolloutDetail(id="detail")
             yield DoraPanel(id="dora")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyHints(HINT_PRIORITY)
 
     def on_mount(self) -> None:
         self.query_one(StatusLine).source = "audit log"
@@ -107,7 +103,11 @@ class HistoryScreen(LiveScreen):
         table = self.query_one(RolloutsTable)
         shown = table.show(history.rollouts, self.filter_text)
         self.query_one(RolloutDetail).show(table.selected)
-        self.query_one(DoraPanel).show(history.overall, history.services, history.targets, self.span)
+        config = self.app.config
+        paces = {env: (len(pace.steps), pace.bake_seconds) for env in config.environments
+                 for pace in [config.rollout_for(env)]}
+        note = lead_time_note(paces, history.targets.lead_time_minutes)
+        self.query_one(DoraPanel).show(history.overall, history.services, history.targets, self.span, note)
         self._draw_summary(shown)
 
     @on(DataTable.RowHighlighted, "#rollouts")

@@ -23,10 +23,10 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from console.signatures import TracebackStitcher
-from screens.bindings import INCIDENT_BINDINGS, TRAFFIC_ACTIONS
+from screens.bindings import HINT_PRIORITY, INCIDENT_BINDINGS, TRAFFIC_ACTIONS
 from screens.live import LiveScreen
 from screens.modals import MODAL_CSS, ConfirmTraffic, JumpTo
 from widgets.error_groups import ErrorGroupsTable, clock_text, revisions_text
@@ -34,6 +34,7 @@ from widgets.format import age, pct, short_revision, split_text
 from widgets.incident_table import IncidentTable, level_text
 from widgets.status_line import StatusLine
 from widgets.timeline import TimelineChart, TimelineView
+from widgets.key_hints import KeyHints
 
 SPANS = ("1h", "6h", "24h")
 TAIL_REDRAW_SECONDS = 0.5
@@ -139,7 +140,7 @@ class IncidentScreen(LiveScreen):
             yield Static("", id="tail")
             yield ErrorGroupsTable(id="errors")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyHints(HINT_PRIORITY)
 
     def on_mount(self) -> None:
         self.query_one("#errors", ErrorGroupsTable).border_title = "errors grouped by signature — enter shows a whole entry"

@@ -9,14 +9,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 MODAL_CSS = """
 {name} {{ align: center middle; }}
-{name} > Vertical {{
+{name} > Vertical, {name} > VerticalScroll {{
     width: 80; max-width: 95%; height: auto; max-height: 90%;
     border: thick $primary; background: $surface; padding: 1 2;
 }}
@@ -116,9 +116,14 @@ class SplitInput(ModalScreen[int | None]):
 
 
 class ChooseRevision(ModalScreen[str | None]):
-    """Pick the revision to roll back to (the stable one first)."""
+    """Pick the revision to roll back to (the stable one first). The list sits in the top 60 % and
+    toasts keep to the bottom 30 % (scrolling there): none covers the revision about to be chosen."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="ChooseRevision")
+    DEFAULT_CSS = MODAL_CSS.format(name="ChooseRevision") + """
+    ChooseRevision { align: center top; }
+    ChooseRevision > Vertical { margin-top: 1; max-height: 60%; }
+    ChooseRevision #textual-toastrack { max-height: 30%; }
+    """
     BINDINGS = [Binding("escape", "cancel", "cancel", id="cancel")]
 
     HINT = "enter choose (a confirmation follows) · esc cancel"
@@ -138,6 +143,7 @@ class ChooseRevision(ModalScreen[str | None]):
         options = self.query_one("#choices", OptionList)
         options.highlighted = 0
         options.focus()
+
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -212,33 +218,36 @@ class JumpTo(ModalScreen[str | None]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """`?` — the keys of the view underneath, as they are bound now (after remapping)."""
+    """`?` — the keys of the view underneath, as they are bound now (after remapping): what each does,
+    then the id that `[keys]` in config.toml remaps it by."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen")
+    DEFAULT_CSS = MODAL_CSS.format(name="HelpScreen") + "HelpScreen > VerticalScroll { width: 110; }"
     BINDINGS = [
         Binding("escape", "close", "close", id="close"),
         Binding("question_mark", "close", "close", show=False, id="close_help"),
         Binding("q", "close", "close", show=False, id="close_q"),
     ]
 
-    def __init__(self, title: str, rows: Sequence[tuple[str, str | Text]], notes: Sequence[str] = ()):
+    def __init__(self, title: str, rows: Sequence[tuple[str, str | Text, str]], notes: Sequence[str | Text] = ()):
         super().__init__()
         self.title_text = title
-        self.rows = list(rows)
+        self.rows = list(rows)  # (keys, what it does, binding id)
         self.notes = list(notes)
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold cyan", justify="right")
-        table.add_column()
-        for key, description in self.rows:
-            table.add_row(key, description)
-        with Vertical():
+        table = Table(box=None, padding=(0, 2), show_edge=False, header_style="dim")
+        table.add_column("key", style="bold cyan", justify="right", no_wrap=True)
+        table.add_column("what it does", ratio=1)
+        table.add_column("[keys] id", style="dim", no_wrap=True)
+        for key, description, binding_id in self.rows:
+            table.add_row(key, description, binding_id)
+        with VerticalScroll():
             yield Label(self.title_text, classes="title")
             yield Static(table)
             for note in self.notes:
-                yield Static(Text(note, style="dim"))
-            yield Static("esc / ? close · ctrl+p command palette", classes="hint")
+                yield Static(note if isinstance(note, Text) else Text(note, style="dim"))
+            yield Static("esc / ? close · ctrl+p command palette · remap a key in config.toml: [keys] ID = \"KEY\"",
+                         classes="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

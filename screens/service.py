@@ -11,21 +11,21 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, RichLog, Static
+from textual.widgets import Input, RichLog, Static
 
 from console.config import Target
 from console.cost import budget_status
 from console.model import ROLLOUT_ANNOTATION
 from console.state import RolloutState, read_rollout
 from console.status import FleetStatus, ServiceStatus
-from screens.bindings import SERVICE_BINDINGS, TRAFFIC_ACTIONS
+from screens.bindings import HINT_PRIORITY, SERVICE_BINDINGS, TRAFFIC_ACTIONS
 from screens.data import Series
 from screens.live import LiveScreen
 from screens.modals import ChooseRevision, ConfirmTraffic, JumpTo, SplitInput
 from screens.verdicts import steps_of, view_from_event, view_from_state
 from widgets.cost import CostPanel, CostRow, CostView
 from widgets.filter_box import FilterBox
-from widgets.format import rollout_text, short_revision
+from widgets.format import rollout_text, short_revision, utc_time
 from widgets.history import StepHistory
 from widgets.revisions_table import RevisionsTable
 from widgets.smoke import SmokeResults
@@ -33,6 +33,7 @@ from widgets.sparks import CompareSparks, SeriesView
 from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
 from widgets.verdict import VerdictPanel
+from widgets.key_hints import KeyHints
 
 ACTION_REFRESH_SECONDS = 1.0  # refresh faster while an action runs or a rollout is live
 
@@ -44,7 +45,7 @@ class ServiceScreen(LiveScreen):
     PALETTE_PREFIX = "service: "
     DEFAULT_CSS = """
     ServiceScreen #body { height: 1fr; }
-    ServiceScreen #title { height: 1; padding: 0 1; }
+    ServiceScreen #title { height: auto; padding: 0 1; }
     ServiceScreen #lower { height: auto; }
     ServiceScreen #left { width: 3fr; height: auto; }
     ServiceScreen #right { width: 2fr; height: auto; }
@@ -58,6 +59,7 @@ class ServiceScreen(LiveScreen):
         self.current: ServiceStatus | None = None
         self.previous: ServiceStatus | None = None
         self.series: Series | None = None
+        self.window_end: float | None = None  # the status figures are over complete windows ending here
         self.filter_text = ""
         self.live_verdict: tuple[str, Any] | None = None  # (rollout id, VerdictView) from our engine
         self.smoke: list[dict] = []
@@ -89,7 +91,7 @@ class ServiceScreen(LiveScreen):
                     yield SmokeResults(id="smoke")
                     yield CostPanel(id="cost")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyHints(HINT_PRIORITY)
 
     def on_mount(self) -> None:
         self.query_one("#events", RichLog).border_title = "events"
@@ -130,6 +132,7 @@ class ServiceScreen(LiveScreen):
         if self.current is not None and self.current is not service:
             self.previous = self.current
         self.current = service
+        self.window_end = fleet.window_end
         if series is not None:
             self.series = series
         self.mark_fresh()
@@ -212,7 +215,6 @@ class ServiceScreen(LiveScreen):
         self.query_one(TrafficBar).show({r.name: r.traffic_percent for r in service.revisions if r.traffic_percent}, roles)
         self.query_one(RevisionsTable).show(service, self.previous, roles, self.filter_text)
         stable, candidate = self._pair()
-        self.query_one(CompareSparks).show(self._series_view("stable", stable), self._series_view("candidate", candidate))
         state = self.state
         now = app.clock.now()
         if self.live_verdict is not None and state is not None and self.live_verdict[0] == state.id:
@@ -225,6 +227,8 @@ class ServiceScreen(LiveScreen):
                 driver = f"started by {state.driver}"
             windows = self.series.windows if self.series else {}
             self.query_one(VerdictPanel).show(view_from_state(state, app.config, self.target, windows, now, driver))
+        # after the verdict: the candidate's panel turns red only when the judge failed it
+        self.query_one(CompareSparks).show(self._series_view("stable", stable), self._series_view("candidate", candidate))
         headline = ""
         if state is not None:
             headline = f"rollout {state.id}: {short_revision(state.candidate, self.target.service)} vs stable {short_revision(state.stable, self.target.service)}, steps {' → '.join(map(str, state.steps))} %"
@@ -257,15 +261,15 @@ class ServiceScreen(LiveScreen):
         errors = self.series.errors.get(revision, []) if (self.series and revision) else []
         p95 = self.series.p95.get(revision, []) if (self.series and revision) else []
         fault = False
-        if role == "candidate" and r is not None and r.error_rate is not None:
-            stable = self._pair()[0]
-            s = service.revision(stable) if stable else None
-            limit = self.app.config.analysis.max_error_rate_increase_pp / 100
-            fault = (s is not None and s.error_rate is not None and r.error_rate > s.error_rate + limit) or not r.ready
+        if role == "candidate" and r is not None:
+            # red when it is not ready or the judge failed it; a high rate on a handful of requests is
+            # not a fault while the judge says there is nothing to compare yet
+            fault = not r.ready or self.query_one(VerdictPanel).view.decision == "fail"
         return SeriesView(
             role=role, revision=revision, image=r.image if r else None, traffic_percent=r.traffic_percent if r else 0,
             request_rate=r.request_rate if r else None, error_rate=r.error_rate if r else None,
             p95_ms=r.p95_ms if r else None, errors=errors[-30:], p95=p95[-30:], fault=fault,
+            window_end=self.window_end, now=self.app.clock.now(),
         )
 
     def _cost_view(self, stable: str | None, candidate: str | None) -> CostView:
@@ -330,7 +334,7 @@ class ServiceScreen(LiveScreen):
             self.notify(event.message, title="audit entry not written", severity="warning", timeout=15)
             self._audit_missing("⚠ an audit entry is not written yet (retried)")
         style = {"rollback": "bold red", "error": "red", "warn": "yellow", "promote": "green", "verdict": "bold", "traffic": "cyan"}.get(kind, "")
-        log.write(Text(f"{kind:>8} {event.message}", style=style))
+        log.write(Text(f"{utc_time(event.at, seconds=True)} {kind:>8} {event.message}", style=style))
         state = self.state
         rollout_id = state.id if state else None
         if kind in ("bake", "verdict"):

@@ -16,6 +16,7 @@ from console.config import Config, Target
 from console.judge import Evidence, JudgeParams, Metric, Verdict, judge_step, mixture_log_lr
 from console.samples import first_window_start, judge_params, last_complete_end, step_samples
 from console.state import RolloutState
+from console.units import mmss
 from widgets.history import StepView
 from widgets.verdict import MetricEvidenceView, VerdictView
 
@@ -50,7 +51,7 @@ def view_from_event(data: Mapping[str, Any], source: str) -> VerdictView:
         count = data.get("samples", 0)
         counted = (f"{count} bucket{'' if count == 1 else 's'} of 10 s from the request log" if data.get("source") == "logs"
                    else f"{count} complete window{'' if count == 1 else 's'}")
-        headline = f"baked {_mmss(data['baked'])} (min {_mmss(data.get('min_bake'))}, max {_mmss(data.get('max_bake'))}), {counted}"
+        headline = f"baked {mmss(data['baked'])} (min {mmss(data.get('min_bake'))}, max {mmss(data.get('max_bake'))}), {counted}"
     return VerdictView(
         decision=decision,
         headline=headline,
@@ -137,10 +138,3 @@ def steps_of(state: RolloutState | None, now: float) -> list[StepView]:
     if state.active and state.phase != "smoke" and state.percent and not (state.history and state.history[-1].started == state.step_started):
         steps.append(StepView(state.percent, state.step_started, None, None, ()))
     return steps
-
-
-def _mmss(seconds: Any) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"

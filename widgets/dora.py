@@ -14,15 +14,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from console.units import minutes
+
 
 def judged(value: float | None, met: bool | None, text: str) -> Text:
     if value is None or met is None:
         return Text("? no data", style="dim")
     return Text(("✔ " if met else "✖ ") + text, style="green" if met else "bold red")
-
-
-def minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} min"
 
 
 def figures_row(name: str, figures: Any, targets: Any) -> list[Any]:
@@ -39,8 +37,11 @@ def figures_row(name: str, figures: Any, targets: Any) -> list[Any]:
     ]
 
 
-def dora_table(overall: Any, services: Mapping[str, Any], targets: Any, span: str = "") -> Table:
+def dora_table(overall: Any, services: Mapping[str, Any], targets: Any, span: str = "", lead_time_note: str = "") -> Table:
     table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
+    if lead_time_note:
+        table.caption = Text(lead_time_note, style="dim")
+        table.caption_justify = "left"
     table.add_column("DORA" + (f" — last {span}" if span else ""), no_wrap=True)
     table.add_column("deploys / week", justify="right")
     table.add_column(f"lead time (target < {targets.lead_time_minutes:g} min)", justify="right")
@@ -64,9 +65,26 @@ class DoraPanel(Static):
         self.border_title = "DORA figures beside the team's targets (✔ met · ✖ not met · ? no data)"
         self.figures: Any = None
 
-    def show(self, overall: Any, services: Mapping[str, Any], targets: Any, span: str = "") -> None:
+    def show(self, overall: Any, services: Mapping[str, Any], targets: Any, span: str = "",
+             lead_time_note: str = "") -> None:
+        """`lead_time_note`: what bounds the lead time (the rollout pace), said under the table."""
         self.figures = overall
-        self.update(Group(dora_table(overall, services, targets, span)))
+        self.update(Group(dora_table(overall, services, targets, span, lead_time_note)))
 
     def show_message(self, message: str) -> None:
         self.update(Text(message, style="dim"))
+
+
+def lead_time_note(paces: Mapping[str, tuple[int, float]], target_minutes: float) -> str:
+    """What bounds the lead time (revision created → serving 100 %): each step below 100 % bakes at
+    least its minimum before the next, so the pace alone takes (steps − 1) × bake. `paces`: environment
+    → (number of steps, minimum bake in seconds)."""
+    if not paces:
+        return ""
+    floors = {env: (steps - 1) * bake / 60 for env, (steps, bake) in paces.items()}
+    parts = ", ".join(f"{env} ≥ {floor:g} min ({paces[env][0] - 1} × {paces[env][1] / 60:g} min bakes)"
+                      for env, floor in floors.items())
+    note = f"lead time = revision created → serving 100 %, bounded below by the rollout pace: {parts}"
+    if min(floors.values()) >= target_minutes:
+        note += f"; the < {target_minutes:g} min target needs fewer steps or shorter bakes ([rollout] in config.toml)"
+    return note

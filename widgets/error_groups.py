@@ -7,17 +7,17 @@ last full read are marked ↑ beside their count.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
 
+from console.units import utc_time
 from widgets.format import age, short_revision
 from widgets.keyed_table import KeyedTable
 
 
 def clock_text(at: float, now: float) -> str:
-    return f"{datetime.fromtimestamp(at, timezone.utc).strftime('%H:%M:%S')} ({age(now - at)} ago)"
+    return f"{utc_time(at, seconds=True)} ({age(now - at)} ago)"
 
 
 def revisions_text(revisions: dict[str, int], service: str = "") -> str:

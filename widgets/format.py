@@ -11,6 +11,8 @@ from typing import Any
 
 from rich.text import Text
 
+from console.units import age, mmss, ms, pct, rate, usd, utc_time  # noqa: F401 - the screens' formatters, shared with the CLI
+
 #: health → (symbol, style). The symbol carries the meaning; the colour only helps.
 HEALTH = {
     "ok": ("●", "green"),
@@ -30,58 +32,6 @@ PHASE = {
 }
 
 UP, DOWN = "↑", "↓"
-
-
-def pct(fraction: float | None, digits: int = 2) -> str:
-    """A 0..1 fraction as a percent ('0.42 %'); '—' when there is no data."""
-    if fraction is None:
-        return "—"
-    return f"{fraction * 100:.{digits}f} %"
-
-
-def ms(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 10_000:
-        return f"{value / 1000:.1f} s"
-    return f"{value:.0f} ms"
-
-
-def rate(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 100:
-        return f"{value:.0f}/s"
-    return f"{value:.1f}/s"
-
-
-def usd(value: float | None, digits: int | None = None) -> str:
-    if value is None:
-        return "—"
-    if digits is None:
-        digits = 2 if abs(value) >= 1 else 4 if abs(value) >= 0.001 else 6
-    return f"${value:,.{digits}f}"
-
-
-def age(seconds: float | None) -> str:
-    """'42s', '7m', '3h', '5d'."""
-    if seconds is None:
-        return "—"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds // 3600:.0f}h"
-    return f"{seconds // 86400:.0f}d"
-
-
-def mmss(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def short_revision(name: str, service: str | None = None) -> str:

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from console.units import minutes
 from widgets.format import short_revision
 from widgets.keyed_table import KeyedTable, fits_width
 
@@ -35,10 +36,6 @@ def ended_text(started: float, ended: float | None) -> str:
     if ended is not None and when(ended)[:5] == when(started)[:5]:
         return when(ended)[6:]
     return when(ended)
-
-
-def minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} min"
 
 
 def outcome_text(rollout: Any) -> Text:

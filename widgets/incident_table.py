@@ -8,11 +8,11 @@ baseline, p95 against the latency target, and since when the errors began.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
 
+from console.units import utc_time
 from widgets.format import age, error_brief, ms, pct, service_name, split_text, trend, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
 
@@ -67,7 +67,7 @@ def latency_text(p95: float | None, target_ms: float | None, separator: str = " 
 def since_text(since: float | None, now: float, separator: str = " ") -> Text:
     if since is None:
         return Text("—", style="dim")
-    clock = datetime.fromtimestamp(since, timezone.utc).strftime("%H:%M")
+    clock = utc_time(since)
     return Text(f"{clock}{separator}({age(now - since)} ago)", style="bold")
 
 

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 Show = TypeVar("Show", bound=Callable[..., Any])
@@ -19,6 +20,10 @@ class KeyedTable(DataTable):
     columns (its `show` reads `self.narrow`), and a resize across the limit redraws what was shown.
     """
 
+    BINDINGS = [  # vi keys beside the arrows, as k9s and less take them
+        Binding("j", "cursor_down", "down", show=False),
+        Binding("k", "cursor_up", "up", show=False),
+    ]
     COLUMNS: tuple[str, ...] = ()
     NARROW_COLUMNS: tuple[str, ...] | None = None
     NARROW_BELOW = 0

@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from widgets.format import ms, pct, rate, short_image, short_revision
+from widgets.format import age, ms, pct, rate, short_image, short_revision, utc_time
+
+MIN_WINDOWS_TO_DRAW = 2  # one window is a single value: a sparkline would draw it as a solid block
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class SeriesView:
     errors: Sequence[float] = ()  # 5xx % per window, oldest first
     p95: Sequence[float] = ()  # ms per window
     fault: bool = False  # the border turns red (k9s pulses)
+    window_end: float | None = None  # the figures are over complete windows ending here (Monitoring lags)
+    now: float | None = None
 
 
 class RevisionSparks(Vertical):
@@ -56,15 +60,28 @@ class RevisionSparks(Vertical):
         if view.fault:
             figures = Text("✖ ", style="bold red") + figures
         self.query_one(".figures", Static).update(figures)
-        errors = self.query_one(".errors", Sparkline)
-        errors.data = list(view.errors)
-        p95 = self.query_one(".p95", Sparkline)
-        p95.data = list(view.p95)
+        self.border_subtitle = window_age(view.window_end, view.now)
         labels = list(self.query(".label").results(Static))
-        peak_e = max(view.errors) if view.errors else None
-        peak_p = max(view.p95) if view.p95 else None
-        labels[0].update(Text(f"5xx % per minute (peak {peak_e:.2f} %)" if peak_e is not None else "5xx % per minute: no data", style="dim"))
-        labels[1].update(Text(f"p95 per minute (peak {ms(peak_p)})" if peak_p is not None else "p95 per minute: no data", style="dim"))
+        for spark, label, values, name, unit in (
+            (self.query_one(".errors", Sparkline), labels[0], list(view.errors), "5xx % per minute", lambda v: f"{v:.2f} %"),
+            (self.query_one(".p95", Sparkline), labels[1], list(view.p95), "p95 per minute", ms),
+        ):
+            spark.data = values if len(values) >= MIN_WINDOWS_TO_DRAW else []
+            if not values:
+                text = f"{name}: no data"
+            elif len(values) < MIN_WINDOWS_TO_DRAW:
+                text = f"{name}: first window {unit(values[0])}, the line starts at the second"
+            else:
+                text = f"{name} (peak {unit(max(values))})"
+            label.update(Text(text, style="dim"))
+
+
+def window_age(window_end: float | None, now: float | None) -> str:
+    """How old the newest complete window behind the figures is: Cloud Monitoring is minutes behind
+    the traffic split, and this says by how much."""
+    if window_end is None or now is None:
+        return ""
+    return f"figures to {utc_time(window_end)} UTC, {age(max(0.0, now - window_end))} old"
 
 
 class CompareSparks(Horizontal):

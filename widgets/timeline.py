@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from rich.text import Text
 from textual.widget import Widget
 
+from console.units import utc_time
 from widgets.format import ms, short_revision
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -75,7 +75,7 @@ class TimelineView:
 
 
 def _clock(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M")
+    return utc_time(at)
 
 
 def _column(at: float, start: float, end: float, width: int) -> int | None:

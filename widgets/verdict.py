@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from console.units import ratio
 from widgets.format import pct
 
 DECISION = {
@@ -50,14 +51,18 @@ def evidence_bar(lr: float | None, boundary: float | None, width: int = 24) -> T
     return Text("█" * cells, style=style) + Text("░" * (width - cells), style="dim") + Text("│", style="bold")
 
 
-def _ratio(x: float | None) -> str:
-    if x is None:
-        return "—"
-    if x >= 1e6:
-        return f"{x:.1e}"
-    if x >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.2f}"
+def evidence_words(lr: float | None, boundary: float | None) -> str:
+    """The evidence in plain words first, its notation after: "no regression: evidence LR 0.03 of
+    the 20 needed"."""
+    if lr is None or boundary is None:
+        return "no evidence yet: nothing to compare"
+    if lr >= boundary:
+        verdict = "regression"
+    elif boundary > 1 and lr > 1 and math.log(lr) >= 0.5 * math.log(boundary):
+        verdict = "leaning towards a regression"
+    else:
+        verdict = "no regression so far"
+    return f"{verdict}: evidence LR {ratio(lr)} of the {ratio(boundary)} needed to roll back"
 
 
 class VerdictPanel(Static):
@@ -86,14 +91,13 @@ class VerdictPanel(Static):
         for reason in view.reasons:
             parts.append(Text("• " + reason))
         for e in view.evidence:
-            line = Text(f"{e.label:>4} evidence ")
+            line = Text(f"{e.label:>4}: {evidence_words(e.likelihood_ratio, e.boundary)} ")
             line.append_text(evidence_bar(e.likelihood_ratio, e.boundary))
-            line.append(f" LR {_ratio(e.likelihood_ratio)} of {_ratio(e.boundary)} to roll back")
             if e.candidate_rate is not None or e.stable_rate is not None:
                 line.append(f" · candidate {pct(e.candidate_rate)} vs stable {pct(e.stable_rate)}", style="dim")
             lo, hi = e.psi_95
             if lo is not None or hi is not None:
-                line.append(f" · ψ 95 % {_ratio(lo)}–{_ratio(hi)}", style="dim")
+                line.append(f" · ψ 95 % {ratio(lo)}–{ratio(hi)}", style="dim")
             parts.append(line)
         for text in view.extra:
             parts.append(Text(text, style="dim"))

@@ -78,7 +78,7 @@ def test_broken_toml_names_the_file():
 
 
 def test_missing_file_says_how_to_choose_one(tmp_path):
-    with pytest.raises(ConfigError, match="--config FILE"):
+    with pytest.raises(ConfigError, match=r"nope.toml: no such config file \(named by --config; .*vinconsole init"):
         load_config(tmp_path / "nope.toml")
 
 
@@ -148,3 +148,36 @@ def test_metric_delay_default_is_googles_example():
     from console.config import Analysis
 
     assert Analysis().metric_delay_seconds == 240
+def test_lookup_ends_in_the_user_config_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("VINCONSOLE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    message = str(error.value)
+    assert "config.toml" in message and str(tmp_path / "xdg" / "vinconsole" / "config.toml") in message
+    assert "vinconsole init" in message
+    user = tmp_path / "xdg" / "vinconsole" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text(SHIPPED.replace('project = "vinsight-staging"', 'project = "from-user-dir"'))
+    assert load_config().environments["staging"].project == "from-user-dir"
+    (tmp_path / "config.toml").write_text(SHIPPED.replace('project = "vinsight-staging"', 'project = "from-cwd"'))
+    assert load_config().environments["staging"].project == "from-cwd"  # ./config.toml comes first
+
+
+def test_the_bundled_demo_fleet_is_the_repository_config():
+    from console.config import demo_config_text, load_demo_config
+
+    assert demo_config_text() == SHIPPED
+    _, source = load_demo_config(REPO / "config.toml")
+    assert source == str(REPO / "config.toml")
+
+
+def test_demo_without_any_config_uses_the_bundled_fleet(tmp_path, monkeypatch):
+    from console.config import BUNDLED_FLEET, load_demo_config
+
+    monkeypatch.delenv("VINCONSOLE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    config, source = load_demo_config()
+    assert source == BUNDLED_FLEET and "vinsight-backend" in config.services

@@ -7,7 +7,11 @@ import io
 from rich.console import Console
 
 from console.status import RevisionStatus, ServiceStatus
-from console.tables import DROPPED_WHEN_NARROW, STATUS_COLUMNS, service_table
+import re
+
+from console.tables import DROPPED_WHEN_NARROW, STATUS_COLUMNS, fleet_view, service_table
+
+BOX_DRAWING = re.compile("[\u2500-\u257f]")
 
 
 def _service() -> ServiceStatus:
@@ -47,6 +51,37 @@ def test_a_narrow_terminal_drops_secondary_columns_and_says_which():
     left_out = [name for name, _ in STATUS_COLUMNS if name not in shown]
     assert left_out and set(left_out) <= set(DROPPED_WHEN_NARROW)
     text = _render(table, 90)
-    assert "…" not in text and "vinsight-backend-00054-jif" in text and "0.23 %" in text
+    assert "…" not in text and "00054-jif" in text and "0.23 %" in text
     assert all(len(line) <= 90 for line in text.splitlines())
     assert "terminal too narrow: " + ", ".join(DROPPED_WHEN_NARROW[: len(left_out)]) in " ".join(text.split())
+
+
+def test_at_80_columns_the_tag_stays_and_revision_names_shrink_to_their_suffix():
+    table = service_table(_service(), width=80)
+    assert {"revision", "traffic", "tag", "5xx", "p95"} <= set(headers(table))
+    text = _render(table, 80)
+    assert "candidate" in text and "00055-evi" in text and "vinsight-backend-00055-evi" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_in_a_pipe_tables_are_plain_aligned_columns(capsys):
+    from console.output import print_view
+    from console.status import FleetStatus
+
+    fleet = FleetStatus(read_at=1_764_000_360, window_start=1_764_000_000, window_end=1_764_000_300, services=[_service()])
+    print_view(lambda width: fleet_view(fleet, "vinconsole status", width))
+    out = capsys.readouterr().out
+    assert not BOX_DRAWING.search(out), out
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("revision"))
+    row = next(line for line in lines if line.startswith("vinsight-backend-00054-jif"))
+    assert row.index("100 %") + len("100 %") == header.index("traffic") + len("traffic")  # right-aligned under it
+
+
+def test_a_promoted_revision_that_keeps_the_candidate_tag_reads_as_stable():
+    from console.status import tags_by_revision
+
+    tags = {"candidate": "svc-00064-rzr", "stable": "svc-00064-rzr", "previous": "svc-00063-tzo"}
+    assert tags_by_revision(tags, "stable", "candidate") == {
+        "svc-00064-rzr": ["stable", "candidate"], "svc-00063-tzo": ["previous"],
+    }

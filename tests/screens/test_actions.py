@@ -222,6 +222,7 @@ async def test_automatic_rollout_of_a_regression_rolls_back_and_says_why(emulato
 
 async def test_a_remapped_key_drives_the_action_and_help_lists_binding_ids(emulator, make_app, repo_config):
     """config.toml's [keys] remaps by binding id; `?` shows the keys as bound now, with their ids."""
+    from screens.bindings import DESCRIPTIONS
     from screens.modals import HelpScreen
 
     emu = emulator()
@@ -238,8 +239,8 @@ async def test_a_remapped_key_drives_the_action_and_help_lists_binding_ids(emula
         await wait_for(pilot, lambda: not screen.busy, what="the action to finish")
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
-        rows = {key: text.plain if hasattr(text, "plain") else text for key, text in app.screen.rows}
-        assert "x" in rows and rows["x"].endswith("step")
+        rows = {key: (str(text), binding_id) for key, text, binding_id in app.screen.rows}
+        assert rows["x"] == (DESCRIPTIONS["step"], "step")  # what it does, then the id to remap it by
 
 
 async def test_quitting_during_an_automatic_rollout_holds_traffic_and_says_where(emulator, make_app, repo_config, capsys):

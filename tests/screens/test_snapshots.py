@@ -50,3 +50,14 @@ def test_service_screen(snap_compare, frozen_app):
 def test_service_screen_read_only_small_terminal(snap_compare, frozen_app):
     app = frozen_app(env="production", service="vinsight-frontend", read_only=True)
     assert snap_compare(app, terminal_size=(100, 30), run_before=_settle)
+
+
+def test_service_screen_100x30(snap_compare, frozen_app):
+    """The size the first user tried: the production header whole, `r` and `?` among the key hints."""
+    app = frozen_app(env="production", service="vinsight-backend")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_settle)
+
+
+def test_service_screen_80x24(snap_compare, frozen_app):
+    app = frozen_app(env="production", service="vinsight-backend")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
