@@ -25,12 +25,15 @@ BACKEND = "projects/vinsight-staging/locations/us-central1/services/vinsight-bac
 
 @pytest.fixture
 def emulator_with_delay(monkeypatch, tmp_path):
-    """An emulator process whose traffic changes are served `reconcile` clock seconds after the write."""
+    """An emulator process whose traffic changes are served `reconcile` clock seconds after the write;
+    the console judges on Monitoring's pace, so a rollout lasts long enough to interfere with."""
     started: list[EmulatorProcess] = []
 
     def start(reconcile: float = 5.0, scenario: str = "healthy") -> EmulatorProcess:
         monkeypatch.setenv("VINCONSOLE_EMULATOR_RECONCILE_SECONDS", str(reconcile))
-        emu = EmulatorProcess(scenario, strict_config(tmp_path))
+        config = strict_config(tmp_path)  # judged on Monitoring: 5-minute bakes leave time to interfere
+        config.write_text(config.read_text().replace('source = "auto"', 'source = "monitoring"'))
+        emu = EmulatorProcess(scenario, config)
         started.append(emu)
         return emu
 
