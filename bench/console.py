@@ -144,7 +144,7 @@ def app_figures(idle_seconds: float) -> None:
             print(out.stderr[-2000:])
             return
         first, cpu, peak = out.stdout.split()[-3:]
-        print(f"app (VinSight config, 4 services; emulator in its own process; headless 160×48; refresh every 5 s):")
+        print("app (VinSight config, 4 services; emulator in its own process; headless 160×48; refresh every 5 s):")
         print(f"  process start → first painted fleet screen with data: {float(first) * 1000:.0f} ms")
         print(f"  idle CPU over {idle_seconds:g} s: {float(cpu):.2f} % of one core")
         print(f"  peak memory (VmHWM): {peak} MiB")

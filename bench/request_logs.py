@@ -13,7 +13,7 @@ from console.clock import ManualClock
 from console.config import load_config
 from console.emulator import filters
 from console.emulator.fleet import Fleet
-from console.emulator.logging_api import Generator, pb_of_record, _pb_classes
+from console.emulator.logging_api import Generator, _pb_classes, pb_of_record
 from console.emulator.traffic import Traffic
 
 

@@ -26,7 +26,7 @@ class Clock:
         self.epoch = float(time.time() if epoch is None else epoch)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Clock":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Clock:
         environ = os.environ if environ is None else environ
         raw_scale = environ.get(SCALE_ENV)
         if not raw_scale:

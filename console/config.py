@@ -100,7 +100,7 @@ class Rollout(_Strict):
         return seconds
 
     @model_validator(mode="after")
-    def _max_not_below_min(self) -> "Rollout":
+    def _max_not_below_min(self) -> Rollout:
         for key in ("bake_seconds", "logs_bake_seconds"):
             if self.max_bake_seconds < getattr(self, key):
                 raise ValueError(
@@ -171,7 +171,7 @@ class Config(_Strict):
     keys: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _services_name_known_environments(self) -> "Config":
+    def _services_name_known_environments(self) -> Config:
         for name, service in self.services.items():
             for index, env in enumerate(service.environments):
                 if env not in self.environments:
@@ -184,7 +184,7 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _paces_make_valid_rollouts(self) -> "Config":
+    def _paces_make_valid_rollouts(self) -> Config:
         for name in self.environments:
             try:
                 self.rollout_for(name)
@@ -197,7 +197,7 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _tags_fit_service_names(self) -> "Config":
+    def _tags_fit_service_names(self) -> Config:
         """Cloud Run refuses a tag whose length plus the service name's exceeds 46 characters: check
         every tag the console writes (candidate, stable, and `previous` on promote) before any write."""
         for name, service in self.services.items():
@@ -222,7 +222,7 @@ class Config(_Strict):
             return self.rollout
         return Rollout.model_validate({**self.rollout.model_dump(), **pace.model_dump(exclude_none=True)})
 
-    def targets(self, env: str | None = None, service: str | None = None) -> list["Target"]:
+    def targets(self, env: str | None = None, service: str | None = None) -> list[Target]:
         """Every (environment, service) pair the config describes, optionally narrowed."""
         if env is not None and env not in self.environments:
             raise ConfigError(f"unknown environment {env!r}; the config defines: {', '.join(self.environments)}")

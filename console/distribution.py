@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 def linear_bounds(num_finite_buckets: int, width: float, offset: float) -> tuple[float, ...]:
@@ -38,7 +38,7 @@ class Histogram:
     def count(self) -> int:
         return sum(self.counts)
 
-    def merged(self, other: "Histogram") -> "Histogram":
+    def merged(self, other: Histogram) -> Histogram:
         if other.bounds != self.bounds:
             raise ValueError("cannot merge histograms with different bucket layouts")
         return Histogram(self.bounds, tuple(a + b for a, b in zip(self.counts, other.counts)))

@@ -27,7 +27,6 @@ from console.gcp.clients import Clients
 from console.report import markdown_summary, report_json
 from console.status import iso
 
-
 QUIET_LIMIT_SECONDS = 60  # the longest a headless rollout stays silent in a CI log
 
 

@@ -25,7 +25,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from console.gcp.logs import AUDIT_LOG_ID, LogEntry
@@ -93,7 +93,7 @@ class Rollout:
     why: str | None = None  # rollbacks: analysis | smoke | inconclusive | interrupted | infrastructure | operator
     reasons: list[str] = field(default_factory=list)
     ended_by: str | None = None  # the actor of the end entry (an operator may end a CI rollout)
-    reverted: "Rollout | None" = None  # a later operator rollback of this rollout's candidate
+    reverted: Rollout | None = None  # a later operator rollback of this rollout's candidate
     drivers: list[str] = field(default_factory=list)  # every driver that drove a part (takeovers), in order
 
     @property
@@ -422,7 +422,7 @@ def audit_filter(project: str, since: float, until: float) -> str:
     return f'logName = "{audit_log_name(project)}" AND timestamp >= "{rfc3339(since)}" AND timestamp < "{rfc3339(until)}"'
 
 
-def read_audit(config: "Config", clients: "Clients", targets: Sequence["Target"], since: float, until: float,
+def read_audit(config: Config, clients: Clients, targets: Sequence[Target], since: float, until: float,
                *, limit: int = 200_000) -> list[LogEntry]:
     """Audit entries of `targets` in [since, until): one paged ListLogEntries per project."""
     from concurrent.futures import ThreadPoolExecutor
@@ -457,7 +457,7 @@ def deduplicated(entries: Iterable[LogEntry]) -> list[LogEntry]:
     return out
 
 
-def read_history(config: "Config", clients: "Clients", targets: Sequence["Target"], since: float, until: float,
+def read_history(config: Config, clients: Clients, targets: Sequence[Target], since: float, until: float,
                  dora_targets: DoraTargets = DORA_TARGETS) -> History:
     entries = read_audit(config, clients, targets, since, until)
     history = build_history(entries, since, until, [t.key for t in targets], dora_targets)
@@ -516,7 +516,7 @@ def history_view(history: History, title: str, width: int | None = None) -> Any:
             if r.why and r.outcome != "promoted":
                 steps = (steps + f" ({r.why})").strip()
             cells = {
-                "started (UTC)": datetime.fromtimestamp(r.started, timezone.utc).strftime("%m-%d %H:%M"),
+                "started (UTC)": datetime.fromtimestamp(r.started, UTC).strftime("%m-%d %H:%M"),
                 "service": r.key, "candidate": name(r.candidate, r.service), "stable": name(r.stable, r.service),
                 "driver": f"{r.driver_kind}: {r.driver_name}", "outcome": Text(text, style=style), "steps": steps,
                 "lead": minutes(r.lead_time_minutes), "restore": minutes(r.time_to_restore_minutes),

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from console.distribution import Histogram, merge_all
@@ -241,7 +241,7 @@ class ServiceDetail:
     errors: list[ErrorGroup]
     errors_complete: bool  # False: more than ERROR_ENTRIES_LIMIT entries, counts are of the newest ones
     last_good: LastGood | None
-    revisions: list["Revision"]
+    revisions: list[Revision]
     read_at: float
     api_calls: int = 0
     logs_read_at: float | None = None  # when `errors` and the audit markers were read (they are reused)
@@ -254,11 +254,11 @@ class ServiceDetail:
 def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def hhmm(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%H:%M UTC")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M UTC")
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -391,7 +391,7 @@ def audit_markers(entries: Iterable[LogEntry]) -> list[Marker]:
     return sorted(out, key=lambda m: m.at)
 
 
-def revision_markers(revisions: Iterable["Revision"], start: float, end: float) -> list[Marker]:
+def revision_markers(revisions: Iterable[Revision], start: float, end: float) -> list[Marker]:
     return [Marker(r.created, "created", "Cloud Run", f"revision {r.name} created ({r.image.rsplit('/', 1)[-1]})",
                    r.name, source="run") for r in revisions if start <= r.created <= end]
 
@@ -486,7 +486,7 @@ def rank_rows(rows: Iterable[ServiceIncident]) -> list[ServiceIncident]:
     return sorted(rows, key=lambda r: r.severity, reverse=True)
 
 
-def build_row(target: "Target", windows: RevisionWindows, day: RevisionWindows, serving: Mapping[str, int],
+def build_row(target: Target, windows: RevisionWindows, day: RevisionWindows, serving: Mapping[str, int],
               end: float, period: int = PERIOD) -> ServiceIncident:
     """One ranked-list row from the overview's windows (pure)."""
     targets = SloTargets.of(target.settings)
@@ -512,7 +512,7 @@ def build_row(target: "Target", windows: RevisionWindows, day: RevisionWindows, 
     )
 
 
-def error_filter(target: "Target", since: float | None = None, until: float | None = None) -> str:
+def error_filter(target: Target, since: float | None = None, until: float | None = None) -> str:
     """Application errors of one service, without Cloud Run's per-request entries: severity ≥ ERROR,
     and stderr lines with no severity (plain, unstructured logging; signatures.groupable keeps the
     ones that read like errors and stitches stack traces split across entries)."""
@@ -533,7 +533,7 @@ def error_filter(target: "Target", since: float | None = None, until: float | No
 
 
 class IncidentReader:
-    def __init__(self, config: "Config", clients: "Clients", clock: "Clock"):
+    def __init__(self, config: Config, clients: Clients, clock: Clock):
         from console.gcp.logs import Logs
         from console.gcp.monitoring import Metrics
         from console.gcp.run import CloudRun
@@ -550,18 +550,18 @@ class IncidentReader:
         """The end of the newest window the metric delay has surely filled."""
         return math.floor((now - self.config.analysis.metric_delay_seconds) / period) * period
 
-    def overview(self, targets: Sequence["Target"]) -> list[ServiceIncident]:
+    def overview(self, targets: Sequence[Target]) -> list[ServiceIncident]:
         """Every target ranked by severity (most severe first)."""
         now = self.clock.now()
         end = self.window_end(now)
-        groups: dict[tuple[str, str], list["Target"]] = defaultdict(list)
+        groups: dict[tuple[str, str], list[Target]] = defaultdict(list)
         for target in targets:
             groups[(target.project, target.region)].append(target)
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(groups)))) as pool:
             results = list(pool.map(lambda item: self._group(item[0], item[1], end), groups.items()))
         return rank_rows(row for rows in results for row in rows)
 
-    def _group(self, location: tuple[str, str], targets: list["Target"], end: float) -> list[ServiceIncident]:
+    def _group(self, location: tuple[str, str], targets: list[Target], end: float) -> list[ServiceIncident]:
         project, region = location
         try:
             services = {s.name: s for s in self.run.list_services(project, region)}
@@ -595,13 +595,13 @@ class IncidentReader:
             return []
 
     @staticmethod
-    def _unreadable(target: "Target", error: str) -> ServiceIncident:
+    def _unreadable(target: Target, error: str) -> ServiceIncident:
         from console.slo import SloTargets
 
         return ServiceIncident(target.env, target.service, target.project, target.region,
                                target.environment.production, SloTargets.of(target.settings), error=error)
 
-    def detail(self, target: "Target", span: str = "1h", row: ServiceIncident | None = None) -> ServiceDetail:
+    def detail(self, target: Target, span: str = "1h", row: ServiceIncident | None = None) -> ServiceDetail:
         """The selected service: timeline over `span` (1h, 6h or 24h), markers, error groups, last known good."""
         if span not in TIMELINE_SPANS:
             raise ValueError(f"span must be one of {', '.join(TIMELINE_SPANS)}, not {span!r}")
@@ -648,8 +648,8 @@ class IncidentReader:
             logs_error=logs_error,
         )
 
-    def _read_logs(self, target: "Target", span: str, start: float, errors_since: float,
-                   now: float) -> tuple["_LogRead", str | None]:
+    def _read_logs(self, target: Target, span: str, start: float, errors_since: float,
+                   now: float) -> tuple[_LogRead, str | None]:
         """The audit markers and error entries, read again only LOG_REREAD_SECONDS after the last read.
 
         A read refused for quota keeps the last one (or none) and says why."""
@@ -675,8 +675,8 @@ class IncidentReader:
         self._log_reads[key] = read
         return read, None
 
-    def tail_errors(self, target: "Target", on_entry: Callable[[LogEntry], None],
-                    on_error: Callable[[Any], None] | None = None) -> "TailSubscription":
+    def tail_errors(self, target: Target, on_entry: Callable[[LogEntry], None],
+                    on_error: Callable[[Any], None] | None = None) -> TailSubscription:
         """The service's errors as they come, from its project's one shared tail session (its own
         thread, reconnects on its own); `.stop()` it. Entries are single lines for plain stderr:
         see signatures.TracebackStitcher."""
@@ -693,14 +693,14 @@ class IncidentReader:
 
 
 def rollback_to_last_good(
-    config: "Config",
-    target: "Target",
-    clients: "Clients",
-    clock: "Clock",
+    config: Config,
+    target: Target,
+    clients: Clients,
+    clock: Clock,
     detail: ServiceDetail,
     *,
-    on_event: Callable[["Event"], None] | None = None,
-) -> "Outcome":
+    on_event: Callable[[Event], None] | None = None,
+) -> Outcome:
     """Send 100 % to the last known good revision, through the engine (lease, verify, audit entry
     with `errors_started` = since when). Raises UsageError when there is none."""
     from console.engine import Engine

@@ -20,7 +20,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from console.requestlog import BUCKET_SECONDS, RequestEntry, RequestLog
@@ -36,7 +36,7 @@ MAX_BACKOFF_SECONDS = 30.0  # real seconds between reconnects, at most
 
 
 def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _ts(pb_ts: Any) -> float:
@@ -96,7 +96,7 @@ class RequestLogFeed:
     watermark — for a clock that moves only when told to (tests), where a live stream would race it.
     """
 
-    def __init__(self, clients: "Clients", project: str, region: str, clock: "Clock", *, live: bool = True):
+    def __init__(self, clients: Clients, project: str, region: str, clock: Clock, *, live: bool = True):
         self.clients = clients
         self.project = project
         self.region = region
@@ -283,7 +283,7 @@ _FEEDS: dict[tuple[int, str, str], RequestLogFeed] = {}
 _FEEDS_LOCK = threading.Lock()
 
 
-def feed_for(clients: "Clients", project: str, region: str, clock: "Clock") -> RequestLogFeed:
+def feed_for(clients: Clients, project: str, region: str, clock: Clock) -> RequestLogFeed:
     """The one feed of this project and region for these clients (one live tail per project).
     Live on a clock that runs by itself; pull on one that moves only when told to (tests)."""
     if clock.real_seconds(1.0) <= 0:
@@ -296,7 +296,7 @@ def feed_for(clients: "Clients", project: str, region: str, clock: "Clock") -> R
         return feed
 
 
-def stop_feeds(clients: "Clients") -> None:
+def stop_feeds(clients: Clients) -> None:
     """Stop every feed of these clients (before closing them)."""
     with _FEEDS_LOCK:
         mine = [k for k in _FEEDS if k[0] == id(clients)]

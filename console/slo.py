@@ -52,7 +52,7 @@ class SloTargets:
         return 1.0 - self.latency_percent / 100.0
 
     @classmethod
-    def of(cls, settings: object) -> "SloTargets":
+    def of(cls, settings: object) -> SloTargets:
         """From a config `Service` (anything with the three attributes; defaults where missing)."""
         return cls(
             availability_percent=float(getattr(settings, "availability_target_percent", 99.5)),

@@ -10,7 +10,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from console.clock import Clock
 from console.config import Config, Target
@@ -23,13 +23,13 @@ from console.status import FleetStatus
 
 
 def month_start(now: float) -> float:
-    d = datetime.fromtimestamp(now, timezone.utc)
-    return datetime(d.year, d.month, 1, tzinfo=timezone.utc).timestamp()
+    d = datetime.fromtimestamp(now, UTC)
+    return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
 
 
 def month_seconds(now: float) -> float:
-    d = datetime.fromtimestamp(now, timezone.utc)
-    nxt = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=timezone.utc).timestamp()
+    d = datetime.fromtimestamp(now, UTC)
+    nxt = datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=UTC).timestamp()
     return nxt - month_start(now)
 
 

@@ -10,9 +10,10 @@ every write checks (console.rollout.fence). Pure: parsing, serialising and decid
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 from console.model import ANNOTATION_PREFIX, LEASE_ANNOTATION, ROLLOUT_ANNOTATION
 
@@ -96,7 +97,7 @@ class RolloutState:
             history = history[1:]
 
     @classmethod
-    def from_annotation(cls, raw: str) -> "RolloutState":
+    def from_annotation(cls, raw: str) -> RolloutState:
         data = json.loads(raw)
         data["steps"] = tuple(data["steps"])
         data["drivers"] = tuple(data.get("drivers", ()))
@@ -106,18 +107,18 @@ class RolloutState:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
-    def driven_by(self, driver: str) -> "RolloutState":
+    def driven_by(self, driver: str) -> RolloutState:
         """This state as driven by `driver` from now on, crediting it beside those before."""
         drivers = self.drivers or ((self.driver,) if self.driver else ())
         if not drivers or drivers[-1] != driver:
             drivers = drivers + (driver,)
         return replace(self, driver=driver, drivers=drivers)
 
-    def paused(self, at: float) -> "RolloutState":
+    def paused(self, at: float) -> RolloutState:
         """Held where it is by the operator: the traffic stays, the bake clock stops."""
         return replace(self, phase=Phase.PAUSED, paused_at=at)
 
-    def resumed(self, at: float) -> "RolloutState":
+    def resumed(self, at: float) -> RolloutState:
         """The same rollout baking again; the bake clock (and the step's judged windows) move on by the
         pause, so the step is judged on as long a stretch as it has baked, never on more."""
         if self.phase != Phase.PAUSED:
@@ -131,7 +132,7 @@ class RolloutState:
             served_at=self.served_at + pause if self.served_at is not None else None,
         )
 
-    def with_step_result(self, verdict: str, reasons: tuple[str, ...], at: float) -> "RolloutState":
+    def with_step_result(self, verdict: str, reasons: tuple[str, ...], at: float) -> RolloutState:
         record = StepRecord(self.percent, self.step_started, at, verdict, tuple(reasons)[:6])
         return replace(self, history=self.history + (record,))
 
@@ -167,14 +168,14 @@ class Lease:
     # write checks it, so a holder frozen past its expiry and woken can never write again
     generation: int = 0
 
-    def same_holder(self, other: "Lease") -> bool:
+    def same_holder(self, other: Lease) -> bool:
         return (self.host, self.pid, self.session) == (other.host, other.pid, other.session)
 
     def to_annotation(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def from_annotation(cls, raw: str | None) -> "Lease | None":
+    def from_annotation(cls, raw: str | None) -> Lease | None:
         if not raw:
             return None
         try:

@@ -11,7 +11,6 @@ from rich.text import Text
 from console.status import FleetStatus, ServiceStatus
 from console.units import age, iso, ms, pct, rate, usd
 
-
 #: (column, justify); the status table's columns in order
 STATUS_COLUMNS = (
     ("revision", "left"), ("traffic", "right"), ("tag", "left"), ("ready", "center"), ("age", "right"),

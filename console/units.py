@@ -7,7 +7,7 @@ A missing value is '—' (never 0), except `iso`, which returns None for JSON.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MISSING = "—"
 
@@ -82,9 +82,9 @@ def iso(seconds: float | None) -> str | None:
     """A moment for JSON and logs: '2026-12-01T09:18:00Z'."""
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def utc_time(at: float, seconds: bool = False) -> str:
     """A moment as the UTC clock shows it: '09:18' (or '09:18:05'); the view implies the date."""
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%H:%M:%S" if seconds else "%H:%M")
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S" if seconds else "%H:%M")

@@ -58,7 +58,7 @@ class FleetData:
             target.project, target.region, start, end, service=target.service, period=period, usage=False
         )
         out = Series(windows=raw, end=end, api_calls=2)
-        for (svc, revision), per_window in raw.items():
+        for (_svc, revision), per_window in raw.items():
             ordered = [per_window[k] for k in sorted(per_window)]
             out.errors[revision] = [100.0 * w.errors / w.requests for w in ordered if w.requests]
             out.p95[revision] = [w.latency.percentile(0.95) for w in ordered if w.latency is not None and w.latency.count]

@@ -17,8 +17,8 @@ from widgets.cost import budget_bar
 from widgets.filter_box import FilterBox
 from widgets.fleet_table import FleetTable
 from widgets.format import usd
-from widgets.status_line import StatusLine
 from widgets.key_hints import KeyHints
+from widgets.status_line import StatusLine
 
 
 class FleetScreen(LiveScreen):

@@ -20,8 +20,8 @@ from screens.live import LiveScreen
 from widgets.dora import DoraPanel, lead_time_note
 from widgets.filter_box import FilterBox
 from widgets.history_table import RolloutDetail, RolloutsTable
-from widgets.status_line import StatusLine
 from widgets.key_hints import KeyHints
+from widgets.status_line import StatusLine
 
 SPANS = {"7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
 ORDER = ("7d", "30d", "90d")

@@ -13,7 +13,7 @@ only once it has finished. API errors go to the status line and are retried with
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
@@ -32,9 +32,9 @@ from screens.modals import MODAL_CSS, ConfirmTraffic, JumpTo
 from widgets.error_groups import ErrorGroupsTable, clock_text, revisions_text
 from widgets.format import age, pct, short_revision, split_text
 from widgets.incident_table import IncidentTable, level_text
+from widgets.key_hints import KeyHints
 from widgets.status_line import StatusLine
 from widgets.timeline import TimelineChart, TimelineView
-from widgets.key_hints import KeyHints
 
 SPANS = ("1h", "6h", "24h")
 TAIL_REDRAW_SECONDS = 0.5
@@ -70,7 +70,7 @@ class ErrorEntryScreen(ModalScreen[None]):
             yield Static(meta)
             head = ""
             if entry is not None:
-                when = datetime.fromtimestamp(entry.timestamp, timezone.utc).isoformat(timespec="milliseconds")
+                when = datetime.fromtimestamp(entry.timestamp, UTC).isoformat(timespec="milliseconds")
                 head = f"{entry.severity} {when} {entry.resource_labels.get('revision_name', '')} {entry.insert_id}\n\n"
             with VerticalScroll(id="entry-body"):
                 yield Static(Text(head, style="dim") + Text(entry.text if entry is not None else "(no example kept)"), id="entry-text")
@@ -243,7 +243,7 @@ class IncidentScreen(LiveScreen):
             text.append(f" — {row.reason}")
         text.append("\n")
         if row.since is not None:
-            text.append(f"errors since {datetime.fromtimestamp(row.since, timezone.utc).strftime('%H:%M UTC')} ({age(now - row.since)} ago) · ", style="bold")
+            text.append(f"errors since {datetime.fromtimestamp(row.since, UTC).strftime('%H:%M UTC')} ({age(now - row.since)} ago) · ", style="bold")
         text.append(f"5xx {pct(row.error_rate)} now vs {pct(row.baseline_error_rate)} over the trailing day · serving {split_text(row.serving, row.service)}", style="dim")
         headline.update(text)
         detail = self.detail if self.detail is not None and self.detail.row.key == row.key else None
@@ -312,7 +312,7 @@ class IncidentScreen(LiveScreen):
             text = Text("● live tail", style="green")
             text.append(f" · {self.tail_new} new entries since the last read", style="")
             if self.tail_last is not None:
-                text.append(f" · last {datetime.fromtimestamp(self.tail_last, timezone.utc).strftime('%H:%M:%S')}", style="dim")
+                text.append(f" · last {datetime.fromtimestamp(self.tail_last, UTC).strftime('%H:%M:%S')}", style="dim")
         elif state == "connecting":
             text = Text("◌ tail connected, waiting for the first new entry", style="cyan")
         elif state == "reconnecting":

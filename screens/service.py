@@ -27,13 +27,13 @@ from widgets.cost import CostPanel, CostRow, CostView
 from widgets.filter_box import FilterBox
 from widgets.format import rollout_text, short_revision, utc_time
 from widgets.history import StepHistory
+from widgets.key_hints import KeyHints
 from widgets.revisions_table import RevisionsTable
 from widgets.smoke import SmokeResults
 from widgets.sparks import CompareSparks, SeriesView
 from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
 from widgets.verdict import VerdictPanel
-from widgets.key_hints import KeyHints
 
 ACTION_REFRESH_SECONDS = 1.0  # refresh faster while an action runs or a rollout is live
 
@@ -250,8 +250,9 @@ class ServiceScreen(LiveScreen):
         return "nobody drives it now: s steps on, a automates"
 
     def _my_holder(self) -> str:
-        from console.identity import driver_identity
         import os
+
+        from console.identity import driver_identity
 
         return f"{driver_identity()} pid {os.getpid()}"
 

@@ -9,7 +9,17 @@ from rich.text import Text
 from textual.binding import Binding
 
 from widgets.format import (
-    error_brief, health_text, ms, pct, rate, rollout_text, service_name, split_text, trend, usd, with_trend,
+    error_brief,
+    health_text,
+    ms,
+    pct,
+    rate,
+    rollout_text,
+    service_name,
+    split_text,
+    trend,
+    usd,
+    with_trend,
 )
 from widgets.keyed_table import KeyedTable, fits_width
 from widgets.summary import summarize

@@ -6,7 +6,7 @@ Draws console.history.Rollout objects (duck-typed).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Group
@@ -28,7 +28,7 @@ VERDICT = {"pass": ("✔", "green"), "fail": ("✖", "bold red"), "inconclusive"
 
 
 def when(at: float | None) -> str:
-    return "—" if at is None else datetime.fromtimestamp(at, timezone.utc).strftime("%m-%d %H:%M")
+    return "—" if at is None else datetime.fromtimestamp(at, UTC).strftime("%m-%d %H:%M")
 
 
 def ended_text(started: float, ended: float | None) -> str:

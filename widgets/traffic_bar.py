@@ -46,7 +46,7 @@ class TrafficBar(Widget):
             return Text("no traffic", style="dim")
         bar = Text()
         used = 0
-        for index, (revision, percent) in enumerate(ordered):
+        for index, (_revision, percent) in enumerate(ordered):
             char, style = SEGMENT_STYLES[min(index, len(SEGMENT_STYLES) - 1)]
             cells = round(width * percent / 100) if index < len(ordered) - 1 else width - used
             cells = max(1, min(cells, width - used))

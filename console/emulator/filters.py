@@ -16,9 +16,10 @@ Logging:     logName = "projects/p/logs/x" resource.labels.service_name = "s" se
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Union
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 
@@ -38,7 +39,7 @@ class Func:
     args: tuple[Any, ...]
 
 
-Literal = Union[str, float, int, Func]
+Literal = str | float | int | Func
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,17 @@ class Compare:
 
 @dataclass(frozen=True)
 class And:
-    parts: tuple["Node", ...]
+    parts: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    parts: tuple["Node", ...]
+    parts: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    part: "Node"
+    part: Node
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class TrueNode:
     """The empty filter."""
 
 
-Node = Union[Compare, And, Or, Not, Text, TrueNode]
+Node = Compare | And | Or | Not | Text | TrueNode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,7 +459,7 @@ def parse_timestamp(text: str) -> float:
     except ValueError:
         raise FilterError(f"{raw!r} is not an RFC 3339 timestamp (e.g. \"2026-03-01T12:00:00Z\")") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp() + frac
 
 

@@ -35,7 +35,7 @@ RECONCILE_SECONDS = 5.0
 RECONCILE_ENV = "VINCONSOLE_EMULATOR_RECONCILE_SECONDS"
 
 
-def reconcile_seconds_from_env(environ: "os._Environ[str] | dict[str, str] | None" = None) -> float:
+def reconcile_seconds_from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> float:
     raw = (os.environ if environ is None else environ).get(RECONCILE_ENV, "")
     if not raw:
         return RECONCILE_SECONDS
@@ -73,7 +73,7 @@ class Behavior:
 @dataclass
 class SimRevision:
     name: str  # short: "vinsight-backend-00007-kx2"
-    service: "SimService"
+    service: SimService
     create_time: float  # unix seconds (clock time)
     image: str
     cpu: float  # vCPU limit, e.g. 1.0
@@ -248,7 +248,7 @@ class Scenario:
     candidate: Callable[[Behavior], Behavior] = lambda stable: replace(stable)
     rate: float | None = None  # requests/s for every service (None: the per-service defaults)
     faults: tuple[FaultRate, ...] = ()
-    setup: Callable[["Fleet"], None] | None = None
+    setup: Callable[[Fleet], None] | None = None
 
 
 def _regression(stable: Behavior) -> Behavior:
@@ -282,7 +282,7 @@ def _coldstart(stable: Behavior) -> Behavior:
     return replace(stable, startup_latency_ms=stable.startup_latency_ms * 4, cold_start_probability=0.12)
 
 
-def _incident(fleet: "Fleet") -> None:
+def _incident(fleet: Fleet) -> None:
     targets = sorted(
         fleet.services(),
         key=lambda s: (not s.production, "backend" not in s.name, s.env, s.name),
@@ -418,7 +418,7 @@ def revision_number(name: str) -> int:
 class Fleet:
     """Every simulated service of the config, with its revisions and traffic."""
 
-    def __init__(self, config: "Config", scenario: str = "healthy", clock: Clock | None = None, seed: int = 0):
+    def __init__(self, config: Config, scenario: str = "healthy", clock: Clock | None = None, seed: int = 0):
         if scenario not in SCENARIO_SPECS:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIO_SPECS)}")
         self.config = config
@@ -487,7 +487,7 @@ class Fleet:
     def candidate_behavior(self, service: SimService) -> Behavior:
         return self.spec.candidate(self.stable_behavior(service))
 
-    def _base_rate(self, target: "Target") -> float:
+    def _base_rate(self, target: Target) -> float:
         if self.spec.rate is not None:
             return self.spec.rate
         frontend = "frontend" in target.service
@@ -495,7 +495,7 @@ class Fleet:
             return 60.0 if frontend else 40.0
         return 8.0 if frontend else 10.0
 
-    def _seed_service(self, target: "Target") -> None:
+    def _seed_service(self, target: Target) -> None:
         now = self.clock.now()
         rng = random.Random(f"service/{self.seed}/{target.env}/{target.service}")
         svc = SimService(
@@ -635,5 +635,5 @@ class Fleet:
             svc.observed_generation = max(svc.observed_generation, last.generation)
             svc.record_served(svc.resolve(last.traffic), t)
 
-    def smoke_checks(self, svc: SimService) -> "tuple[SmokeCheck, ...]":
+    def smoke_checks(self, svc: SimService) -> tuple[SmokeCheck, ...]:
         return svc.smoke

@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from console.emulator.fleet import Fleet, SimRevision, SimService
+    from console.emulator.fleet import Fleet, SimService
 
 AUDIT_LOG_ID = "vinconsole-audit"  # console.gcp.logs.AUDIT_LOG_ID (not imported: no Google import here)
 DAY = 86400.0
@@ -38,7 +38,7 @@ NOTICE, WARNING = 300, 400
 class _Writer:
     """Audit entries of one service, in the engine's format (console/audit.py, console/engine.py)."""
 
-    def __init__(self, svc: "SimService", rng: random.Random, cutoff: float):
+    def __init__(self, svc: SimService, rng: random.Random, cutoff: float):
         self.svc = svc
         self.rng = rng
         self.cutoff = cutoff
@@ -168,7 +168,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _name(svc: "SimService", number: int, rng: random.Random) -> str:
+def _name(svc: SimService, number: int, rng: random.Random) -> str:
     return f"{svc.name}-{number:05d}-{''.join(rng.choices(string.ascii_lowercase, k=3))}"
 
 
@@ -193,7 +193,7 @@ def _weekday_slots(rng: random.Random, start: float, end: float) -> list[float]:
     return slots
 
 
-def service_history(fleet: "Fleet", svc: "SimService", days: int = DAYS) -> list[dict[str, Any]]:
+def service_history(fleet: Fleet, svc: SimService, days: int = DAYS) -> list[dict[str, Any]]:
     """The audit entries of one service's past `days`, oldest first (plain dicts, see `_Writer.entry`)."""
     started = fleet.started
     rng = random.Random(f"history/{fleet.seed}/{svc.env}/{svc.name}")
@@ -284,7 +284,7 @@ def _operator_release(w: _Writer, rng: random.Random, bad: str, prior: str, crea
         before = split
 
 
-def seed_history(fleet: "Fleet", store: Any, days: int = DAYS) -> int:
+def seed_history(fleet: Fleet, store: Any, days: int = DAYS) -> int:
     """Write the past `days` of audit entries of every service into `store` (a LogStore); returns how many."""
     from console.emulator.logging_api import _pb_classes
 

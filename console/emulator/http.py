@@ -29,7 +29,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, resolve: Callable[[], SimRevision | None], front: "HttpFront"):
+    def __init__(self, resolve: Callable[[], SimRevision | None], front: HttpFront):
         self.resolve = resolve
         self.front = front
         super().__init__(("127.0.0.1", 0), _Handler)

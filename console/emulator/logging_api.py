@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
@@ -128,7 +128,7 @@ class _Stored:
 class LogStore:
     """Log entries written to the emulator; thread-safe. `changed` is notified on every write."""
 
-    def __init__(self, clock: "Clock | None" = None):
+    def __init__(self, clock: Clock | None = None):
         self.clock = clock
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
@@ -220,7 +220,7 @@ def _to_pb(entry: Any, LogEntry: Any) -> Any:
         data = dict(entry)
         for key in ("timestamp", "receive_timestamp"):
             if isinstance(data.get(key), (int, float)):
-                data[key] = datetime.fromtimestamp(data[key], timezone.utc)
+                data[key] = datetime.fromtimestamp(data[key], UTC)
         return PlusEntry.pb(PlusEntry(data))
     raise TypeError(f"cannot store {type(entry).__name__} as a log entry")
 
@@ -297,13 +297,13 @@ def _traceback_for(message: str, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def _resource(svc: "SimService", revision: str) -> dict:
+def _resource(svc: SimService, revision: str) -> dict:
     return {"type": "cloud_run_revision", "labels": {
         "project_id": svc.project, "location": svc.region, "service_name": svc.name,
         "revision_name": revision, "configuration_name": svc.name}}
 
 
-def _service_host(svc: "SimService") -> str:
+def _service_host(svc: SimService) -> str:
     digest = hashlib.sha1(f"{svc.project}/{svc.name}".encode()).hexdigest()
     return f"{svc.name}-{int(digest[:8], 16) % 10**10:010d}.{svc.region}.run.app"
 
@@ -315,7 +315,7 @@ class Generator:
     (`vinconsole emulator --request-logs off`); application errors on stderr remain.
     """
 
-    def __init__(self, fleet: "Fleet", traffic: Traffic, request_logs: bool = True):
+    def __init__(self, fleet: Fleet, traffic: Traffic, request_logs: bool = True):
         self.fleet = fleet
         self.traffic = traffic
         self.request_logs = request_logs
@@ -324,7 +324,7 @@ class Generator:
         self._lock = threading.Lock()
         self.generated = 0  # records generated (not served from the cache), for benchmarks
 
-    def records(self, svc: "SimService", after: float, until: float, revisions: set[str] | None = None,
+    def records(self, svc: SimService, after: float, until: float, revisions: set[str] | None = None,
                 *, with_requests: bool = True) -> list[dict]:
         """Records from the service's ticks ending in (after, until], revisions optionally narrowed;
         `with_requests=False` when the query cannot match a request log entry (it skips the bulk)."""
@@ -353,7 +353,7 @@ class Generator:
                 out.extend(cached)
         return out
 
-    def _generate(self, svc: "SimService", revision: str, rt: Any, with_requests: bool) -> list[dict]:
+    def _generate(self, svc: SimService, revision: str, rt: Any, with_requests: bool) -> list[dict]:
         """The tick's request log entries (every request, unless request logs are off) and an
         application error on stderr for each of up to `MAX_LOGGED_PER_TICK` of its 5xx."""
         seed = f"{self.fleet.seed}/{svc.project}/{svc.region}/{svc.name}/{revision}/{int(rt.start)}/{int(rt.end)}"
@@ -389,7 +389,7 @@ class Generator:
         return records
 
     @staticmethod
-    def _request_record(svc: "SimService", revision: str, resource: dict, log_name: str, r: SimRequest) -> dict:
+    def _request_record(svc: SimService, revision: str, resource: dict, log_name: str, r: SimRequest) -> dict:
         bits = r.bits
         paths = _FRONTEND_PATHS if "frontend" in svc.name else _BACKEND_PATHS
         path = paths[(bits >> 136) % len(paths)]
@@ -463,8 +463,8 @@ def pb_of_record(record: dict, LogEntry: Any) -> Any:
 class _Source:
     """Which generated logs a filter can possibly match: services and revisions per project."""
 
-    def __init__(self, fleet: "Fleet", projects: set[str], node: filters.Node):
-        self.services: list[tuple["SimService", set[str] | None]] = []
+    def __init__(self, fleet: Fleet, projects: set[str], node: filters.Node):
+        self.services: list[tuple[SimService, set[str] | None]] = []
         self.with_requests = _may_want_requests(node, projects)
         log_names = filters.allowed_values(node, ("logName",))
         if log_names is not None:
@@ -545,7 +545,7 @@ def _parse_filter(text: str) -> filters.Node:
 class Query:
     """ListLogEntries over the store and the generated logs, in timestamp order, paged."""
 
-    def __init__(self, fleet: "Fleet", logs: LogStore, generator: Generator, traffic: Traffic):
+    def __init__(self, fleet: Fleet, logs: LogStore, generator: Generator, traffic: Traffic):
         self.fleet = fleet
         self.logs = logs
         self.generator = generator
@@ -635,8 +635,8 @@ def _order(order_by: str) -> bool:
 # gRPC
 
 
-def handlers(fleet: "Fleet", logs: LogStore, traffic: Traffic,
-             quotas: "LogQuotas | None" = None, request_logs: bool = True) -> list[grpc.GenericRpcHandler]:
+def handlers(fleet: Fleet, logs: LogStore, traffic: Traffic,
+             quotas: LogQuotas | None = None, request_logs: bool = True) -> list[grpc.GenericRpcHandler]:
     """The gRPC handlers of google.logging.v2.LoggingServiceV2 (Write, List, Tail).
 
     `quotas` enforces Cloud Logging's read quota and tail session limit (none when not given);
@@ -813,7 +813,7 @@ class LogQuotas:
     sessions a project had open at once, for tests and bench/console.py.
     """
 
-    def __init__(self, clock: "Clock", reads_per_minute: int | None = 60, tail_sessions: int | None = 10):
+    def __init__(self, clock: Clock, reads_per_minute: int | None = 60, tail_sessions: int | None = 10):
         self.clock = clock
         self.reads_per_minute = reads_per_minute
         self.tail_sessions = tail_sessions

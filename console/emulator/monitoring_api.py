@@ -140,7 +140,7 @@ def _group_field(name: str) -> tuple[str, str]:
     raise Invalid(f"group_by_fields: {name!r} is not a label (use resource.label.NAME or metric.label.NAME)")
 
 
-def run_query(fleet: "Fleet", traffic: Traffic, q: Query) -> tuple[MetricSpec, list[Series]]:
+def run_query(fleet: Fleet, traffic: Traffic, q: Query) -> tuple[MetricSpec, list[Series]]:
     try:
         node = filters.parse_monitoring(q.filter)
         metric_type = filters.metric_type_of(node)
@@ -244,7 +244,7 @@ def run_query(fleet: "Fleet", traffic: Traffic, q: Query) -> tuple[MetricSpec, l
     return spec, selected
 
 
-def _candidate_services(fleet: "Fleet", project: str, node: filters.Node) -> list["SimService"]:
+def _candidate_services(fleet: Fleet, project: str, node: filters.Node) -> list[SimService]:
     names = filters.allowed_values(node, ("resource", "labels", "service_name"))
     locations = filters.allowed_values(node, ("resource", "labels", "location"))
     projects = filters.allowed_values(node, ("resource", "labels", "project_id"))
@@ -265,7 +265,7 @@ def _candidate_services(fleet: "Fleet", project: str, node: filters.Node) -> lis
     return out
 
 
-def _candidate_revisions(svc: "SimService", node: filters.Node) -> set[str]:
+def _candidate_revisions(svc: SimService, node: filters.Node) -> set[str]:
     allowed = filters.allowed_values(node, ("resource", "labels", "revision_name"))
     names = set(svc.revisions)
     return names if allowed is None else names & allowed
@@ -432,7 +432,7 @@ def _decode_token(token: str, fingerprint: str) -> int:
     return offset
 
 
-def handlers(fleet: "Fleet", traffic: Traffic) -> list[grpc.GenericRpcHandler]:
+def handlers(fleet: Fleet, traffic: Traffic) -> list[grpc.GenericRpcHandler]:
     """The gRPC handlers of google.monitoring.v3.MetricService (ListTimeSeries)."""
     pb = _pb_types()
     Response = pb["response"]

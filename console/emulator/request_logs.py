@@ -57,12 +57,12 @@ class SimRequest:
     bits: int  # 256 random bits for ids and small choices
 
 
-def instance_id(svc: "SimService", revision: str, k: int) -> str:
+def instance_id(svc: SimService, revision: str, k: int) -> str:
     """Cloud Run's instanceId label: a long hex string, stable per (service, revision, k)."""
     return "00" + hashlib.sha256(f"{svc.project}/{svc.name}/{revision}/{k}".encode()).hexdigest()[:94]
 
 
-def client_ip(svc: "SimService", k: int) -> str:
+def client_ip(svc: SimService, k: int) -> str:
     digest = hashlib.sha1(f"client/{svc.project}/{svc.name}/{k}".encode()).digest()
     return f"{24 + digest[0] % 196}.{digest[1]}.{digest[2]}.{1 + digest[3] % 254}"
 
@@ -78,7 +78,7 @@ def _cumulative(weights: list[float]) -> list[float]:
 _CLIENT_CUM = _cumulative([1.0 / (k + 1) ** CLIENT_ZIPF for k in range(CLIENTS_PER_SERVICE)])
 
 
-def _latencies(rng: random.Random, dist: "Dist | None") -> list[float]:
+def _latencies(rng: random.Random, dist: Dist | None) -> list[float]:
     """One latency (seconds) per request counted in `dist`, each inside its own bucket."""
     if dist is None or not dist.count:
         return []
@@ -101,7 +101,7 @@ def _latencies(rng: random.Random, dist: "Dist | None") -> list[float]:
     return out
 
 
-def simulate_requests(seed: str, rt: "RevisionTick") -> list[SimRequest]:
+def simulate_requests(seed: str, rt: RevisionTick) -> list[SimRequest]:
     """Every request of one revision tick, oldest first (deterministic per `seed`)."""
     rng = random.Random(seed)
     start, end = rt.start, rt.end

@@ -92,7 +92,7 @@ class _Operation:
 class RunApi:
     """The state and handlers of the Cloud Run Admin API and its operations."""
 
-    def __init__(self, fleet: Fleet, http: "HttpFront | None" = None, *, polls_until_done: int = 2):
+    def __init__(self, fleet: Fleet, http: HttpFront | None = None, *, polls_until_done: int = 2):
         self.fleet = fleet
         self.http = http
         self.polls_until_done = polls_until_done

@@ -33,19 +33,19 @@ class Kills:
     failed: int = 0
 
 
-def leak_lifetime_seconds(behavior: "Behavior") -> float | None:
+def leak_lifetime_seconds(behavior: Behavior) -> float | None:
     """Seconds from an instance's start to its OOM kill (None: it does not leak)."""
     if behavior.memory_leak_per_minute <= 0:
         return None
     return max(0.01, 1.0 - behavior.memory_utilization) / behavior.memory_leak_per_minute * 60.0
 
 
-def _cycle_start(rev: "SimRevision", instance: int, lifetime: float) -> float:
+def _cycle_start(rev: SimRevision, instance: int, lifetime: float) -> float:
     digest = hashlib.sha256(f"{rev.name}/{instance}".encode()).digest()
     return rev.create_time + lifetime * int.from_bytes(digest[:4], "big") / 2**32
 
 
-def oom_kills(rev: "SimRevision", behavior: "Behavior", start: float, end: float, active: int, requests: int) -> Kills:
+def oom_kills(rev: SimRevision, behavior: Behavior, start: float, end: float, active: int, requests: int) -> Kills:
     """Kills in (start, end] of the `active` instances, and how many of `requests` they fail."""
     lifetime = leak_lifetime_seconds(behavior)
     if lifetime is None or active <= 0:
@@ -64,7 +64,7 @@ def oom_kills(rev: "SimRevision", behavior: "Behavior", start: float, end: float
     return Kills(tuple(sorted(times)), min(requests, failed))
 
 
-def memory_samples(rev: "SimRevision", behavior: "Behavior", end: float, active: int, rng: random.Random) -> list[float]:
+def memory_samples(rev: SimRevision, behavior: Behavior, end: float, active: int, rng: random.Random) -> list[float]:
     """One memory utilization sample per active instance at the tick's end, where it is in its leak."""
     lifetime = leak_lifetime_seconds(behavior)
     assert lifetime is not None
@@ -76,7 +76,7 @@ def memory_samples(rev: "SimRevision", behavior: "Behavior", end: float, active:
     return out
 
 
-def apply(tick: "RevisionTick", rev: "SimRevision", behavior: "Behavior", kills: Kills, seed: str) -> None:
+def apply(tick: RevisionTick, rev: SimRevision, behavior: Behavior, kills: Kills, seed: str) -> None:
     """Add the tick's OOM kills, restarts, cold starts and leaking memory to `tick` (in place)."""
     from console.emulator.traffic import Dist
 
@@ -95,7 +95,7 @@ def apply(tick: "RevisionTick", rev: "SimRevision", behavior: "Behavior", kills:
         tick.memory = Dist.of_values("util", memory_samples(rev, behavior, tick.end, tick.active_instances, rng))
 
 
-def _answer_503(tick: "RevisionTick", failed: int) -> None:
+def _answer_503(tick: RevisionTick, failed: int) -> None:
     """The 5xx drawn for the kills' requests are 503s (Cloud Run's answer when the instance is gone)."""
     for code in (500, 502):
         moved = min(failed - tick.codes.get(503, 0), tick.codes.get(code, 0))

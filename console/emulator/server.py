@@ -141,7 +141,7 @@ class Emulator:
 
     def __init__(
         self,
-        config: "Config",
+        config: Config,
         scenario: str = "healthy",
         clock: Clock | None = None,
         port: int = 0,
@@ -247,7 +247,7 @@ class Emulator:
                 stopper()
         self.http.stop()
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         self.start()
         return self
 
@@ -260,7 +260,7 @@ def _scale_text(clock: Clock) -> str:
 
 
 def run_forever(
-    config: "Config",
+    config: Config,
     scenario: str = "healthy",
     port: int = 0,
     clock: Clock | None = None,

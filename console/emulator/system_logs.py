@@ -36,7 +36,7 @@ SIGKILL = "Container terminated on signal 9."
 EXIT = "Container called exit(1)."
 
 
-def system_records(svc: "SimService", revision: str, rt: "RevisionTick", seed: int) -> list[dict[str, Any]]:
+def system_records(svc: SimService, revision: str, rt: RevisionTick, seed: int) -> list[dict[str, Any]]:
     """The system log records of one revision tick (filterable dicts, as logging_api generates them)."""
     starts = rt.startup.count if rt.startup is not None else 0
     if not (starts or rt.oom_kills or rt.crashes):

@@ -20,7 +20,7 @@ import random
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from console.emulator import saturation
@@ -76,7 +76,7 @@ class Dist:
         self.counts = counts if counts is not None else []
 
     @classmethod
-    def from_buckets(cls, layout: str, buckets: dict[int, int]) -> "Dist":
+    def from_buckets(cls, layout: str, buckets: dict[int, int]) -> Dist:
         """A distribution of values sitting at their buckets' representative points."""
         if not buckets:
             return cls(layout)
@@ -89,7 +89,7 @@ class Dist:
         return cls(layout, n, mean, ssd, lo, counts)
 
     @classmethod
-    def of_values(cls, layout: str, values: list[float]) -> "Dist":
+    def of_values(cls, layout: str, values: list[float]) -> Dist:
         if not values:
             return cls(layout)
         buckets: dict[int, int] = {}
@@ -102,10 +102,10 @@ class Dist:
         lo, hi = min(buckets), max(buckets)
         return cls(layout, n, mean, ssd, lo, [buckets.get(i, 0) for i in range(lo, hi + 1)])
 
-    def copy(self) -> "Dist":
+    def copy(self) -> Dist:
         return Dist(self.layout, self.count, self.mean, self.ssd, self.first, list(self.counts))
 
-    def merge(self, other: "Dist") -> "Dist":
+    def merge(self, other: Dist) -> Dist:
         """Add `other` into self (in place; returns self): counts bucket-wise, mean and SSD exactly."""
         if other.count == 0:
             return self
@@ -141,14 +141,14 @@ class Dist:
         return f"Dist({self.layout}, n={self.count}, mean={self.mean:.3g})"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bounds(layout: str) -> tuple[float, ...]:
     if layout == "util":
         return tuple(UTIL_OFFSET + UTIL_WIDTH * i for i in range(UTIL_BUCKETS + 1))
     return tuple(LATENCY_SCALE * LATENCY_GROWTH**i for i in range(LATENCY_BUCKETS + 1))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _representative(layout: str) -> tuple[float, ...]:
     b = _bounds(layout)
     if layout == "util":
@@ -311,7 +311,7 @@ class Traffic:
     `ticks(service, after, until)` is the one accessor the Monitoring and Logging emulators use.
     """
 
-    def __init__(self, fleet: "Fleet", delay: float | None = None):
+    def __init__(self, fleet: Fleet, delay: float | None = None):
         self.fleet = fleet
         if delay is None:
             delay = getattr(fleet, "metric_delay", None)
@@ -359,7 +359,7 @@ class Traffic:
         return out
 
     # --- access ---
-    def ticks(self, service: "SimService", after: float, until: float) -> list[ServiceTick]:
+    def ticks(self, service: SimService, after: float, until: float) -> list[ServiceTick]:
         """The service's ticks ending in (after, until], oldest first; never beyond now."""
         until = min(until, self.now())
         bounds = self.tick_bounds(after, until)
@@ -392,7 +392,7 @@ class Traffic:
                     self._cache.popitem(last=False)
         return out
 
-    def revision_counts(self, service: "SimService", revision: str, after: float, until: float) -> dict[str, int]:
+    def revision_counts(self, service: SimService, revision: str, after: float, until: float) -> dict[str, int]:
         """Requests per response class served by one revision over ticks ending in (after, until]."""
         out: dict[str, int] = {}
         for tick in self.ticks(service, after, until):
@@ -403,13 +403,13 @@ class Traffic:
         return out
 
     # --- the simulation ---
-    def _seed(self, service: "SimService", revision: str, start: float, end: float) -> str:
+    def _seed(self, service: SimService, revision: str, start: float, end: float) -> str:
         return f"{self.fleet.seed}/{service.project}/{service.region}/{service.name}/{revision}/{int(start)}/{int(end)}"
 
     def _compute(
         self,
-        service: "SimService",
-        revisions: dict[str, "SimRevision"],
+        service: SimService,
+        revisions: dict[str, SimRevision],
         history: list[tuple[float, dict[str, int]]],
         start: float,
         end: float,
@@ -436,8 +436,8 @@ class Traffic:
 
     def _revision_tick(
         self,
-        service: "SimService",
-        rev: "SimRevision",
+        service: SimService,
+        rev: SimRevision,
         start: float,
         end: float,
         rate: float,
@@ -534,8 +534,8 @@ def _share_at(history: list[tuple[float, dict[str, int]]], revision: str, t: flo
 
 
 def _idle_instances(
-    service: "SimService",
-    rev: "SimRevision",
+    service: SimService,
+    rev: SimRevision,
     history: list[tuple[float, dict[str, int]]],
     t: float,
     rate: float,

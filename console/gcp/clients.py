@@ -76,12 +76,12 @@ class Clients:
         self.read_timeout = read_timeout
         self._shared = _connections or _Connections()
 
-    def for_views(self) -> "Clients":
+    def for_views(self) -> Clients:
         """The same clients and connections, with the short patience of a screen's reads."""
         return Clients(self.emulator_host, VIEW_RETRY_DEADLINE, VIEW_READ_TIMEOUT, _connections=self._shared)
 
     @classmethod
-    def from_env(cls) -> "Clients":
+    def from_env(cls) -> Clients:
         return cls(os.environ.get(EMULATOR_HOST_ENV) or None)
 
     @property
@@ -107,7 +107,7 @@ class Clients:
             return shared.made[name]
 
     @property
-    def services(self) -> "run_v2.ServicesClient":
+    def services(self) -> run_v2.ServicesClient:
         def build() -> Any:
             from google.cloud import run_v2
             from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
@@ -119,7 +119,7 @@ class Clients:
         return self._client("services", build)
 
     @property
-    def revisions(self) -> "run_v2.RevisionsClient":
+    def revisions(self) -> run_v2.RevisionsClient:
         def build() -> Any:
             from google.cloud import run_v2
             from google.cloud.run_v2.services.revisions.transports import RevisionsGrpcTransport
@@ -131,7 +131,7 @@ class Clients:
         return self._client("revisions", build)
 
     @property
-    def metrics(self) -> "monitoring_v3.MetricServiceClient":
+    def metrics(self) -> monitoring_v3.MetricServiceClient:
         def build() -> Any:
             from google.cloud import monitoring_v3
             from google.cloud.monitoring_v3.services.metric_service.transports import (
@@ -147,7 +147,7 @@ class Clients:
         return self._client("metrics", build)
 
     @property
-    def logging(self) -> "LoggingServiceV2Client":
+    def logging(self) -> LoggingServiceV2Client:
         def build() -> Any:
             from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
             from google.cloud.logging_v2.services.logging_service_v2.transports import (

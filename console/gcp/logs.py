@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from console.errors import ApiError, UnavailableError
@@ -86,7 +86,7 @@ def log_entry(proto: Any) -> LogEntry:
 
 
 def rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def audit_log_name(project: str) -> str:
@@ -155,9 +155,9 @@ class Logs:
         `insert_id` makes a resent write (after a lost answer) the same entry: Cloud Logging
         drops entries with the same insert_id and timestamp written within a short window, and
         readers dedupe by it (history)."""
+        from google.api import monitored_resource_pb2
         from google.cloud.logging_v2.types import LogEntry as LogEntryProto
         from google.cloud.logging_v2.types import WriteLogEntriesRequest
-        from google.api import monitored_resource_pb2
         from google.protobuf import struct_pb2
 
         entry = LogEntryProto(
@@ -176,14 +176,14 @@ class Logs:
             struct.update(dict(payload))
             entry.json_payload = struct
         if timestamp is not None:
-            entry.timestamp = datetime.fromtimestamp(timestamp, timezone.utc)
+            entry.timestamp = datetime.fromtimestamp(timestamp, UTC)
         request = WriteLogEntriesRequest(entries=[entry])
         guarded(
             f"WriteLogEntries({log_id})",
             lambda: self.clients.logging.write_log_entries(request=request, retry=self.clients.retry(), timeout=WRITE_TIMEOUT),
         )
 
-    def tail(self, project: str, filter_: str) -> "TailStream":
+    def tail(self, project: str, filter_: str) -> TailStream:
         """Open a live tail. Iterating it blocks until entries arrive: use a worker thread only.
 
         The call goes through the transport's stub, not the client method: the client method
@@ -256,7 +256,7 @@ class LogTail:
         self._thread = threading.Thread(target=self._run, name=f"log-tail-{project}", daemon=True)
         self.reconnects = 0
 
-    def start(self) -> "LogTail":
+    def start(self) -> LogTail:
         self._thread.start()
         return self
 
@@ -335,11 +335,11 @@ class LogReadBudget:
         while self._sent and self._sent[0] <= now - 60.0:
             self._sent.popleft()
         if now < self._blocked_until:
-            until = datetime.now(timezone.utc).timestamp() + (self._blocked_until - now)
+            until = datetime.now(UTC).timestamp() + (self._blocked_until - now)
             return self._blocked_until - now, (
                 f"Cloud Logging answered RESOURCE_EXHAUSTED for project {self.project} (ListLogEntries: "
                 f"{PROJECT_READ_QUOTA_PER_MINUTE} requests/min per project, not raisable); log reads paused until "
-                f"{datetime.fromtimestamp(until, timezone.utc).strftime('%H:%M:%S')} UTC"
+                f"{datetime.fromtimestamp(until, UTC).strftime('%H:%M:%S')} UTC"
             )
         if len(self._sent) >= self.per_minute:
             return self._sent[0] + 60.0 - now, (
@@ -396,7 +396,7 @@ class _Subscriber:
 class TailSubscription:
     """One reader's share of its project's tail; `stop()` leaves it (the last one out closes the session)."""
 
-    def __init__(self, hub: "TailHub", key: int):
+    def __init__(self, hub: TailHub, key: int):
         self._hub = hub
         self._key = key
 

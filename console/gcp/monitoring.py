@@ -181,7 +181,7 @@ class Metrics:
         *,
         service: str | None = None,
         period: int = 60,
-    ) -> "SaturationWindows":
+    ) -> SaturationWindows:
         """CPU and memory utilization, container starts and instances by state, per revision per window.
 
         Four ListTimeSeries calls whatever the number of revisions: `container/cpu/utilizations`,

@@ -155,7 +155,7 @@ def check_traffic(traffic: Sequence[TrafficTarget], revisions: Mapping[str, Revi
 class CloudRun:
     """Services and revisions of one Google Cloud (or emulator) endpoint."""
 
-    def __init__(self, clients: Clients, clock: "Clock | None" = None, caller: str = ""):
+    def __init__(self, clients: Clients, clock: Clock | None = None, caller: str = ""):
         self.clients = clients
         # Real seconds one UpdateService operation may run before we stop waiting and re-read.
         self.operation_timeout = WRITE_TIMEOUT
@@ -314,7 +314,7 @@ class CloudRun:
                         request=request, retry=None, timeout=WRITE_TIMEOUT, metadata=self._caller_metadata()
                     ),
                 )
-                guarded(call, lambda: operation.result(timeout=wait, polling=poll))
+                guarded(call, lambda op=operation: op.result(timeout=wait, polling=poll))
                 return
             except UnavailableError:
                 # The write may or may not have been applied: look before deciding.

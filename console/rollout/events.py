@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from console.smoke import SmokeResult
@@ -49,7 +49,7 @@ class Outcome:
 
 def iso_time(at: float) -> str:
     """When, as an operator reads it in a message ('' when unknown)."""
-    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
 
 
 def mmss(seconds: float) -> str:

@@ -34,7 +34,7 @@ class Fence:
     annotations: tuple[tuple[str, str | None], ...]
 
     @classmethod
-    def of(cls, service: ServiceState) -> "Fence":
+    def of(cls, service: ServiceState) -> Fence:
         return cls(
             traffic_key(service.traffic),
             tuple((key, service.annotations.get(key)) for key in FENCED_ANNOTATIONS),
@@ -43,7 +43,7 @@ class Fence:
     @classmethod
     def intended(
         cls, before: ServiceState, traffic: list[TrafficTarget], annotations: Mapping[str, str | None]
-    ) -> "Fence":
+    ) -> Fence:
         """What the service holds once a write of `traffic` and `annotations` onto `before` is applied."""
         merged = {key: before.annotations.get(key) for key in FENCED_ANNOTATIONS}
         merged.update({key: value for key, value in annotations.items() if key in merged})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,11 +19,11 @@ import pytest
 
 from console.config import SmokeCheck
 from console.smoke import (
-    ID_TOKEN_ENV,
     IAM_ENDPOINT_ENV,
+    ID_TOKEN_ENV,
     SERVICE_ACCOUNT_ENV,
-    SmokeAuthError,
     TOKEN_CREATOR,
+    SmokeAuthError,
     run_smoke,
     service_audience,
 )
@@ -69,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(200, {"access_token": "user-access", "token_type": "Bearer", "expires_in": 3600})
         elif self.path.endswith(":generateAccessToken"):
             assert bearer == "Bearer federated"
-            expires = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
             self._answer(200, {"accessToken": "deployer-access", "expireTime": expires})
         elif self.path.endswith(":generateIdToken"):
             request = json.loads(body)

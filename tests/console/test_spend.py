@@ -3,7 +3,7 @@ forecasts from the last day's rate, not from a window that reaches into the prev
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from console.status import StatusReader
 
 
 def at(*args: int) -> float:
-    return datetime(*args, tzinfo=timezone.utc).timestamp()
+    return datetime(*args, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize("now", [at(2026, 12, 1, 2, 0), at(2027, 3, 1, 0, 30), at(2027, 2, 20, 15, 0)])
@@ -27,7 +27,7 @@ def test_month_to_date_counts_only_this_month_and_forecasts_near_the_fleets_rate
 
     month = SpendReader(repo_config, clients, clock).month_to_date(repo_config.targets(), fleet)
 
-    hours_so_far = (now - datetime.fromtimestamp(now, timezone.utc).replace(day=1, hour=0, minute=0).timestamp()) / 3600
+    hours_so_far = (now - datetime.fromtimestamp(now, UTC).replace(day=1, hour=0, minute=0).timestamp()) / 3600
     simulated_hours = min(hours_so_far, 25)  # the emulator simulates 25 h of history before it starts
     assert month.total <= per_hour * simulated_hours * 2
     assert month.total >= per_hour * simulated_hours / 2

@@ -44,7 +44,7 @@ def test_lease_rules():
 
 
 def test_the_rollout_annotation_stays_bounded_however_long_the_rollout():
-    from console.state import HISTORY_KEPT, ROLLOUT_ANNOTATION_MAX_BYTES, StepRecord
+    from console.state import HISTORY_KEPT, ROLLOUT_ANNOTATION_MAX_BYTES
 
     state = RolloutState("r1", "svc-00002-new", "svc-00001-old", "baking", 1, 50, (10, 50, 100), 0.0, 0.0,
                          "ci:github/1", evidence={"v": 1, "errors": {"llr": [0.1] * 10, "strata": [[1, 2, 3, 4]] * 20}})

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
 from console.status import RevisionStatus, ServiceStatus
-import re
-
 from console.tables import DROPPED_WHEN_NARROW, STATUS_COLUMNS, fleet_view, service_table
 
 BOX_DRAWING = re.compile("[\u2500-\u257f]")

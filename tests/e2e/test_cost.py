@@ -7,7 +7,6 @@ import json
 import re
 
 from console.cost import budget_status
-
 from tests.e2e.test_cli import emulator_process  # noqa: F401 - the fixture
 from tests.webhook import webhook
 

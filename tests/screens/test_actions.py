@@ -138,7 +138,7 @@ async def test_read_only_offers_no_traffic_key_and_refuses_palette_actions(emula
 
         provider = ActionCommands(screen)
         labels = [label for label, _, _ in provider._commands()]
-        assert "service: smoke" in labels and not any(l.endswith(("step", "promote", "rollback", "auto", "split")) for l in labels)
+        assert "service: smoke" in labels and not any(label.endswith(("step", "promote", "rollback", "auto", "split")) for label in labels)
         # … and the actions refuse even when called directly
         await screen.run_action("step")
         await screen.run_action("rollback")
@@ -188,7 +188,9 @@ async def test_ci_driven_rollout_is_shown_live(emulator, make_app, repo_config, 
         screen = await open_service(pilot, app)
         thread = threading.Thread(target=ci.step)  # "CI" steps the service from outside this console
         thread.start()
-        await wait_for(pilot, lambda: (screen.current.rollout or {}).get("percent") == 10, what="the CI step on screen")
+        # the rollout state says 10 % when written; the bar shows what Cloud Run serves, seconds later
+        await wait_for(pilot, lambda: (screen.current.rollout or {}).get("percent") == 10
+                       and screen.query_one(TrafficBar).split.get(ci.state.candidate) == 10, what="the CI step on screen")
         thread.join()
         title = str(screen.query_one("#title").render())
         assert "at 10 % baking" in title

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
+from textual.containers import Vertical
 from textual.widgets import RichLog, Sparkline
 from textual.widgets._footer import FooterKey
-from textual.containers import Vertical
 from textual.widgets._toast import Toast
 
 from screens.bindings import DESCRIPTIONS

@@ -6,6 +6,8 @@ from screens.fleet import FleetScreen
 from screens.history import HistoryScreen
 from screens.incident import IncidentScreen
 from tests.screens.conftest import SIZE, wait_for
+from widgets.dora import DoraPanel
+from widgets.history_table import RolloutDetail, RolloutsTable
 
 
 def plain(widget) -> str:
@@ -17,8 +19,6 @@ def plain(widget) -> str:
     console = Console(width=200, file=io.StringIO(), color_system=None)
     console.print(widget.content)
     return console.file.getvalue()
-from widgets.dora import DoraPanel
-from widgets.history_table import RolloutDetail, RolloutsTable
 
 
 async def test_h_and_i_from_the_fleet_open_history_and_incident(emulator, make_app):

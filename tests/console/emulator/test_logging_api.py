@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from google.api import monitored_resource_pb2
@@ -73,10 +73,10 @@ def test_write_then_list_with_a_filter(emu, clients, manual_clock):
     assert len(list_entries(clients, 'jsonPayload.traffic.before >= 10')) == 1
     assert len(list_entries(clients, 'jsonPayload.action : "ROLL"')) == 1  # has: case-insensitive substring
     assert len(list_entries(clients, f'logName = "{AUDIT}" -jsonPayload.action = "promote"')) == 1
-    assert len(list_entries(clients, f'log_id("vinconsole-audit") AND (labels.actor = "alice" OR labels.actor = "bob")')) == 1
+    assert len(list_entries(clients, 'log_id("vinconsole-audit") AND (labels.actor = "alice" OR labels.actor = "bob")')) == 1
     newest = list_entries(clients, f'logName = "{AUDIT}"', order_by="timestamp desc")
     assert newest[-1].json_payload["traffic"]["before"] == 10
-    since = datetime.fromtimestamp(manual_clock.now() - 1, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = datetime.fromtimestamp(manual_clock.now() - 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert len(list_entries(clients, f'logName = "{AUDIT}" AND timestamp >= "{since}"')) == 2
     assert list_entries(clients, f'logName = "{AUDIT}"', project="vinsight-staging") == []
 
@@ -200,7 +200,7 @@ def test_generated_stderr_entries_carry_stack_traces(emulator, clients_for, manu
     assert first.resource.type == "cloud_run_revision"
     assert set(labels) == {"project_id", "location", "service_name", "revision_name", "configuration_name"}
     # each app error shares its trace with a request log entry for a 5xx
-    around = datetime.fromtimestamp(first.timestamp.timestamp() - 60, timezone.utc).isoformat()
+    around = datetime.fromtimestamp(first.timestamp.timestamp() - 60, UTC).isoformat()
     requests = list_entries(clients, f'logName = "{REQUESTS}" AND trace = "{first.trace}" AND timestamp >= "{around}"')
     assert len(requests) == 1 and requests[0].http_request.status >= 500
     assert requests[0].http_request.request_url.startswith("https://vinsight-backend-")
@@ -219,7 +219,7 @@ def test_request_logs_follow_the_revision_serving(emulator, clients_for, manual_
     with emu.fleet.lock:
         svc.record_served([TrafficEntry(REVISION, stable, 50), TrafficEntry(REVISION, candidate, 50)], start)
     manual_clock.advance(300)
-    since = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    since = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     found = list_entries(clients, f'logName = "{REQUESTS}" AND timestamp >= "{since}" AND httpRequest.status >= 500',
                          page_size=1000)
     by_revision: dict[str, int] = {}

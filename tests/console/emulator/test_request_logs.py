@@ -4,7 +4,7 @@ Monitoring counts, several clients and instances, a few seconds of ingestion lag
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.cloud.logging_v2.types import ListLogEntriesRequest
 
@@ -17,7 +17,7 @@ STDERR = f"projects/{PROJECT}/logs/run.googleapis.com%2Fstderr"
 
 
 def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _list(clients, filter_: str) -> list:

@@ -2,7 +2,7 @@
 
 import threading
 
-from console.gcp.logs import LogTail, Logs, audit_log_name
+from console.gcp.logs import Logs, LogTail, audit_log_name
 
 PROJECT = "vinsight-staging"
 
