@@ -116,6 +116,13 @@ class Counts:
     client (the request log's caller key) got in this sample, when the source counts per
     client (None otherwise): one client's 5xx beyond ``client_max_bad`` per sample are not
     counted as evidence, so a client retrying a failing call dozens of times is one client.
+
+    ``client_excess``: of this sample's ``errors``, how many came from clients already beyond
+    their allowance for the whole step so far (the request log's caller key, counted by the source
+    in time order from the step's start; None when the source does not count per client). The
+    judge leaves them out of the evidence — a burst of retries is one client's few 5xx however many
+    buckets it spans — and, because no client can then decide alone, caps each sample's evidence per
+    ``keyed_cap_seconds`` rather than per minute. When given, ``max_client_bad`` is not used.
     """
 
     requests: int
@@ -124,6 +131,7 @@ class Counts:
     p95_ms: float | None = None
     tail: int = 0
     max_client_bad: int | None = None
+    client_excess: int | None = None
 
     def __post_init__(self) -> None:
         if self.requests < 0:
@@ -139,6 +147,10 @@ class Counts:
         if self.max_client_bad is not None and not 0 <= self.max_client_bad <= self.errors:
             raise ValueError(
                 f"max_client_bad must be between 0 and errors ({self.errors}), got {self.max_client_bad}"
+            )
+        if self.client_excess is not None and not 0 <= self.client_excess <= self.errors:
+            raise ValueError(
+                f"client_excess must be between 0 and errors ({self.errors}), got {self.client_excess}"
             )
         if self.p95_ms is not None and not self.p95_ms >= 0:
             raise ValueError(f"p95_ms must be ≥ 0 or None, got {self.p95_ms}")
@@ -177,8 +189,8 @@ class JudgeParams:
     tolerated_ratio: float = 1.25  # ψ0: the null is "candidate bad-rate ≤ ψ0 × stable's"
     window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
     latency_window_evidence_cap: float = 3.5  # ... and to a latency metric's (slowness is less bursty)
-    client_max_bad: int = 5  # 5xx of one client counted per sample (when the source says)
-    keyed_cap_seconds: float = 10.0  # samples that count per client: the cap is per this many seconds
+    client_max_bad: int = 5  # 5xx of one client counted per sample (sources with max_client_bad only)
+    keyed_cap_seconds: float = 10.0  # samples with a step-wide client bound (client_excess): the cap is per this
     tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
 
     def __post_init__(self) -> None:
@@ -347,7 +359,10 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def _bounded_errors(counts: Counts, client_max_bad: int) -> int:
-    """5xx counted as evidence: one client's beyond ``client_max_bad`` in a sample are not."""
+    """5xx counted as evidence: those beyond their client's step-wide allowance (``client_excess``)
+    are not; without it, one client's beyond ``client_max_bad`` in a sample are not."""
+    if counts.client_excess is not None:
+        return counts.errors - counts.client_excess
     if counts.max_client_bad is None:
         return counts.errors
     return counts.errors - max(0, counts.max_client_bad - client_max_bad)
@@ -373,10 +388,13 @@ class StepTotals:
 
 def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     """The most one sample adds to ``metric``'s ln LR: the cap is per minute of traffic, so a burst
-    spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the sample counts
-    per client (the request log), where one client's retries are bounded already (``client_max_bad``)
-    and the cap is per ``keyed_cap_seconds``: seconds-old data then decides in seconds."""
-    per = params.keyed_cap_seconds if sample.candidate.max_client_bad is not None else 60.0
+    spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the source bounds
+    each client over the whole step (``client_excess``, the request log): a burst then counts a
+    client's allowance once however many buckets it spans, and the cap is per ``keyed_cap_seconds``,
+    so seconds-old data decides in seconds. (A per-sample bound, ``max_client_bad``, is not enough
+    for that: a burst over six buckets would count six times.)"""
+    keyed = sample.candidate.client_excess is not None and sample.stable.client_excess is not None
+    per = params.keyed_cap_seconds if keyed else 60.0
     return params.window_cap(metric) * min(1.0, (sample.end - sample.start) / per)
 
 
