@@ -77,6 +77,7 @@ __all__ = [
     "psi_interval",
     "rise_guardrail",
     "by_minute",
+    "sample_cap",
     "step_totals",
     "window_llr",
 ]
@@ -386,6 +387,11 @@ class StepTotals:
     rollout_candidate_requests: int  # carried steps' and this one's
 
 
+def _keyed(sample: Sample) -> bool:
+    """Both revisions' 5xx bounded per client over the step by the source."""
+    return sample.candidate.client_excess is not None and sample.stable.client_excess is not None
+
+
 def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     """The most one sample adds to ``metric``'s ln LR: the cap is per minute of traffic, so a burst
     spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the source bounds
@@ -393,8 +399,7 @@ def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     client's allowance once however many buckets it spans, and the cap is per ``keyed_cap_seconds``,
     so seconds-old data decides in seconds. (A per-sample bound, ``max_client_bad``, is not enough
     for that: a burst over six buckets would count six times.)"""
-    keyed = sample.candidate.client_excess is not None and sample.stable.client_excess is not None
-    per = params.keyed_cap_seconds if keyed else 60.0
+    per = params.keyed_cap_seconds if _keyed(sample) else 60.0
     return params.window_cap(metric) * min(1.0, (sample.end - sample.start) / per)
 
 
@@ -567,9 +572,18 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
         f"{_LABEL[test.metric]} {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}{latency} — "
         f"evidence of regression: likelihood ratio {_lr(math.exp(min(test.log_lr, 700)))} "
         f"≥ {params.rollback_at(test.metric):g} ({_psi(test.psi_lo, test.psi_hi)}; "
-        f"null ψ ≤ {params.tolerated_ratio:g}, each minute adding at most "
-        f"{params.window_cap(test.metric):g} to ln LR; {counted})"
+        f"null ψ ≤ {params.tolerated_ratio:g}, {_cap_text(params, test.metric, totals)}; {counted})"
     )
+
+
+def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
+    """How much each stretch of traffic may add, as the step's samples were capped."""
+    cap = params.window_cap(metric)
+    if totals.samples and all(_keyed(s) for s in totals.samples):
+        text = f"each {_seconds(params.keyed_cap_seconds)} adding at most {cap:g} to ln LR"
+        return text + (", each client's 5xx beyond its allowance for the step left out"
+                       if metric is Metric.ERRORS else "")
+    return f"each minute adding at most {cap:g} to ln LR"
 
 
 # -------------------------------------------------------------------- guardrails
