@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -575,8 +576,8 @@ def test_a_regression_in_keyed_10_s_buckets_is_rolled_back_within_a_minute() -> 
                  for k in range(6)]
     assert decisions[-1] == "fail" and decisions[0] == "continue", decisions
     v = judge_step(P, Evidence(), buckets, 60, step_started=T0)
-    assert "each 10 s adding at most 1.5 to ln LR, each client's 5xx beyond its allowance for the step left out" \
-        in v.reasons[0]
+    assert ("each 10 s adding at most 1.5 and each minute at most 4 to ln LR, each client's 5xx beyond its "
+            "allowance for the step left out") in v.reasons[0]
     # the same counts from a source that cannot bound clients over the step: capped per minute, not yet
     plain = [Sample(b.start, b.end, Counts(20, 2, 1), Counts(180, 1, 9)) for b in buckets]
     assert judge_step(P, Evidence(), plain, 60, step_started=T0).decision == "continue"
@@ -595,3 +596,23 @@ def test_a_retry_burst_over_keyed_buckets_counts_its_clients_allowance_once() ->
     # had the 45 been 45 clients, it is a regression, seen by the end of that minute
     many = [keyed_bucket(k, (108, 8 if k < 3 else 7, 5), (100, 1, 5)) for k in range(6)]
     assert judge_step(P, Evidence(), many, 60, step_started=T0).decision == "fail"
+
+
+def test_the_buckets_of_one_minute_add_at_most_the_minute_cap_together() -> None:
+    # 2000 req/s at 10 %, the candidate's 5xx rate steadily above stable's in every 10 s bucket
+    row = (2000, 18, 18_000, 90)
+    spans = [(T0 + 10 * k, T0 + 10 * k + 10) for k in range(12)]  # two clock minutes (T0 is one's start)
+    assert T0 % 60 == 20  # the first clock minute holds 4 buckets, the second 6 (+ 2 of the third)
+    caps = [P.window_evidence_cap] * 12
+    capped = metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
+    free = metric_test(replace(P, minute_evidence_cap=1e9), Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
+    per_bucket = window_llr(row, P.tolerated_ratio, P.window_evidence_cap)
+    assert free.total_llr == pytest.approx([12 * x for x in per_bucket], abs=0.01)
+    minutes = [4, 6, 2]  # buckets per clock minute
+    expected = [sum(min(n * x, P.minute_evidence_cap) for n in minutes) for x in per_bucket]
+    assert capped.total_llr == pytest.approx(expected, abs=0.01)
+    assert max(capped.total_llr) < max(free.total_llr)
+    # 60 s windows are capped per window below the minute cap: unchanged
+    sixty = [(T0 + 60 * k, T0 + 60 * k + 60) for k in range(3)]
+    assert metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 3, sixty).total_llr == pytest.approx(
+        [3 * min(x, P.window_evidence_cap) for x in window_llr(row, P.tolerated_ratio)], abs=0.01)
