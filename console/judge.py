@@ -19,7 +19,8 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
   rollbacks ≤ α however often it looks.
   With the request log's 10 s buckets each client's 5xx beyond its allowance for the step are
   left out (``Counts.client_excess``) and the cap is per ``keyed_cap_seconds`` of traffic, with
-  at most ``minute_evidence_cap`` per clock minute: one minute of clear evidence still decides.
+  at most ``minute_evidence_margin`` × ln(1/α_metric) per clock minute: one minute of clear
+  evidence still decides, a steady small excess adds up no faster than that.
 * Promote a step after the minimum bake when, for 5xx and slow requests, the step's own
   evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
   under the operators' tolerance — both without the step's worst minute, so one burst does
@@ -194,8 +195,7 @@ class JudgeParams:
     window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
     latency_window_evidence_cap: float = 3.5  # ... and to a latency metric's (slowness is less bursty)
     client_max_bad: int = 5  # 5xx of one client counted per sample (sources with max_client_bad only)
-    minute_evidence_cap: float = 4.0  # most the 5xx samples of one clock minute add together ...
-    latency_minute_evidence_cap: float = 7.0  # ... and a latency metric's (binds 10 s request-log buckets only)
+    minute_evidence_margin: float = 1.1  # the samples of one clock minute add at most this × ln(1/α_metric)
     keyed_cap_seconds: float = 10.0  # samples with a step-wide client bound (client_excess): the cap is per this
     tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
 
@@ -206,10 +206,12 @@ class JudgeParams:
             raise ValueError("guardrail_confidence must be between 0.5 and 1")
         if self.max_bake_seconds < self.min_bake_seconds:
             raise ValueError("max_bake_seconds must be ≥ min_bake_seconds")
+        if self.minute_evidence_margin < 1:
+            raise ValueError(f"minute_evidence_margin must be ≥ 1 (one minute must be able to decide), "
+                             f"got {self.minute_evidence_margin}")
         if self.tolerated_ratio < 1:
             raise ValueError(f"tolerated_ratio must be ≥ 1, got {self.tolerated_ratio}")
-        for name in ("window_evidence_cap", "latency_window_evidence_cap", "minute_evidence_cap",
-                     "latency_minute_evidence_cap", "keyed_cap_seconds"):
+        for name in ("window_evidence_cap", "latency_window_evidence_cap", "keyed_cap_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -221,8 +223,10 @@ class JudgeParams:
         return self.window_evidence_cap if metric is Metric.ERRORS else self.latency_window_evidence_cap
 
     def minute_cap(self, metric: Metric) -> float:
-        """The most the samples of one clock minute add together to ``metric``'s log likelihood ratio."""
-        return self.minute_evidence_cap if metric is Metric.ERRORS else self.latency_minute_evidence_cap
+        """The most the samples of one clock minute add together to ``metric``'s log likelihood ratio:
+        a little more than the boundary, so one minute of clear evidence decides and no less; never
+        below a 60 s window's own cap (it binds short request-log buckets only)."""
+        return max(self.window_cap(metric), self.minute_evidence_margin * math.log(self.rollback_at(metric)))
 
     def rollback_at(self, metric: Metric) -> float:
         """1/α_metric: the mixture likelihood ratio that rolls back."""
@@ -600,7 +604,7 @@ def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
     cap = params.window_cap(metric)
     if totals.samples and all(_keyed(s) for s in totals.samples):
         text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {cap:g} and each minute at most "
-                f"{params.minute_cap(metric):g} to ln LR")
+                f"{params.minute_cap(metric):.2f} to ln LR")
         return text + (", each client's 5xx beyond its allowance for the step left out"
                        if metric is Metric.ERRORS else "")
     return f"each minute adding at most {cap:g} to ln LR"
@@ -959,8 +963,7 @@ def _metrics(
             "tolerated_ratio": params.tolerated_ratio,
             "window_evidence_cap": params.window_evidence_cap,
             "latency_window_evidence_cap": params.latency_window_evidence_cap,
-            "minute_evidence_cap": params.minute_evidence_cap,
-            "latency_minute_evidence_cap": params.latency_minute_evidence_cap,
+            "minute_evidence_cap": {m.value: round(params.minute_cap(m), 3) for m in Metric},
             "keyed_cap_seconds": params.keyed_cap_seconds,
         },
         **{m.value: metric(tests[m]) for m in Metric},

@@ -576,7 +576,7 @@ def test_a_regression_in_keyed_10_s_buckets_is_rolled_back_within_a_minute() -> 
                  for k in range(6)]
     assert decisions[-1] == "fail" and decisions[0] == "continue", decisions
     v = judge_step(P, Evidence(), buckets, 60, step_started=T0)
-    assert ("each 10 s adding at most 1.5 and each minute at most 4 to ln LR, each client's 5xx beyond its "
+    assert ("each 10 s adding at most 1.5 and each minute at most 4.06 to ln LR, each client's 5xx beyond its "
             "allowance for the step left out") in v.reasons[0]
     # the same counts from a source that cannot bound clients over the step: capped per minute, not yet
     plain = [Sample(b.start, b.end, Counts(20, 2, 1), Counts(180, 1, 9)) for b in buckets]
@@ -605,11 +605,12 @@ def test_the_buckets_of_one_minute_add_at_most_the_minute_cap_together() -> None
     assert T0 % 60 == 20  # the first clock minute holds 4 buckets, the second 6 (+ 2 of the third)
     caps = [P.window_evidence_cap] * 12
     capped = metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
-    free = metric_test(replace(P, minute_evidence_cap=1e9), Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
+    free = metric_test(replace(P, minute_evidence_margin=1e9), Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
     per_bucket = window_llr(row, P.tolerated_ratio, P.window_evidence_cap)
     assert free.total_llr == pytest.approx([12 * x for x in per_bucket], abs=0.01)
     minutes = [4, 6, 2]  # buckets per clock minute
-    expected = [sum(min(n * x, P.minute_evidence_cap) for n in minutes) for x in per_bucket]
+    assert P.minute_cap(Metric.ERRORS) == pytest.approx(1.1 * math.log(40))  # one minute can still decide
+    expected = [sum(min(n * x, P.minute_cap(Metric.ERRORS)) for n in minutes) for x in per_bucket]
     assert capped.total_llr == pytest.approx(expected, abs=0.01)
     assert max(capped.total_llr) < max(free.total_llr)
     # 60 s windows are capped per window below the minute cap: unchanged
