@@ -127,7 +127,9 @@ class Counts:
     in time order from the step's start; None when the source does not count per client). The
     judge leaves them out of the evidence — a burst of retries is one client's few 5xx however many
     buckets it spans — and, because no client can then decide alone, caps each sample's evidence per
-    ``keyed_cap_seconds`` rather than per minute. When given, ``max_client_bad`` is not used.
+    ``keyed_cap_seconds`` rather than per minute (a clock minute's samples together at most
+    ``JudgeParams.minute_cap``). Only when both revisions carry it; when given, ``max_client_bad`` is
+    not used.
     """
 
     requests: int
