@@ -23,6 +23,10 @@ p95 (5 % of stable's requests), "tail" over 3 × that (0.006 % of stable's). No-
 * bursts — one client retrying a failing call tens of times within a minute, all on one
   revision: 0.25 bursts a minute, 10–60 failing requests each, on the candidate with its
   traffic share; in 10 s windows a burst is spread over its minute's six windows.
+  In the request-log cases (``keyed``) the source counts per client, as console/requestlog.py
+  does: a burst is one client whose requests all fail, so its 5xx beyond the client's step-wide
+  allowance (``CLIENT_STEP_ALLOWANCE``, spent in time order from the step's start) are the
+  sample's ``client_excess``; scattered 5xx are distinct clients (never excess).
 * instances — each instance has its own error rate (gamma multiplier, mean 1, cv 0.2); the
   candidate runs on 1–3 instances at 10 %, stable on the rest (20 instances in all).
 * jitter — both revisions' error rate and traffic move together minute to minute (cv 0.5).
@@ -65,6 +69,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
 import console.judge as working_judge  # noqa: E402
+from console.requestlog import CLIENT_STEP_ALLOWANCE  # noqa: E402
 
 #: The judge before issue 12 (the shipped judge of 2026-11), for the comparison.
 TODAY_REV = "ad366f6"
@@ -123,6 +128,10 @@ def build_cases(quick: bool) -> list[Case]:
              keyed=True),
         Case("20/s no change, uneven instances, 10 s request-log buckets", 20, kind="instances", window=10.0,
              keyed=True),
+        Case("200/s no change, uneven instances, 10 s request-log buckets", 200, kind="instances", window=10.0,
+             keyed=True),
+        Case("2000/s no change, uneven instances, 10 s request-log buckets", 2000, kind="instances", window=10.0,
+             keyed=True),
         Case("20/s no change, uneven instances", 20, kind="instances"),
         Case("200/s no change, uneven instances", 200, kind="instances"),
         Case("2000/s no change, uneven instances", 2000, kind="instances"),
@@ -159,6 +168,26 @@ class Raw:
     stab: tuple[int, int, int, int, float]
     max_client_bad_c: int = 0  # the largest burst on the candidate (per-client count)
     max_client_bad_s: int = 0
+    bursts_c: tuple[tuple[Burst, int], ...] = ()  # (which burst, its 5xx in this window) on the candidate
+    bursts_s: tuple[tuple[Burst, int], ...] = ()
+
+
+Burst = tuple[int, int]  # (minute or window index, number within it): one retrying client
+
+
+def client_excess(raw: Raw, spent: dict[Burst, int]) -> tuple[int, int]:
+    """5xx of each side's bursts beyond their client's step-wide allowance; ``spent``: each burst's
+    counted 5xx so far in the step (updated). A burst's client has no successes, so its allowance is
+    ``CLIENT_STEP_ALLOWANCE`` (console/requestlog.py's ``ClientAllowance``)."""
+    def side(bursts: tuple[tuple[Burst, int], ...]) -> int:
+        excess = 0
+        for burst, size in bursts:
+            counted = min(size, max(0, CLIENT_STEP_ALLOWANCE - spent.get(burst, 0)))
+            spent[burst] = spent.get(burst, 0) + counted
+            excess += size - counted
+        return excess
+
+    return side(raw.bursts_c), side(raw.bursts_s)
 
 
 class Streams:
@@ -206,32 +235,37 @@ class Streams:
         p95_c = self._p95(g, n_c, factor, tail_share)
         p95_s = self._p95(g, n_s, 1.0, 0.0)
         big_c = big_s = 0
+        bursts_c: list[tuple[Burst, int]] = []
+        bursts_s: list[tuple[Burst, int]] = []
         if case.kind == "bursts":
-            for size, on_candidate in self._bursts(index, split, shared):
+            for burst, size, on_candidate in self._bursts(index, split, shared):
                 if on_candidate:
                     n_c, e_c, big_c = n_c + size, e_c + size, max(big_c, size)
+                    bursts_c.append((burst, size))
                 else:
                     n_s, e_s, big_s = n_s + size, e_s + size, max(big_s, size)
-        raw = Raw((n_c, e_c, slow_c, tail_c, p95_c), (n_s, e_s, slow_s, tail_s, p95_s), big_c, big_s)
+                    bursts_s.append((burst, size))
+        raw = Raw((n_c, e_c, slow_c, tail_c, p95_c), (n_s, e_s, slow_s, tail_s, p95_s), big_c, big_s,
+                  tuple(bursts_c), tuple(bursts_s))
         self.cache[key] = raw
         return raw
 
-    def _bursts(self, index: int, split: float, shared: np.random.Generator) -> list[tuple[int, bool]]:
-        """This window's retry bursts: (failed requests, on the candidate). In windows shorter than a
-        minute a burst is spread evenly over its minute's windows (tens of retries within a minute)."""
+    def _bursts(self, index: int, split: float, shared: np.random.Generator) -> list[tuple[Burst, int, bool]]:
+        """This window's retry bursts: (which, failed requests, on the candidate). In windows shorter
+        than a minute a burst is spread evenly over its minute's windows (tens of retries within a minute)."""
         dt = self.case.window
         if dt >= 60:
-            return [(int(shared.integers(10, 61)), bool(shared.random() < split))
-                    for _ in range(int(shared.poisson(0.25 * dt / 60)))]
+            return [((index, j), int(shared.integers(10, 61)), bool(shared.random() < split))
+                    for j in range(int(shared.poisson(0.25 * dt / 60)))]
         per_minute = round(60 / dt)
         minute, part = divmod(index, per_minute)
         g = np.random.default_rng([*self.key, 3, minute])
         out = []
-        for _ in range(int(g.poisson(0.25))):
+        for j in range(int(g.poisson(0.25))):
             size, u = int(g.integers(10, 61)), float(g.random())
             share = size // per_minute + (1 if part < size % per_minute else 0)
             if share:
-                out.append((share, u < split))
+                out.append(((minute, j), share, u < split))
         return out
 
     @staticmethod
@@ -260,20 +294,26 @@ def load_judge_at(rev: str) -> types.ModuleType:
     return module
 
 
-def to_sample(judge: types.ModuleType, raw: Raw, start: float, end: float, keyed: bool = False) -> Any:
+def to_sample(judge: types.ModuleType, raw: Raw, start: float, end: float,
+              excess: tuple[int, int] | None = None, keyed: bool = False) -> Any:
     """``keyed``: the source counts per client (every sample says its worst client's 5xx; a
-    scattered 5xx is one client's one)."""
+    scattered 5xx is one client's one) and, when the judge takes it, ``excess``: each side's 5xx
+    beyond their clients' step-wide allowance (see ``client_excess``)."""
     fields = {f.name for f in dataclasses.fields(judge.Counts)}
 
-    def counts(c: tuple[int, int, int, int, float], big: int) -> Any:
+    def counts(c: tuple[int, int, int, int, float], big: int, over: int | None) -> Any:
         kw: dict[str, Any] = {"p95_ms": None if math.isnan(c[4]) else c[4]}
         if "tail" in fields:
             kw["tail"] = c[3]
         if "max_client_bad" in fields and (big or keyed):
             kw["max_client_bad"] = min(c[1], max(big, min(c[1], 1)))
+        if "client_excess" in fields and keyed and over is not None:
+            kw["client_excess"] = over
         return judge.Counts(c[0], c[1], c[2], **kw)
 
-    return judge.Sample(start, end, counts(raw.cand, raw.max_client_bad_c), counts(raw.stab, raw.max_client_bad_s))
+    over_c, over_s = excess if excess is not None else (None, None)
+    return judge.Sample(start, end, counts(raw.cand, raw.max_client_bad_c, over_c),
+                        counts(raw.stab, raw.max_client_bad_s, over_s))
 
 
 @dataclass
@@ -295,11 +335,12 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
     carried, t, index = evidence_cls(), 0.0, 0
     for percent in steps[:-1]:
         step_start, samples, extended = t, [], False
+        spent: dict[Burst, int] = {}  # the source's client allowances start afresh each step
         while True:
             params = judge.JudgeParams(**{**params_base, "max_bake_seconds": MAX_BAKE * (2 if extended else 1)})
             cold = case.kind == "coldstart" and t - step_start < 120
             raw = streams.window(index, percent, cold)
-            samples.append(to_sample(judge, raw, t, t + dt, case.keyed))
+            samples.append(to_sample(judge, raw, t, t + dt, client_excess(raw, spent), case.keyed))
             t += dt
             index += 1
             verdict = judge.judge_step(params, carried, samples, t - step_start, step_started=step_start)

@@ -17,6 +17,10 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
   one burst of retries is one piece of evidence, not dozens, in 60 s windows or 10 s
   buckets alike). Both keep the test a non-negative supermartingale under the null: false
   rollbacks ≤ α however often it looks.
+  With the request log's 10 s buckets each client's 5xx beyond its allowance for the step are
+  left out (``Counts.client_excess``) and the cap is per ``keyed_cap_seconds`` of traffic, with
+  at most ``minute_evidence_margin`` × ln(1/α_metric) per clock minute: one minute of clear
+  evidence still decides, a steady small excess adds up no faster than that.
 * Promote a step after the minimum bake when, for 5xx and slow requests, the step's own
   evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
   under the operators' tolerance — both without the step's worst minute, so one burst does
@@ -77,6 +81,7 @@ __all__ = [
     "psi_interval",
     "rise_guardrail",
     "by_minute",
+    "sample_cap",
     "step_totals",
     "window_llr",
 ]
@@ -116,6 +121,15 @@ class Counts:
     client (the request log's caller key) got in this sample, when the source counts per
     client (None otherwise): one client's 5xx beyond ``client_max_bad`` per sample are not
     counted as evidence, so a client retrying a failing call dozens of times is one client.
+
+    ``client_excess``: of this sample's ``errors``, how many came from clients already beyond
+    their allowance for the whole step so far (the request log's caller key, counted by the source
+    in time order from the step's start; None when the source does not count per client). The
+    judge leaves them out of the evidence — a burst of retries is one client's few 5xx however many
+    buckets it spans — and, because no client can then decide alone, caps each sample's evidence per
+    ``keyed_cap_seconds`` rather than per minute (a clock minute's samples together at most
+    ``JudgeParams.minute_cap``). Only when both revisions carry it; when given, ``max_client_bad`` is
+    not used.
     """
 
     requests: int
@@ -124,6 +138,7 @@ class Counts:
     p95_ms: float | None = None
     tail: int = 0
     max_client_bad: int | None = None
+    client_excess: int | None = None
 
     def __post_init__(self) -> None:
         if self.requests < 0:
@@ -139,6 +154,10 @@ class Counts:
         if self.max_client_bad is not None and not 0 <= self.max_client_bad <= self.errors:
             raise ValueError(
                 f"max_client_bad must be between 0 and errors ({self.errors}), got {self.max_client_bad}"
+            )
+        if self.client_excess is not None and not 0 <= self.client_excess <= self.errors:
+            raise ValueError(
+                f"client_excess must be between 0 and errors ({self.errors}), got {self.client_excess}"
             )
         if self.p95_ms is not None and not self.p95_ms >= 0:
             raise ValueError(f"p95_ms must be ≥ 0 or None, got {self.p95_ms}")
@@ -177,8 +196,9 @@ class JudgeParams:
     tolerated_ratio: float = 1.25  # ψ0: the null is "candidate bad-rate ≤ ψ0 × stable's"
     window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
     latency_window_evidence_cap: float = 3.5  # ... and to a latency metric's (slowness is less bursty)
-    client_max_bad: int = 5  # 5xx of one client counted per sample (when the source says)
-    keyed_cap_seconds: float = 10.0  # samples that count per client: the cap is per this many seconds
+    client_max_bad: int = 5  # 5xx of one client counted per sample (sources with max_client_bad only)
+    minute_evidence_margin: float = 1.1  # the samples of one clock minute add at most this × ln(1/α_metric)
+    keyed_cap_seconds: float = 10.0  # samples with a step-wide client bound (client_excess): the cap is per this
     tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
 
     def __post_init__(self) -> None:
@@ -188,9 +208,12 @@ class JudgeParams:
             raise ValueError("guardrail_confidence must be between 0.5 and 1")
         if self.max_bake_seconds < self.min_bake_seconds:
             raise ValueError("max_bake_seconds must be ≥ min_bake_seconds")
+        if self.minute_evidence_margin < 1:
+            raise ValueError(f"minute_evidence_margin must be ≥ 1 (one minute must be able to decide), "
+                             f"got {self.minute_evidence_margin}")
         if self.tolerated_ratio < 1:
             raise ValueError(f"tolerated_ratio must be ≥ 1, got {self.tolerated_ratio}")
-        for name in ("window_evidence_cap", "latency_window_evidence_cap"):
+        for name in ("window_evidence_cap", "latency_window_evidence_cap", "keyed_cap_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -200,6 +223,12 @@ class JudgeParams:
     def window_cap(self, metric: Metric) -> float:
         """The most one sample adds to ``metric``'s log likelihood ratio."""
         return self.window_evidence_cap if metric is Metric.ERRORS else self.latency_window_evidence_cap
+
+    def minute_cap(self, metric: Metric) -> float:
+        """The most the samples of one clock minute add together to ``metric``'s log likelihood ratio:
+        a little more than the boundary, so one minute of clear evidence decides and no less; never
+        below a 60 s window's own cap (it binds short request-log buckets only)."""
+        return max(self.window_cap(metric), self.minute_evidence_margin * math.log(self.rollback_at(metric)))
 
     def rollback_at(self, metric: Metric) -> float:
         """1/α_metric: the mixture likelihood ratio that rolls back."""
@@ -347,7 +376,10 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def _bounded_errors(counts: Counts, client_max_bad: int) -> int:
-    """5xx counted as evidence: one client's beyond ``client_max_bad`` in a sample are not."""
+    """5xx counted as evidence: those beyond their client's step-wide allowance (``client_excess``)
+    are not; without it, one client's beyond ``client_max_bad`` in a sample are not."""
+    if counts.client_excess is not None:
+        return counts.errors - counts.client_excess
     if counts.max_client_bad is None:
         return counts.errors
     return counts.errors - max(0, counts.max_client_bad - client_max_bad)
@@ -371,12 +403,19 @@ class StepTotals:
     rollout_candidate_requests: int  # carried steps' and this one's
 
 
+def _keyed(sample: Sample) -> bool:
+    """Both revisions' 5xx bounded per client over the step by the source."""
+    return sample.candidate.client_excess is not None and sample.stable.client_excess is not None
+
+
 def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     """The most one sample adds to ``metric``'s ln LR: the cap is per minute of traffic, so a burst
-    spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the sample counts
-    per client (the request log), where one client's retries are bounded already (``client_max_bad``)
-    and the cap is per ``keyed_cap_seconds``: seconds-old data then decides in seconds."""
-    per = params.keyed_cap_seconds if sample.candidate.max_client_bad is not None else 60.0
+    spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the source bounds
+    each client over the whole step (``client_excess``, the request log): a burst then counts a
+    client's allowance once however many buckets it spans, and the cap is per ``keyed_cap_seconds``,
+    so seconds-old data decides in seconds. (A per-sample bound, ``max_client_bad``, is not enough
+    for that: a burst over six buckets would count six times.)"""
+    per = params.keyed_cap_seconds if _keyed(sample) else 60.0
     return params.window_cap(metric) * min(1.0, (sample.end - sample.start) / per)
 
 
@@ -505,15 +544,24 @@ def metric_test(
     """Add the step's rows to the carried capped sums; the step's own pass statistic beside.
 
     Each sample adds at most its cap (``caps``, see ``sample_cap``; by default the metric's cap per
-    minute of ``spans``, consecutive minutes when not given); the pass statistic leaves the worst
-    minute out.
+    minute of ``spans``, consecutive minutes when not given), and the samples of one clock minute
+    together at most ``minute_cap`` (each sample's room is what the minute's earlier samples left:
+    known before the sample, so the capped sum stays a supermartingale under the null). The minute
+    cap binds only request-log buckets, whose per-10 s caps would otherwise let a steady small
+    excess — a candidate on a slightly worse instance at thousands of requests a second — add up
+    six times faster than in 60 s windows. The pass statistic leaves the worst minute out.
     """
     spans = spans if spans is not None else tuple((60.0 * i, 60.0 * i + 60) for i in range(len(rows)))
     if caps is None:
         caps = tuple(params.window_cap(metric) * min(1.0, (end - start) / 60) for start, end in spans)
     total = list(carried.llr)
-    for row, cap in zip(rows, caps, strict=True):
+    spent: dict[tuple[int, int], float] = {}  # (minute, k) → what that minute's samples added so far
+    for row, cap, (start, _) in zip(rows, caps, spans, strict=True):
+        minute = math.floor(start / 60)
         for k, x in enumerate(window_llr(row, params.tolerated_ratio, cap)):
+            room = params.minute_cap(metric) - spent.get((minute, k), 0.0)
+            x = min(x, room)
+            spent[(minute, k)] = spent.get((minute, k), 0.0) + max(0.0, x)
             total[k] += x
     rounded = tuple(round(x, 3) for x in total)
     strata = _merge_strata((*carried.strata, _pooled(rows))) if rows else carried.strata
@@ -549,9 +597,19 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
         f"{_LABEL[test.metric]} {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}{latency} — "
         f"evidence of regression: likelihood ratio {_lr(math.exp(min(test.log_lr, 700)))} "
         f"≥ {params.rollback_at(test.metric):g} ({_psi(test.psi_lo, test.psi_hi)}; "
-        f"null ψ ≤ {params.tolerated_ratio:g}, each minute adding at most "
-        f"{params.window_cap(test.metric):g} to ln LR; {counted})"
+        f"null ψ ≤ {params.tolerated_ratio:g}, {_cap_text(params, test.metric, totals)}; {counted})"
     )
+
+
+def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
+    """How much each stretch of traffic may add, as the step's samples were capped."""
+    cap = params.window_cap(metric)
+    if totals.samples and all(_keyed(s) for s in totals.samples):
+        text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {cap:g} and each minute at most "
+                f"{params.minute_cap(metric):.2f} to ln LR")
+        return text + (", each client's 5xx beyond its allowance for the step left out"
+                       if metric is Metric.ERRORS else "")
+    return f"each minute adding at most {cap:g} to ln LR"
 
 
 # -------------------------------------------------------------------- guardrails
@@ -907,6 +965,8 @@ def _metrics(
             "tolerated_ratio": params.tolerated_ratio,
             "window_evidence_cap": params.window_evidence_cap,
             "latency_window_evidence_cap": params.latency_window_evidence_cap,
+            "minute_evidence_cap": {m.value: round(params.minute_cap(m), 3) for m in Metric},
+            "keyed_cap_seconds": params.keyed_cap_seconds,
         },
         **{m.value: metric(tests[m]) for m in Metric},
     }

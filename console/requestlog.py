@@ -13,7 +13,10 @@ ListLogEntries and tells it the time. What it guarantees:
 
 Buckets start at the step's start (entries carry their own timestamps, so a bucket never mixes
 the previous step's traffic in), and carry per-client and per-instance counts of bad events so
-that a judge can bound what any one client or instance contributes.
+that a judge can bound what any one client or instance contributes. Each client has a 5xx
+allowance per revision for the whole step (`ClientAllowance`): a client's 5xx beyond it are the
+bucket's `client_excess`, which the judge leaves out of the evidence — one client retrying a
+failing call dozens of times over a minute is a few 5xx, however many buckets it spans.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ LAG_FLOOR_SECONDS = 5.0  # the watermark trails the newest entry by at least thi
 LAG_MARGIN_SECONDS = 2.0  # ... and by the largest recent lag plus this
 LAG_MEMORY = 2000  # lags of this many recent entries bound the next ones
 RETENTION_SECONDS = 3 * 3600.0  # entries older than this (by timestamp) are forgotten
+CLIENT_STEP_ALLOWANCE = 3  # 5xx any client may have on a revision in a step, counted as evidence ...
+# ... plus one for each of its requests on that revision in the step so far that did not fail (so a
+# heavy client, e.g. a load balancer's address, counts in full when a regression hits everyone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +60,52 @@ class RequestEntry:
 
 
 @dataclass
+class ClientAllowance:
+    """Each client's 5xx counted so far in the step on one revision, against its allowance.
+
+    A client's 5xx counts while its counted 5xx are fewer than ``CLIENT_STEP_ALLOWANCE`` plus its
+    requests that did not fail (in time order, from the step's start); beyond that it is excess.
+    A retry storm (all its requests failing) counts the allowance once for the whole step; a client
+    that sees a regression like everyone else (mostly successes) counts in full.
+    """
+
+    allowance: int = CLIENT_STEP_ALLOWANCE
+    counted: dict[str, int] = field(default_factory=dict)
+    ok: dict[str, int] = field(default_factory=dict)
+
+    def is_excess(self, client: str, failed: bool) -> bool:
+        """Record one request of `client`; True when it is a 5xx beyond the client's allowance."""
+        if not failed:
+            _bump(self.ok, client)
+            return False
+        if self.counted.get(client, 0) >= self.allowance + self.ok.get(client, 0):
+            return True
+        _bump(self.counted, client)
+        return False
+
+
+@dataclass
 class RevisionBucket:
     """One revision in one bucket: counts, latencies, and who the bad events came from."""
 
     requests: int = 0
     errors: int = 0
     slow: int = 0
+    client_excess: int = 0  # 5xx of clients beyond their step-wide allowance (see ClientAllowance)
     latencies_ms: list[float] = field(default_factory=list)
     errors_by_client: dict[str, int] = field(default_factory=dict)
     errors_by_instance: dict[str, int] = field(default_factory=dict)
     slow_by_client: dict[str, int] = field(default_factory=dict)
     slow_by_instance: dict[str, int] = field(default_factory=dict)
 
-    def add(self, entry: RequestEntry, slow_ms: float | None) -> None:
+    def add(self, entry: RequestEntry, slow_ms: float | None, allowance: ClientAllowance | None = None) -> None:
+        """Count one entry; `allowance`: the revision's client allowances in the step (in time order)."""
         self.requests += 1
         self.latencies_ms.append(entry.latency_ms)
-        if entry.status >= 500:
+        failed = entry.status >= 500
+        if allowance is not None and allowance.is_excess(entry.client, failed):
+            self.client_excess += 1
+        if failed:
             self.errors += 1
             _bump(self.errors_by_client, entry.client)
             _bump(self.errors_by_instance, entry.instance)
@@ -97,7 +133,8 @@ class RevisionBucket:
     def counts(self, tail_ms: float | None) -> Counts:
         """The judge's counts; `tail_ms`: the tail threshold (tail_factor × the slow threshold)."""
         tail = sum(1 for ms in self.latencies_ms if ms >= tail_ms) if tail_ms is not None else 0
-        return Counts(self.requests, self.errors, self.slow, self.p95_ms, tail, self.max_client_errors)
+        return Counts(self.requests, self.errors, self.slow, self.p95_ms, tail, self.max_client_errors,
+                      self.client_excess)
 
 
 def _bump(counter: dict[str, int], key: str) -> None:
@@ -141,20 +178,24 @@ def step_buckets(
 
     A bucket with no request of either revision is left out (as Monitoring leaves out a window
     with no points); one that overlaps an unknown range is left out and its range returned.
+    Entries are counted in time order so that each client's step-wide 5xx allowance
+    (`ClientAllowance`) is spent in the order its requests came; the allowance keeps running
+    across a bucket left out as unknown (its known entries are still the client's).
     """
     count = max(0, math.floor((until - start) / bucket_seconds + 1e-9))
     if count == 0:
         return [], []
     sides: list[tuple[RevisionBucket, RevisionBucket]] = [(RevisionBucket(), RevisionBucket()) for _ in range(count)]
     end = start + count * bucket_seconds
-    for entry in entries:
+    allowances = (ClientAllowance(), ClientAllowance())
+    for entry in sorted(entries, key=lambda e: (e.timestamp, e.insert_id)):
         if not start <= entry.timestamp < end:
             continue
         k = min(count - 1, int((entry.timestamp - start) // bucket_seconds))
         if entry.revision == candidate:
-            sides[k][0].add(entry, slow_ms)
+            sides[k][0].add(entry, slow_ms, allowances[0])
         elif entry.revision == stable:
-            sides[k][1].add(entry, slow_ms)
+            sides[k][1].add(entry, slow_ms, allowances[1])
     unknown = list(unknown)
     buckets: list[Bucket] = []
     skipped: list[UnknownRange] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -18,6 +19,7 @@ from console.judge import (
     Sample,
     StepTotals,
     by_minute,
+    sample_cap,
     ell,
     inconclusive_action,
     judge_step,
@@ -527,3 +529,91 @@ def test_a_burst_in_10_s_buckets_weighs_what_it_weighs_in_one_minute() -> None:
     assert ten.decision == sixty.decision == "pass"
     assert by_minute([(1, 0, 1, 0)] * 3, [(0.0, 10.0), (10.0, 20.0), (60.0, 70.0)]) == ((2, 0, 2, 0), (1, 0, 1, 0))
     assert by_minute([(1, 0, 1, 0)] * 2, [(0.0, 10.0), (60.0, 120.0)], complete_only=True) == ((1, 0, 1, 0),)
+
+
+# ------------------------------------------------- request-log buckets: step-wide client bound
+
+
+def keyed_bucket(k: int, cand: tuple[int, int, int], stab: tuple[int, int, int],
+                 excess: tuple[int, int] = (0, 0)) -> Sample:
+    """The k-th 10 s bucket of a step from a source that bounds each client over the step."""
+    start = T0 + 10 * k
+    return Sample(start, start + 10, Counts(*cand, client_excess=excess[0]), Counts(*stab, client_excess=excess[1]))
+
+
+def test_counts_validate_client_excess() -> None:
+    assert Counts(10, 2, 0, client_excess=2).client_excess == 2
+    for bad in (-1, 3):
+        with pytest.raises(ValueError, match="client_excess must be between 0 and errors"):
+            Counts(10, 2, 0, client_excess=bad)
+
+
+def test_client_excess_is_left_out_of_the_evidence_and_replaces_the_per_sample_bound() -> None:
+    # 12 5xx on the candidate, 9 of them from clients already beyond their allowance for the step
+    s = keyed_bucket(0, (100, 12, 5), (100, 1, 5), excess=(9, 0))
+    assert step_totals(P, Evidence(), [s]).rows[Metric.ERRORS] == ((100, 3, 100, 1),)
+    # given client_excess, the per-sample max_client_bad bound is not applied on top
+    both = Sample(s.start, s.end, Counts(100, 12, 5, max_client_bad=12, client_excess=0), s.stable)
+    assert step_totals(P, Evidence(), [both]).rows[Metric.ERRORS] == ((100, 12, 100, 1),)
+    # without it, max_client_bad still bounds other sources per sample: 12 − (12 − 5)
+    other = Sample(s.start, s.end, Counts(100, 12, 5, max_client_bad=12), Counts(100, 1, 5))
+    assert step_totals(P, Evidence(), [other]).rows[Metric.ERRORS] == ((100, 5, 100, 1),)
+
+
+def test_only_a_step_wide_client_bound_on_both_revisions_caps_per_keyed_seconds() -> None:
+    keyed = keyed_bucket(0, (20, 2, 1), (180, 1, 9))
+    assert sample_cap(P, Metric.ERRORS, keyed) == P.window_evidence_cap  # per 10 s
+    per_sample = Sample(keyed.start, keyed.end, Counts(20, 2, 1, max_client_bad=1), Counts(180, 1, 9, max_client_bad=1))
+    one_side = Sample(keyed.start, keyed.end, keyed.candidate, Counts(180, 1, 9))
+    for s in (per_sample, one_side):  # a burst over six buckets would count six times: per minute
+        assert sample_cap(P, Metric.ERRORS, s) == pytest.approx(P.window_evidence_cap / 6)
+
+
+def test_a_regression_in_keyed_10_s_buckets_is_rolled_back_within_a_minute() -> None:
+    # 20 req/s at 10 %: the candidate at 10 % 5xx from many clients, stable at 0.5 %
+    buckets = [keyed_bucket(k, (20, 2, 1), (180, 1, 9)) for k in range(6)]
+    decisions = [judge_step(P, Evidence(), buckets[: k + 1], 10.0 * (k + 1), step_started=T0).decision
+                 for k in range(6)]
+    assert decisions[-1] == "fail" and decisions[0] == "continue", decisions
+    v = judge_step(P, Evidence(), buckets, 60, step_started=T0)
+    assert ("each 10 s adding at most 1.5 and each minute at most 4.06 to ln LR, each client's 5xx beyond its "
+            "allowance for the step left out") in v.reasons[0]
+    # the same counts from a source that cannot bound clients over the step: capped per minute, not yet
+    plain = [Sample(b.start, b.end, Counts(20, 2, 1), Counts(180, 1, 9)) for b in buckets]
+    assert judge_step(P, Evidence(), plain, 60, step_started=T0).decision == "continue"
+
+
+def test_a_retry_burst_over_keyed_buckets_counts_its_clients_allowance_once() -> None:
+    # 20 req/s at 50 %: one client retries a failing call 45 times over a minute's six buckets on the
+    # candidate; the source counted 3 of them (its allowance) and reports the other 42 as excess
+    burst = [keyed_bucket(k, (108, 8 if k < 3 else 7, 5), (100, 1, 5), excess=(5 if k == 0 else 8 if k < 3 else 7, 0))
+             for k in range(6)]
+    quiet = [keyed_bucket(k, (100, k % 2, 5), (100, (k + 1) % 2, 5)) for k in range(6, 36)]
+    for k in range(1, 37):  # every look, as the engine's bake loop makes them
+        v = judge_step(P, Evidence(), (burst + quiet)[:k], 10.0 * k, step_started=T0)
+        assert v.decision != "fail", (k, v.reasons)
+    assert v.metrics["errors"]["candidate_bad"] == 3 + 15
+    # had the 45 been 45 clients, it is a regression, seen by the end of that minute
+    many = [keyed_bucket(k, (108, 8 if k < 3 else 7, 5), (100, 1, 5)) for k in range(6)]
+    assert judge_step(P, Evidence(), many, 60, step_started=T0).decision == "fail"
+
+
+def test_the_buckets_of_one_minute_add_at_most_the_minute_cap_together() -> None:
+    # 2000 req/s at 10 %, the candidate's 5xx rate steadily above stable's in every 10 s bucket
+    row = (2000, 18, 18_000, 90)
+    spans = [(T0 + 10 * k, T0 + 10 * k + 10) for k in range(12)]  # two clock minutes (T0 is one's start)
+    assert T0 % 60 == 20  # the first clock minute holds 4 buckets, the second 6 (+ 2 of the third)
+    caps = [P.window_evidence_cap] * 12
+    capped = metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
+    free = metric_test(replace(P, minute_evidence_margin=1e9), Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
+    per_bucket = window_llr(row, P.tolerated_ratio, P.window_evidence_cap)
+    assert free.total_llr == pytest.approx([12 * x for x in per_bucket], abs=0.01)
+    minutes = [4, 6, 2]  # buckets per clock minute
+    assert P.minute_cap(Metric.ERRORS) == pytest.approx(1.1 * math.log(40))  # one minute can still decide
+    expected = [sum(min(n * x, P.minute_cap(Metric.ERRORS)) for n in minutes) for x in per_bucket]
+    assert capped.total_llr == pytest.approx(expected, abs=0.01)
+    assert max(capped.total_llr) < max(free.total_llr)
+    # 60 s windows are capped per window below the minute cap: unchanged
+    sixty = [(T0 + 60 * k, T0 + 60 * k + 60) for k in range(3)]
+    assert metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 3, sixty).total_llr == pytest.approx(
+        [3 * min(x, P.window_evidence_cap) for x in window_llr(row, P.tolerated_ratio)], abs=0.01)

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import math
 
-from console.requestlog import LAG_FLOOR_SECONDS, LAG_MARGIN_SECONDS, RequestEntry, RequestLog, UnknownRange, step_buckets
+from console.requestlog import (
+    CLIENT_STEP_ALLOWANCE,
+    LAG_FLOOR_SECONDS,
+    LAG_MARGIN_SECONDS,
+    ClientAllowance,
+    RequestEntry,
+    RequestLog,
+    UnknownRange,
+    step_buckets,
+)
 
 T0 = 1_800_000_000.0
 
@@ -42,7 +51,8 @@ def test_buckets_start_at_the_step_and_end_at_the_watermark():
     sample = first.sample(tail_ms=800)
     assert sample.candidate.requests == 5 and sample.candidate.p95_ms == 900
     assert sample.candidate.tail == 1 and sample.stable.tail == 0  # the 900 ms request is over the tail threshold
-    assert sample.candidate.max_client_bad == 1  # the judge bounds one client's 5xx per sample
+    assert sample.candidate.max_client_bad == 1  # the judge bounds one client's 5xx per sample ...
+    assert sample.candidate.client_excess == 0 and sample.stable.client_excess == 0  # ... and per step
     assert unknown == []
 
 
@@ -81,3 +91,49 @@ def test_last_received_per_revision():
     assert log.last_received("svc", "stable") == T0 + 3
     assert log.last_received("svc") == T0 + 6
     assert log.last_received("svc", "other") is None
+
+
+def test_a_retrying_clients_5xx_beyond_its_step_allowance_are_excess_in_every_bucket():
+    # one client retries a failing call every second for 30 s on the candidate: three buckets
+    storm = [entry(i, T0 + i, revision="cand", status=503, client="9.9.9.9") for i in range(30)]
+    others = [entry(100 + i, T0 + i + 0.5, revision="cand", status=500 if i in (4, 17) else 200, client=f"2.2.2.{i}")
+              for i in range(30)]
+    buckets, _ = step_buckets(storm + others, "cand", "stable", T0, T0 + 30, None)
+    excess = [b.candidate.client_excess for b in buckets]
+    assert excess == [10 - CLIENT_STEP_ALLOWANCE, 10, 10]  # the allowance is spent once, in the first bucket
+    counted = [b.sample(None).candidate.errors - b.sample(None).candidate.client_excess for b in buckets]
+    assert counted == [CLIENT_STEP_ALLOWANCE + 1, 1, 0]  # the scattered 5xx are distinct clients: all counted
+    # the step's start resets the allowance: a later step counts the same client afresh
+    later, _ = step_buckets(storm, "cand", "stable", T0 + 20, T0 + 30, None)
+    assert later[0].candidate.client_excess == 10 - CLIENT_STEP_ALLOWANCE
+
+
+def test_a_heavy_client_that_mostly_succeeds_counts_in_full():
+    # a load balancer's address sending most traffic, 10 % of it failing (a regression for everyone)
+    entries = [entry(i, T0 + i * 0.2, revision="cand", status=500 if i % 10 == 9 else 200, client="10.0.0.1")
+               for i in range(150)]
+    buckets, _ = step_buckets(entries, "cand", "stable", T0, T0 + 30, None)
+    assert sum(b.candidate.errors for b in buckets) == 15
+    assert all(b.candidate.client_excess == 0 for b in buckets)
+
+
+def test_client_allowance_is_per_revision_and_in_time_order():
+    allowance = ClientAllowance(allowance=1)
+    assert [allowance.is_excess("c", failed=True) for _ in range(3)] == [False, True, True]
+    assert allowance.is_excess("c", failed=False) is False  # a success earns one more
+    assert allowance.is_excess("c", failed=True) is False
+    assert allowance.is_excess("d", failed=True) is False  # another client has its own
+    # the same client on both revisions: each revision's allowance is its own; entries given out of
+    # order are counted in time order
+    entries = [entry(i, T0 + 9 - i, revision="cand" if i % 2 else "stable", status=500, client="9.9.9.9")
+               for i in range(10)]
+    (bucket,), _ = step_buckets(entries, "cand", "stable", T0, T0 + 10, None)
+    assert bucket.candidate.client_excess == bucket.stable.client_excess == 5 - CLIENT_STEP_ALLOWANCE
+
+
+def test_the_allowance_keeps_running_across_an_unknown_bucket():
+    storm = [entry(i, T0 + 2 * i, revision="cand", status=503, client="9.9.9.9") for i in range(15)]
+    buckets, unknown = step_buckets(storm, "cand", "stable", T0, T0 + 30, None,
+                                    [UnknownRange(T0 + 1, T0 + 2, "the tail suppressed 3 entries")])
+    assert [b.start for b in buckets] == [T0 + 10, T0 + 20] and len(unknown) == 1
+    assert [b.candidate.client_excess for b in buckets] == [5, 5]  # its allowance went in the unknown bucket
