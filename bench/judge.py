@@ -363,7 +363,7 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
 
 def fixed_run(streams: Streams) -> Outcome:
     """The fixed-threshold baseline: 10-minute steps, the last 60 s against 5 % / stable + 2 points."""
-    case, dt = streams.case, streams.case.window
+    dt = streams.case.window
     per_minute = max(1, round(60 / dt))
     t, index = 0.0, 0
     for percent in STEPS[:-1]:

@@ -19,7 +19,6 @@ from console.judge import (
     Sample,
     StepTotals,
     by_minute,
-    sample_cap,
     ell,
     inconclusive_action,
     judge_step,
@@ -31,6 +30,7 @@ from console.judge import (
     plan_exposure,
     psi_interval,
     rise_guardrail,
+    sample_cap,
     step_totals,
     window_llr,
 )
