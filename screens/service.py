@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -35,6 +35,9 @@ from widgets.sparks import CompareSparks, SeriesView
 from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
 from widgets.verdict import VerdictPanel, VerdictView
+
+if TYPE_CHECKING:
+    from console.engine import Engine
 
 ACTION_REFRESH_SECONDS = 1.0  # refresh faster while an action runs or a rollout is live
 
@@ -310,7 +313,7 @@ class ServiceScreen(LiveScreen):
 
     # -------------------------------------------------------------- engine plumbing
 
-    def _engine(self, stop: threading.Event | None = None):
+    def _engine(self, stop: threading.Event | None = None) -> Engine:
         from console.engine import Engine
 
         app = self.vapp
