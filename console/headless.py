@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -25,6 +26,7 @@ from console.config import Config, Target
 from console.engine import Engine, Event, EventKind, ExitCode, Outcome
 from console.gcp.clients import Clients
 from console.report import markdown_summary, report_json
+from console.rollout.outcomes import OnInterrupt
 from console.status import iso
 
 QUIET_LIMIT_SECONDS = 60  # the longest a headless rollout stays silent in a CI log
@@ -94,7 +96,7 @@ def run_auto_promote(
     revision: str | None,
     image: str | None,
     report_path: str | None,
-    on_interrupt: str,
+    on_interrupt: OnInterrupt,
     out: IO[str] | None = None,
 ) -> int:
     out = out or sys.stdout
@@ -158,7 +160,7 @@ def _finish(outcome: Outcome, target: Target, driver: str, report_path: str | No
             handle.write(markdown_summary(outcome, target.env, target.service))
 
 
-def _install_signals(stop: threading.Event, announce) -> callable:
+def _install_signals(stop: threading.Event, announce: Callable[[], None]) -> Callable[[], None]:
     """First SIGINT/SIGTERM: ask the engine to stop safely. Second: stop at once."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

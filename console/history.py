@@ -515,7 +515,7 @@ def history_view(history: History, title: str, width: int | None = None) -> Any:
                              for s in r.steps)
             if r.why and r.outcome != "promoted":
                 steps = (steps + f" ({r.why})").strip()
-            cells = {
+            cells: dict[str, str | Text] = {
                 "started (UTC)": datetime.fromtimestamp(r.started, UTC).strftime("%m-%d %H:%M"),
                 "service": r.key, "candidate": name(r.candidate, r.service), "stable": name(r.stable, r.service),
                 "driver": f"{r.driver_kind}: {r.driver_name}", "outcome": Text(text, style=style), "steps": steps,

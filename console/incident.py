@@ -288,8 +288,8 @@ def samples_of(windows: RevisionWindows, service: str, latency_ms: float) -> tup
     by_end: dict[float, list[WindowStats]] = defaultdict(list)
     for (svc, _rev), per_end in windows.items():
         if svc == service:
-            for end, stats in per_end.items():
-                by_end[end].append(stats)
+            for end, window in per_end.items():
+                by_end[end].append(window)
     samples, edge = [], None
     for end in sorted(by_end):
         stats = by_end[end]
@@ -318,7 +318,8 @@ def since_when(samples: Sequence[SloSample], budget: float, burn_rate: float, sl
         return None
     newest = ordered[-1].end
     prefix = 0.0  # Σ excess of windows before index j
-    floor_prefix, floor_index = 0.0, 0  # the lowest prefix since the last quiet stretch, and where
+    floor_prefix = 0.0  # the lowest prefix since the last quiet stretch,
+    floor_sample: SloSample | None = None  # and the window right after it: where the run starts
     quiet = 0.0
     best, since = 0.0, None
     for sample in ordered:
@@ -326,13 +327,13 @@ def since_when(samples: Sequence[SloSample], budget: float, burn_rate: float, sl
         excess = 0.0 if not sample.requests or bad is None else bad - burn_rate * budget * sample.requests
         quiet = quiet + (sample.end - sample.start) if excess <= 0 else 0.0
         if quiet >= quiet_seconds:  # an episode before this cannot be part of the next one
-            floor_prefix, floor_index = prefix + excess, None
+            floor_prefix, floor_sample = prefix + excess, None
         elif prefix <= floor_prefix:  # the latest lowest point: the run starts right after it
-            floor_prefix, floor_index = prefix, sample
+            floor_prefix, floor_sample = prefix, sample
         prefix += excess
         recent = sample.end == newest or newest - sample.end < recent_seconds
-        if recent and floor_index is not None and prefix - floor_prefix > best:
-            best, since = prefix - floor_prefix, floor_index.start
+        if recent and floor_sample is not None and prefix - floor_prefix > best:
+            best, since = prefix - floor_prefix, floor_sample.start
     return since
 
 
@@ -657,7 +658,8 @@ class IncidentReader:
 
         key = (target.key, span)
         last = self._log_reads.get(key)
-        if last is not None and now - last.read_at < LOG_REREAD_SECONDS:
+        # a kept read always has read_at (the None one, after a refused first read, is never kept)
+        if last is not None and last.read_at is not None and now - last.read_at < LOG_REREAD_SECONDS:
             return replace(last, calls=0), None
         try:
             audit = self.logs.list(

@@ -57,11 +57,17 @@ def classify(text: str) -> ContainerEventKind | None:
 
 
 class SystemLine(Protocol):
-    """A log entry as console/gcp/logs.py reads it (only what is needed here)."""
+    """A log entry as console/gcp/logs.py reads it (only what is needed here). Read-only
+    properties, so that a frozen dataclass (gcp.logs.LogEntry) matches."""
 
-    timestamp: float
-    text: str
-    resource_labels: Mapping[str, str]
+    @property
+    def timestamp(self) -> float: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def resource_labels(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -264,9 +270,16 @@ def cold_start_report(candidate: Saturation, stable: Saturation, warning: float 
 
 
 class VerdictLike(Protocol):
-    decision: str
-    reasons: tuple[str, ...]
-    metrics: dict[str, Any]
+    """What with_saturation reads of a verdict (read-only: judge.Verdict is a frozen dataclass)."""
+
+    @property
+    def decision(self) -> str: ...
+
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
+    @property
+    def metrics(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -319,7 +319,7 @@ class StatusReader:
                 RevisionStatus(
                     name=revision.name,
                     traffic_percent=split.get(revision.name, 0),
-                    tag=(tags.get(revision.name) or [None])[0],
+                    tag=next(iter(tags.get(revision.name, [])), None),
                     tags=tags.get(revision.name, []),
                     ready=revision.ready,
                     created=iso(revision.created),

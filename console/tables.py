@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -12,7 +12,7 @@ from console.status import FleetStatus, ServiceStatus
 from console.units import age, iso, ms, pct, rate, usd
 
 #: (column, justify); the status table's columns in order
-STATUS_COLUMNS = (
+STATUS_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
     ("revision", "left"), ("traffic", "right"), ("tag", "left"), ("ready", "center"), ("age", "right"),
     ("req/s", "right"), ("5xx", "right"), ("p50", "right"), ("p95", "right"), ("p99", "right"),
     ("inst", "right"), ("cost/h", "right"), ("image", "left"),
@@ -63,7 +63,7 @@ def _revisions_table(service: ServiceStatus, title: str, left_out: Sequence[str]
     if service.error:
         table.caption = Text(f"✗ {service.error}", style="red")
     for rev in service.revisions:
-        cells = {
+        cells: dict[str, str | Text] = {
             "revision": Text(rev.name.removeprefix(service.service + "-") if short_names else rev.name,
                              style="bold" if rev.traffic_percent > 0 else ""),
             "traffic": f"{rev.traffic_percent} %",

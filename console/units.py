@@ -8,6 +8,7 @@ A missing value is '—' (never 0), except `iso`, which returns None for JSON.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 MISSING = "—"
 
@@ -78,6 +79,12 @@ def ratio(x: float | None) -> str:
     return f"{x:.2f}"
 
 
+@overload
+def iso(seconds: float) -> str: ...
+@overload
+def iso(seconds: None) -> None: ...
+@overload
+def iso(seconds: float | None) -> str | None: ...
 def iso(seconds: float | None) -> str | None:
     """A moment for JSON and logs: '2026-12-01T09:18:00Z'."""
     if seconds is None:

@@ -6,7 +6,7 @@ import asyncio
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import App
@@ -19,6 +19,9 @@ from screens.bindings import APP_BINDINGS, DESCRIPTIONS
 from screens.commands import ActionCommands
 from screens.data import FleetData, MonthToDate
 from screens.modals import HelpScreen
+
+if TYPE_CHECKING:
+    from screens.service import ServiceScreen
 
 DEFAULT_REFRESH_SECONDS = 5.0
 MONTH_REFRESH_SECONDS = 60.0
@@ -129,7 +132,7 @@ class VinconsoleApp(App[None]):
             return
         self.push_screen(HistoryScreen())
 
-    def service_screens(self) -> list[Any]:
+    def service_screens(self) -> list[ServiceScreen]:
         from screens.service import ServiceScreen
 
         return [s for s in self._installed_screens.values() if isinstance(s, ServiceScreen)]
@@ -150,7 +153,7 @@ class VinconsoleApp(App[None]):
 
         self.push_screen(QuitDuringRollout([s.target.key for s in driving]), chosen)
 
-    async def _quit_driving(self, driving: list[Any], choice: str) -> None:
+    async def _quit_driving(self, driving: list[ServiceScreen], choice: str) -> None:
         from screens.modals import QuitDuringRollout
 
         rolled_back: dict[str, Any] = {}

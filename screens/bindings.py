@@ -6,16 +6,18 @@ from the command palette and refuses them if called anyway.
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 TRAFFIC_ACTIONS = frozenset({"step", "split", "auto", "pause", "promote", "rollback"})
 
-APP_BINDINGS = [
+# list[BindingType]: the type Textual declares BINDINGS with (a list is invariant), so a screen's
+# `BINDINGS = FLEET_BINDINGS` type-checks as is.
+APP_BINDINGS: list[BindingType] = [
     Binding("q", "quit", "quit", id="quit"),
     Binding("question_mark", "help", "help", id="help", key_display="?"),
 ]
 
-FLEET_BINDINGS = [
+FLEET_BINDINGS: list[BindingType] = [
     Binding("enter", "open", "open", id="open"),
     Binding("slash", "filter", "filter", id="filter", key_display="/"),
     Binding("colon", "jump", "jump", id="jump", key_display=":"),
@@ -25,7 +27,7 @@ FLEET_BINDINGS = [
     Binding("h", "history", "history", id="history"),
 ]
 
-SERVICE_BINDINGS = [
+SERVICE_BINDINGS: list[BindingType] = [
     Binding("s", "step", "step", id="step"),
     Binding("c", "split", "custom split", id="split"),
     Binding("t", "smoke", "smoke", id="smoke"),  # footer words are short: `?` has the whole story
@@ -39,7 +41,7 @@ SERVICE_BINDINGS = [
     Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
 ]
 
-INCIDENT_BINDINGS = [
+INCIDENT_BINDINGS: list[BindingType] = [
     Binding("r", "rollback", "roll back to last good", id="rollback"),
     Binding("1", "span_1h", "1 h", id="span_1h"),
     Binding("6", "span_6h", "6 h", id="span_6h"),
@@ -53,7 +55,7 @@ INCIDENT_BINDINGS = [
     Binding("ctrl+r", "refresh", "refresh", id="refresh", show=False),
 ]
 
-HISTORY_BINDINGS = [
+HISTORY_BINDINGS: list[BindingType] = [
     Binding("slash", "filter", "filter", id="filter", key_display="/"),
     Binding("7", "since_7d", "7 d", id="since_7d"),
     Binding("3", "since_30d", "30 d", id="since_30d"),

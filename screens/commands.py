@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from screens.bindings import DESCRIPTIONS, TRAFFIC_ACTIONS
 
+if TYPE_CHECKING:
+    from screens.app import VinconsoleApp
+
+#: (label, help text, what runs when it is chosen)
+Command = tuple[str, str, Callable[[], Any]]
+
 
 class ActionCommands(Provider):
-    def _commands(self) -> list[tuple[str, str, object]]:
+    def _commands(self) -> list[Command]:
         screen = self.screen
-        app = self.app
+        app = cast("VinconsoleApp", self.app)  # the only app that lists this provider (VinconsoleApp.COMMANDS)
         actions = getattr(screen, "PALETTE_ACTIONS", ())
-        out = []
+        out: list[Command] = []
         for action in actions:
-            if action in TRAFFIC_ACTIONS and getattr(app, "read_only", False):
+            if action in TRAFFIC_ACTIONS and app.read_only:
                 continue
             label = f"{getattr(screen, 'PALETTE_PREFIX', '')}{action}"
             out.append((label, DESCRIPTIONS.get(action, action), partial(screen.run_action, action)))
-        for value, label in getattr(app, "jump_choices", lambda: [])():
+        for value, label in app.jump_choices():
             out.append((f"go to {label}", "jump", partial(app.jump, value)))
         return out
 

@@ -61,5 +61,6 @@ class FleetData:
         for (_svc, revision), per_window in raw.items():
             ordered = [per_window[k] for k in sorted(per_window)]
             out.errors[revision] = [100.0 * w.errors / w.requests for w in ordered if w.requests]
-            out.p95[revision] = [w.latency.percentile(0.95) for w in ordered if w.latency is not None and w.latency.count]
+            p95s = (w.latency.percentile(0.95) for w in ordered if w.latency is not None)
+            out.p95[revision] = [p95 for p95 in p95s if p95 is not None]  # None: no requests in that window
         return out

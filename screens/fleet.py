@@ -41,7 +41,7 @@ class FleetScreen(LiveScreen):
         yield KeyHints(HINT_PRIORITY)
 
     def _banner(self) -> Text:
-        text = Text(self.app.banner)
+        text = Text(self.vapp.banner)
         if self.filter_text:
             text.append(f"   filter: {self.filter_text}", style="yellow")
         return text
@@ -53,7 +53,7 @@ class FleetScreen(LiveScreen):
     # ---------------------------------------------------------------- refresh loop
 
     def read(self) -> tuple[FleetStatus, MonthToDate | None]:
-        app = self.app
+        app = self.vapp
         fleet = app.data.read(app.targets)
         month = None
         if fleet.services and all(s.error for s in fleet.services):
@@ -66,7 +66,7 @@ class FleetScreen(LiveScreen):
 
     def apply(self, data: tuple[FleetStatus, MonthToDate | None]) -> str | None:
         fleet, month = data
-        app = self.app
+        app = self.vapp
         if self.current is not None:
             self.previous = {f"{s.env}/{s.service}": s for s in self.current.services}
         self.current = fleet
@@ -80,7 +80,7 @@ class FleetScreen(LiveScreen):
         return next((s.error for s in fleet.services if s.error), None)
 
     def _draw(self) -> None:
-        app = self.app
+        app = self.vapp
         if self.current is None:
             return
         month = app.month
@@ -108,8 +108,8 @@ class FleetScreen(LiveScreen):
             self.query_one("#budget", Static).update(Text("month to date: reading…" if app.month_enabled else "", style="dim"))
 
     def resumed(self) -> None:
-        if self.app.fleet is not None and self.app.fleet is not self.current:
-            self._loaded((self.app.fleet, None))  # the newest snapshot another view read
+        if self.vapp.fleet is not None and self.vapp.fleet is not self.current:
+            self._loaded((self.vapp.fleet, None))  # the newest snapshot another view read
         else:
             super().resumed()
 
@@ -121,12 +121,12 @@ class FleetScreen(LiveScreen):
     def action_open(self) -> None:
         key = self.query_one(FleetTable).selected_key
         if key:
-            self.app.open_service(key)
+            self.vapp.open_service(key)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.open_service(event.row_key.value)
+            self.vapp.open_service(event.row_key.value)
 
     def action_filter(self) -> None:
         self.query_one(FilterBox).open(self.filter_text)
@@ -150,10 +150,10 @@ class FleetScreen(LiveScreen):
             self.query_one(FleetTable).focus()
 
     def action_incident(self) -> None:
-        self.app.open_incident()
+        self.vapp.open_incident()
 
     def action_history(self) -> None:
-        self.app.open_history()
+        self.vapp.open_history()
 
     def action_jump(self) -> None:
-        self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)
+        self.vapp.push_screen(JumpTo(self.vapp.jump_choices()), self.vapp.jump)

@@ -40,7 +40,7 @@ class HistoryScreen(LiveScreen):
         self.history: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self.app.banner, classes="banner")
+        yield Static(self.vapp.banner, classes="banner")
         yield FilterBox(placeholder="filter rollouts: service, revision, driver, outcome; enter keep, esc clear", id="filter")
         with Vertical(id="body"):
             yield Static("", id="summary")
@@ -63,14 +63,14 @@ class HistoryScreen(LiveScreen):
     def read(self) -> tuple[str, Any]:
         from console.history import read_history
 
-        app = self.app
+        app = self.vapp
         span = self.span
         until = app.clock.now()
         return span, read_history(app.config, app.view_clients, app.targets, until - SPANS[span], until)
 
     def apply(self, data: tuple[str, Any]) -> None:
         span, history = data
-        self.query_one(StatusLine).calls = len({t.project for t in self.app.targets})
+        self.query_one(StatusLine).calls = len({t.project for t in self.vapp.targets})
         if span == self.span:
             self.history = history
             self.mark_fresh()
@@ -79,7 +79,7 @@ class HistoryScreen(LiveScreen):
             self._again = True  # the operator switched span while we read: read the one shown now
 
     def next_delay(self) -> float | None:
-        base = self.app.refresh_seconds
+        base = self.vapp.refresh_seconds
         return None if base is None else max(base, MIN_REFRESH_SECONDS)
 
     # ------------------------------------------------------------------ drawing
@@ -103,7 +103,7 @@ class HistoryScreen(LiveScreen):
         table = self.query_one(RolloutsTable)
         shown = table.show(history.rollouts, self.filter_text)
         self.query_one(RolloutDetail).show(table.selected)
-        config = self.app.config
+        config = self.vapp.config
         paces = {env: (len(pace.steps), pace.bake_seconds) for env in config.environments
                  for pace in [config.rollout_for(env)]}
         note = lead_time_note(paces, history.targets.lead_time_minutes)
@@ -155,5 +155,5 @@ class HistoryScreen(LiveScreen):
         if self.query_one(FilterBox).clear_filter():
             self.query_one(RolloutsTable).focus()
             return
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
+        if len(self.vapp.screen_stack) > 2:
+            self.vapp.pop_screen()

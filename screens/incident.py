@@ -22,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
@@ -131,7 +132,7 @@ class IncidentScreen(LiveScreen):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Static(self.app.banner, classes="banner")
+        yield Static(self.vapp.banner, classes="banner")
         with VerticalScroll(id="body"):
             yield IncidentTable(id="incidents")
             yield Static("", id="headline")
@@ -157,7 +158,7 @@ class IncidentScreen(LiveScreen):
 
     def read(self) -> tuple[list[Any], str | None, str, Any, Exception | None]:
         """The ranked list and the selected service's detail (a detail error still shows the list)."""
-        app = self.app
+        app = self.vapp
         if self.reader is None:
             from console.incident import IncidentReader
 
@@ -169,14 +170,14 @@ class IncidentScreen(LiveScreen):
         row = next((r for r in rows if r.key == key), None)
         if row is not None and not row.error:
             try:
-                detail = self.reader.detail(app.target(key), span, row)
+                detail = self.reader.detail(app.target(row.key), span, row)
             except Exception as error:  # noqa: BLE001 - shown in the status line, retried
                 failure = error
         return rows, key, span, detail, failure
 
     def apply(self, data: tuple[list[Any], str | None, str, Any, Exception | None]) -> str | None:
         rows, key, span, detail, failure = data
-        now = self.app.clock.now()
+        now = self.vapp.clock.now()
         if self.rows:
             self.previous = {r.key: r for r in self.rows}
         self.rows = rows
@@ -207,7 +208,7 @@ class IncidentScreen(LiveScreen):
 
     def showing(self) -> bool:
         """On top, or under a modal (a confirmation, an error entry): the view behind stays live."""
-        return self.is_current or (self in self.app.screen_stack and isinstance(self.app.screen, ModalScreen))
+        return self.is_current or (self in self.vapp.screen_stack and isinstance(self.vapp.screen, ModalScreen))
 
     def tick(self) -> None:
         super().tick()
@@ -226,7 +227,7 @@ class IncidentScreen(LiveScreen):
 
     def _draw_detail(self) -> None:
         row = self.row
-        now = self.app.clock.now()
+        now = self.vapp.clock.now()
         headline = self.query_one("#headline", Static)
         lastgood = self.query_one("#lastgood", Static)
         timeline = self.query_one(TimelineChart)
@@ -266,11 +267,11 @@ class IncidentScreen(LiveScreen):
             return Text("● no alert: the error budget burns below every paging rate, nothing to roll back", style="green")
         if good.revision is None:
             return Text(f"? no last known good revision: {good.reason}", style="yellow")
-        key = "r" if not self.app.read_only else "read-only: no rollback here"
+        key = "r" if not self.vapp.read_only else "read-only: no rollback here"
         out = Text("last known good: ", style="bold")
         out.append(short_revision(good.revision, row.service), style="bold green")
         out.append(f" — {good.reason.replace(row.service + '-', '')}")
-        if self.app.read_only:
+        if self.vapp.read_only:
             out.append(f"   ({key})", style="yellow")
         elif good.revision in row.serving and row.serving.get(good.revision) == 100:
             out.append("   (serving 100 % already)", style="dim")
@@ -288,7 +289,7 @@ class IncidentScreen(LiveScreen):
         good = detail.last_good
         if good is not None and good.revision and good.revision not in roles:
             roles[good.revision] = "◀ last good"
-        height = self.app.size.height
+        height = self.vapp.size.height
         return TimelineView(
             span=detail.timeline.span, start=detail.timeline.start, end=detail.timeline.end, period=detail.timeline.period,
             revisions=detail.timeline.revisions, markers=detail.timeline.markers, service=row.service, since=row.since,
@@ -301,7 +302,7 @@ class IncidentScreen(LiveScreen):
         if detail is None:
             return
         table = self.query_one(ErrorGroupsTable)
-        table.show(detail.errors, self.app.clock.now(), detail.row.service, self.bumped)
+        table.show(detail.errors, self.vapp.clock.now(), detail.row.service, self.bumped)
         complete = "" if detail.errors_complete else " (the newest 5000 entries)"
         table.border_title = f"errors grouped by signature{complete} — {len(detail.errors)} groups · enter shows a whole entry"
         self._draw_tail()
@@ -340,7 +341,7 @@ class IncidentScreen(LiveScreen):
         self.tail_last = None
         self._reconnects_seen = 0
         self.tail = self.reader.tail_errors(
-            self.app.target(key),
+            self.vapp.target(key),
             lambda entry, key=key: self.post_message(TailEntry(key, entry)),
             lambda error, key=key: self.post_message(TailError(key, error)),
         )
@@ -398,7 +399,7 @@ class IncidentScreen(LiveScreen):
 
     def _tail_redraw(self) -> None:
         if self.tail_key is not None:  # a plain stderr trace whose last line will not come any more
-            for entry in self._stitcher.flush(self.app.clock.now()):
+            for entry in self._stitcher.flush(self.vapp.clock.now()):
                 self._count_tail_entry(self.tail_key, entry)
         if self._errors_dirty and self.is_attached:
             self._errors_dirty = False
@@ -427,14 +428,14 @@ class IncidentScreen(LiveScreen):
     # ------------------------------------------------------------------ guards
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in TRAFFIC_ACTIONS and self.app.read_only:
+        if action in TRAFFIC_ACTIONS and self.vapp.read_only:
             return False  # hidden from the footer, the key does nothing
         if action in TRAFFIC_ACTIONS and self.busy:
             return None
         return True
 
     def _refuse(self, action: str) -> bool:
-        if action in TRAFFIC_ACTIONS and self.app.read_only:
+        if action in TRAFFIC_ACTIONS and self.vapp.read_only:
             self.notify(f"read-only: {action} changes traffic and is refused", severity="error")
             return True
         if self.busy:
@@ -459,7 +460,7 @@ class IncidentScreen(LiveScreen):
         if row.serving == {good.revision: 100}:
             self.notify(f"{row.key}: {good.revision} serves 100 % already; nothing to do", severity="warning")
             return
-        target = self.app.target(row.key)
+        target = self.vapp.target(row.key)
         plan = (f"roll back: send 100 % to {good.revision} (now {split_text(row.serving, row.service)}).\n"
                 f"Last known good: {good.reason}.")
 
@@ -470,14 +471,14 @@ class IncidentScreen(LiveScreen):
             else:
                 self.notify("not confirmed: nothing changed", severity="warning")
 
-        self.app.push_screen(ConfirmTraffic(target.key, plan, production=target.environment.production,
+        self.vapp.push_screen(ConfirmTraffic(target.key, plan, production=target.environment.production,
                                             service=target.service), done)
 
     @work(thread=True, group="action")
     def _rollback(self, target: Any, detail: Any) -> None:
         from console.incident import rollback_to_last_good
 
-        app = self.app
+        app = self.vapp
         try:
             outcome = rollback_to_last_good(app.config, target, app.clients, app.clock, detail)
         except Exception as error:  # noqa: BLE001 - lease held, usage or API errors: shown, never a crash
@@ -488,7 +489,7 @@ class IncidentScreen(LiveScreen):
             app.call_from_thread(self._set_busy, "")
 
     def _rollback_done(self, target: Any, outcome: Any) -> None:
-        severity = "information" if outcome.outcome == "rolled_back" else "warning"
+        severity: SeverityLevel = "information" if outcome.outcome == "rolled_back" else "warning"
         self.notify(outcome.message, title=f"{target.key}: {outcome.outcome.replace('_', ' ')}", severity=severity, timeout=10)
 
     def _rollback_failed(self, target: Any, error: Exception) -> None:
@@ -534,19 +535,19 @@ class IncidentScreen(LiveScreen):
         if group is None:
             self.notify("no error group selected", severity="warning")
             return
-        self.app.push_screen(ErrorEntryScreen(group, self.row.service if self.row else "", self.app.clock.now()))
+        self.vapp.push_screen(ErrorEntryScreen(group, self.row.service if self.row else "", self.vapp.clock.now()))
 
     def action_open(self) -> None:
         if self.selected:
-            self.app.open_service(self.selected)
+            self.vapp.open_service(self.selected)
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
+        if len(self.vapp.screen_stack) > 2:
+            self.vapp.pop_screen()
         else:
             from screens.fleet import FleetScreen
 
-            self.app.switch_screen(FleetScreen())
+            self.vapp.switch_screen(FleetScreen())
 
     def action_jump(self) -> None:
-        self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)
+        self.vapp.push_screen(JumpTo(self.vapp.jump_choices()), self.vapp.jump)

@@ -8,13 +8,16 @@ finished. An API error is shown in the status line and retried with a backoff, n
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import work
 from textual.screen import Screen
 from textual.timer import Timer
 
 from widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from screens.app import VinconsoleApp
 
 ERROR_BACKOFF = (2.0, 5.0, 10.0, 30.0)
 SOON_SECONDS = 0.05  # "read again now", through the timer so that reads never overlap
@@ -32,6 +35,12 @@ class LiveScreen(Screen):
         self._loading = False
         self._again = False
 
+    @property
+    def vapp(self) -> VinconsoleApp:
+        """The app, typed: Textual declares `app` as App[object], which knows none of vinconsole's
+        attributes (and a property cannot narrow it), so the cast is made once, here."""
+        return cast("VinconsoleApp", self.app)
+
     # ------------------------------------------------------------ the subclass's part
 
     def read(self) -> Any:
@@ -44,7 +53,7 @@ class LiveScreen(Screen):
 
     def next_delay(self) -> float | None:
         """Seconds until the next read after a good one; None reads once (snapshots)."""
-        return self.app.refresh_seconds
+        return self.vapp.refresh_seconds
 
     def showing(self) -> bool:
         """Whether a timed read should run now: by default only while this view is on top."""
@@ -54,8 +63,8 @@ class LiveScreen(Screen):
 
     def start_reading(self) -> None:
         status = self.query_one(StatusLine)
-        status.read_only = self.app.read_only
-        if self.app.ticking:
+        status.read_only = self.vapp.read_only
+        if self.vapp.ticking:
             self.set_interval(1.0, self.tick)
         self.load()
 
@@ -64,9 +73,9 @@ class LiveScreen(Screen):
         self._loading = True
         try:
             data = self.read()
-            self.app.call_from_thread(self._loaded, data)
+            self.vapp.call_from_thread(self._loaded, data)
         except Exception as error:  # noqa: BLE001 - never crash on an API failure: show it, retry
-            self.app.call_from_thread(self._failed, str(error))
+            self.vapp.call_from_thread(self._failed, str(error))
         finally:
             self._loading = False
 
@@ -109,7 +118,7 @@ class LiveScreen(Screen):
             return
         self._failures += 1
         backoff = ERROR_BACKOFF[min(self._failures - 1, len(ERROR_BACKOFF) - 1)]
-        delay = backoff if self.app.refresh_seconds is not None else None
+        delay = backoff if self.vapp.refresh_seconds is not None else None
         status = self.query_one(StatusLine)
         status.error = error
         status.retry_in = delay
@@ -136,12 +145,12 @@ class LiveScreen(Screen):
             self.load()
 
     def on_screen_resume(self) -> None:
-        self.query_one(StatusLine).read_only = self.app.read_only
+        self.query_one(StatusLine).read_only = self.vapp.read_only
         self.resumed()
 
     def resumed(self) -> None:
         """Back on top (Textual calls every class's on_screen_resume, so subclasses override this)."""
-        if self._read_mono is not None and self._timer is None and not self._loading and self.app.refresh_seconds is not None:
+        if self._read_mono is not None and self._timer is None and not self._loading and self.vapp.refresh_seconds is not None:
             self.load()
 
     def action_refresh(self) -> None:

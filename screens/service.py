@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.notifications import SeverityLevel
 from textual.widgets import Input, RichLog, Static
 
 from console.config import Target
@@ -33,7 +34,10 @@ from widgets.smoke import SmokeResults
 from widgets.sparks import CompareSparks, SeriesView
 from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
-from widgets.verdict import VerdictPanel
+from widgets.verdict import VerdictPanel, VerdictView
+
+if TYPE_CHECKING:
+    from console.engine import Engine
 
 ACTION_REFRESH_SECONDS = 1.0  # refresh faster while an action runs or a rollout is live
 
@@ -61,7 +65,7 @@ class ServiceScreen(LiveScreen):
         self.series: Series | None = None
         self.window_end: float | None = None  # the status figures are over complete windows ending here
         self.filter_text = ""
-        self.live_verdict: tuple[str, Any] | None = None  # (rollout id, VerdictView) from our engine
+        self.live_verdict: tuple[str | None, VerdictView] | None = None  # (rollout id, verdict) from our engine
         self.smoke: list[dict] = []
         self.smoke_headline = ""
         self.busy = ""  # the action this screen's engine is running
@@ -75,7 +79,7 @@ class ServiceScreen(LiveScreen):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Static(self.app.banner, classes="banner")
+        yield Static(self.vapp.banner, classes="banner")
         yield FilterBox(placeholder="filter revisions: name, image or tag; enter keep, esc clear", id="filter")
         with VerticalScroll(id="body"):
             yield Static("", id="title")
@@ -97,7 +101,7 @@ class ServiceScreen(LiveScreen):
         self.query_one("#events", RichLog).border_title = "events"
         self.query_one(StatusLine).source = self.target.key
         self.query_one(RevisionsTable).focus()
-        fleet = self.app.fleet
+        fleet = self.vapp.fleet
         cached = next((s for s in fleet.services if s.env == self.target.env and s.service == self.target.service), None) if fleet else None
         if cached is not None:
             self.current = cached
@@ -108,7 +112,7 @@ class ServiceScreen(LiveScreen):
     # ------------------------------------------------------------ refresh loop
 
     def read(self) -> tuple[FleetStatus, Series | None]:
-        app = self.app
+        app = self.vapp
         fleet = app.data.read([self.target])
         service = fleet.services[0]
         state = state_of(service.rollout)
@@ -140,7 +144,7 @@ class ServiceScreen(LiveScreen):
         return None
 
     def next_delay(self) -> float | None:
-        base = self.app.refresh_seconds
+        base = self.vapp.refresh_seconds
         if base is None:
             return None
         state = self.state
@@ -173,7 +177,7 @@ class ServiceScreen(LiveScreen):
             roles[state.stable] = "stable"
             roles[state.candidate] = "candidate"
             return roles
-        cfg = self.app.config.rollout
+        cfg = self.vapp.config.rollout
         for r in service.revisions:
             if r.traffic_percent == 100 or r.tag == cfg.stable_tag:
                 roles.setdefault(r.name, "stable")
@@ -194,7 +198,7 @@ class ServiceScreen(LiveScreen):
         text.append(f"  {t.project} · {t.region}", style="dim")
         if self.production:
             text.append("  ⚑ PRODUCTION", style="bold red")
-        now = self.app.clock.now()
+        now = self.vapp.clock.now()
         if self.current is not None:
             text.append("  ")
             text.append_text(rollout_text(self.current.rollout, now, self.target.rollout.bake_seconds, self.target.rollout.max_bake_seconds))
@@ -209,7 +213,7 @@ class ServiceScreen(LiveScreen):
         service = self.current
         if service is None:
             return
-        app = self.app
+        app = self.vapp
         roles = self.roles()
         self._draw_title()
         self.query_one(TrafficBar).show({r.name: r.traffic_percent for r in service.revisions if r.traffic_percent}, roles)
@@ -234,7 +238,7 @@ class ServiceScreen(LiveScreen):
             headline = f"rollout {state.id}: {short_revision(state.candidate, self.target.service)} vs stable {short_revision(state.stable, self.target.service)}, steps {' → '.join(map(str, state.steps))} %"
         self.query_one(StepHistory).show(steps_of(state, now), now, headline)
         self.query_one(SmokeResults).show(self.smoke, self.smoke_headline)
-        self.query_one(CostPanel).show(self._cost_view(stable, candidate))
+        self.query_one(CostPanel).show(self._cost_view(service, stable, candidate))
 
     def _driver_note(self, state: RolloutState) -> str:
         """Who drives the rollout now: this console, another holder of the lease, or nobody."""
@@ -270,12 +274,11 @@ class ServiceScreen(LiveScreen):
             role=role, revision=revision, image=r.image if r else None, traffic_percent=r.traffic_percent if r else 0,
             request_rate=r.request_rate if r else None, error_rate=r.error_rate if r else None,
             p95_ms=r.p95_ms if r else None, errors=errors[-30:], p95=p95[-30:], fault=fault,
-            window_end=self.window_end, now=self.app.clock.now(),
+            window_end=self.window_end, now=self.vapp.clock.now(),
         )
 
-    def _cost_view(self, stable: str | None, candidate: str | None) -> CostView:
-        service = self.current
-        app = self.app
+    def _cost_view(self, service: ServiceStatus, stable: str | None, candidate: str | None) -> CostView:
+        app = self.vapp
         rows = []
         for r in service.revisions:
             if r.cost_per_hour is None and r.traffic_percent == 0:
@@ -310,10 +313,10 @@ class ServiceScreen(LiveScreen):
 
     # -------------------------------------------------------------- engine plumbing
 
-    def _engine(self, stop: threading.Event | None = None):
+    def _engine(self, stop: threading.Event | None = None) -> Engine:
         from console.engine import Engine
 
-        app = self.app
+        app = self.vapp
         engine = Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
                         stop=self.stop if stop is None else stop, on_interrupt="hold")
         engine.audit.pending = self.audit_pending  # one queue per screen: a later action retries what failed
@@ -321,7 +324,7 @@ class ServiceScreen(LiveScreen):
 
     def _event_from_thread(self, event: Any) -> None:
         try:
-            self.app.call_from_thread(self._on_event, event)
+            self.vapp.call_from_thread(self._on_event, event)
         except RuntimeError:  # the app is closing
             pass
 
@@ -374,7 +377,7 @@ class ServiceScreen(LiveScreen):
     # ------------------------------------------------------------------ guards
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in TRAFFIC_ACTIONS and self.app.read_only:
+        if action in TRAFFIC_ACTIONS and self.vapp.read_only:
             return False  # hidden from the footer, the key does nothing
         if action in TRAFFIC_ACTIONS and self.busy and not self._allowed_while_driving(action):
             return None  # shown disabled while an action runs
@@ -385,7 +388,7 @@ class ServiceScreen(LiveScreen):
         return action == "pause" or (self.auto_running and action in ("promote", "rollback"))
 
     def _refuse(self, action: str) -> bool:
-        if action in TRAFFIC_ACTIONS and self.app.read_only:
+        if action in TRAFFIC_ACTIONS and self.vapp.read_only:
             self.notify(f"read-only: {action} changes traffic and is refused", severity="error")
             return True
         if self.busy and not (self.auto_running and self._allowed_while_driving(action)):
@@ -400,7 +403,7 @@ class ServiceScreen(LiveScreen):
             else:
                 self.notify("not confirmed: nothing changed", severity="warning")
 
-        self.app.push_screen(
+        self.vapp.push_screen(
             ConfirmTraffic(self.target.key, plan, production=self.production, service=self.target.service), done
         )
 
@@ -410,12 +413,12 @@ class ServiceScreen(LiveScreen):
         try:
             plan = planner(self._engine())
         except Exception as error:  # noqa: BLE001
-            self.app.call_from_thread(self._action_failed, what, error)
+            self.vapp.call_from_thread(self._action_failed, what, error)
             return
         if plan.startswith("nothing"):
-            self.app.call_from_thread(self.notify, plan, severity="warning")
+            self.vapp.call_from_thread(self.notify, plan, severity="warning")
             return
-        self.app.call_from_thread(self._confirm_then, plan, run)
+        self.vapp.call_from_thread(self._confirm_then, plan, run)
 
     @work(thread=True, group="action")
     def _run(self, what: str, call: Callable[[Any], Any], owns_busy: bool = True) -> None:
@@ -425,19 +428,19 @@ class ServiceScreen(LiveScreen):
         try:
             outcome = call(engine)
             missing = len(engine.audit.pending)
-            self.app.call_from_thread(
+            self.vapp.call_from_thread(
                 self._audit_missing,
                 f"⚠ {missing} audit entr{'y' if missing == 1 else 'ies'} not written: `vinconsole history` will miss "
                 "them (see the events)" if missing else "",
             )
         except Exception as error:  # noqa: BLE001 - LeaseHeldError, UsageError, API errors: shown, never a crash
-            self.app.call_from_thread(self._action_failed, what, error)
+            self.vapp.call_from_thread(self._action_failed, what, error)
         else:
             self.last_outcome = outcome
-            self.app.call_from_thread(self._action_done, what, outcome)
+            self.vapp.call_from_thread(self._action_done, what, outcome)
         finally:
             if owns_busy:
-                self.app.call_from_thread(self._set_busy, "")
+                self.vapp.call_from_thread(self._set_busy, "")
 
     def _audit_missing(self, note: str) -> None:
         """The status line says while an audit entry of this console's writes is missing ('' clears it)."""
@@ -473,7 +476,7 @@ class ServiceScreen(LiveScreen):
             else:
                 self.notify(f"{len(outcome)} smoke checks passed", title="smoke checks")
             return
-        severity = "information"
+        severity: SeverityLevel = "information"
         if outcome.outcome == "rolled_back" and what != "rollback":
             severity = "error"
         elif outcome.outcome == "aborted":
@@ -515,7 +518,7 @@ class ServiceScreen(LiveScreen):
             plan = f"send {state.candidate} {percent} % and {state.stable} {100 - percent} % (now {state.percent} %)"
             self._confirm_then(plan, lambda: self._start("split", lambda e: e.set_split(percent)))
 
-        self.app.push_screen(SplitInput(short_revision(state.candidate, self.target.service), state.percent), chosen)
+        self.vapp.push_screen(SplitInput(short_revision(state.candidate, self.target.service), state.percent), chosen)
 
     def action_smoke(self) -> None:
         if self._refuse("smoke"):
@@ -553,7 +556,7 @@ class ServiceScreen(LiveScreen):
         self._start("auto", lambda e: e.auto_promote(), auto=True)
 
     def action_pause(self) -> None:
-        if self.app.read_only:
+        if self.vapp.read_only:
             self._refuse("pause")
             return
         if self.auto_running:
@@ -618,7 +621,7 @@ class ServiceScreen(LiveScreen):
             self._plan("rollback", lambda e: e.plan_rollback(to)[1],
                        lambda: self._start("rollback", lambda e: e.rollback_now(to)))
 
-        self.app.push_screen(ChooseRevision(f"{self.target.key}: roll back to", choices), chosen)
+        self.vapp.push_screen(ChooseRevision(f"{self.target.key}: roll back to", choices), chosen)
 
     def action_back(self) -> None:
         if self.query_one(FilterBox).clear_filter():
@@ -626,7 +629,7 @@ class ServiceScreen(LiveScreen):
             return
         if self.auto_running:
             self.notify("the automatic rollout keeps running in this console; back on this service with enter", severity="information")
-        self.app.pop_screen()
+        self.vapp.pop_screen()
 
     def action_filter(self) -> None:
         self.query_one(FilterBox).open(self.filter_text)
@@ -641,7 +644,7 @@ class ServiceScreen(LiveScreen):
         self.query_one(RevisionsTable).focus()
 
     def action_jump(self) -> None:
-        self.app.push_screen(JumpTo(self.app.jump_choices()), self.app.jump)
+        self.vapp.push_screen(JumpTo(self.vapp.jump_choices()), self.vapp.jump)
 
 
 def paused_text(state: RolloutState, bake_seconds: float) -> Text:

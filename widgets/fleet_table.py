@@ -73,12 +73,12 @@ class FleetTable(KeyedTable):
                 "env/service": service_name(service.env, service.service, service.production, two_lines=narrow),
                 "serving": serving,
                 "rollout": rollout_text(service.rollout, now, *paces[key], short=narrow),
-                "req/s": with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum and old_sum.request_rate), bad_when_up=False),
+                "req/s": with_trend(rate(now_sum.request_rate), trend(now_sum.request_rate, old_sum.request_rate if old_sum else None), bad_when_up=False),
                 "5xx": with_trend(
                     pct(now_sum.error_rate),
-                    trend(now_sum.error_rate, old_sum and old_sum.error_rate, relative=0.25, absolute=0.002),
+                    trend(now_sum.error_rate, old_sum.error_rate if old_sum else None, relative=0.25, absolute=0.002),
                 ),
-                "p95": with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum and old_sum.p95_ms, relative=0.15)),
+                "p95": with_trend(ms(now_sum.p95_ms), trend(now_sum.p95_ms, old_sum.p95_ms if old_sum else None, relative=0.15)),
                 "cost/h": usd(now_sum.cost_per_hour),
                 "month": month,
                 # narrow: per hour over the month so far, in one cell

@@ -21,7 +21,7 @@ class SmokeResults(Static):
     SmokeResults.failed { border: round $error; }
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self.border_title = "smoke checks"
         self.results: list[Mapping[str, Any]] = []

@@ -119,7 +119,7 @@ def _ticks(start: float, end: float, width: int) -> list[tuple[int, float]]:
             break
     step = minutes * 60
     first = math.ceil(start / step) * step
-    out = []
+    out: list[tuple[int, float]] = []
     t = first
     while t <= end:
         col = _column(t, start, end, width)
@@ -189,18 +189,18 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
     if hidden:
         lines.append(Text(" " * LABEL + f"+ {len(hidden)} older revision(s) not drawn", style="dim"))
     # marker row: one glyph per column, ✖ where the errors began
-    row = Text("markers".rjust(LABEL - 1) + " ", style="dim")
+    marker_row = Text("markers".rjust(LABEL - 1) + " ", style="dim")
     for c in range(chart):
         if c in marks:
             glyph, style, _ = MARKERS[marks[c].kind]
             if c == since_col and marks[c].kind not in ("promote", "traffic", "rollback"):
                 glyph, style = ERRORS_GLYPH
-            row.append(glyph, style=style)
+            marker_row.append(glyph, style=style)
         elif c == since_col:
-            row.append(*ERRORS_GLYPH)
+            marker_row.append(*ERRORS_GLYPH)
         else:
-            row.append(" ")
-    lines.append(row)
+            marker_row.append(" ")
+    lines.append(marker_row)
     # time axis
     ticks = _ticks(view.start, view.end, chart)
     axis = Text(" " * LABEL, style="dim")

@@ -136,7 +136,7 @@ def _tokenize(text: str) -> list[_Tok]:
             segments.append(s)
             m2 = _WORD.match(text, i)
             word = m2.group(0) if (m2 and text[i] == ".") else ""
-            if word:
+            if word and m2:  # a word implies the match
                 segments.append(word)
                 i = m2.end()
         path: tuple[str, ...] = ()

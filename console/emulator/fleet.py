@@ -601,7 +601,7 @@ class Fleet:
     @staticmethod
     def _stable_name(svc: SimService) -> str:
         served = svc.served_percents()
-        return max(served, key=served.get) if served else next(iter(svc.revisions))
+        return max(served, key=served.__getitem__) if served else next(iter(svc.revisions))
 
     # --- time passing ---
     def refresh(self) -> None:

@@ -228,9 +228,9 @@ def service_history(fleet: Fleet, svc: SimService, days: int = DAYS) -> list[dic
     # 4. Traffic changes the fleet's setup made in the last hours (the incident's bad release).
     recent = [(t, split) for t, split in svc.split_changes() if started - RECENT_SECONDS < t < started]
     if recent:
-        bad = max(recent[-1][1], key=recent[-1][1].get)
+        bad = max(recent[-1][1], key=recent[-1][1].__getitem__)
         previous = next((s for t, s in reversed(svc.split_changes()) if t <= recent[0][0] - 1 and s), {})
-        prior = max(previous, key=previous.get) if previous else stable.name
+        prior = max(previous, key=previous.__getitem__) if previous else stable.name
         created = svc.revisions[bad].create_time if bad in svc.revisions else recent[0][0] - 300
         _operator_release(w, rng, bad, prior, created, recent)
     w.entries.sort(key=lambda e: e["at"])
@@ -261,7 +261,7 @@ def _operator_release(w: _Writer, rng: random.Random, bad: str, prior: str, crea
     actor = w.operator()
     rid = f"r-{rng.getrandbits(32):08x}"
     driver = f"{actor} pid {rng.randint(1200, 65000)}"
-    common = dict(revision=bad, rollout=rid, candidate=bad, stable=prior, driver=driver, candidate_created=created)
+    common: dict[str, Any] = dict(revision=bad, rollout=rid, candidate=bad, stable=prior, driver=driver, candidate_created=created)
     first = changes[0][0]
     full = {prior: 100}
     w.entry(first - 62, "lease", actor, "lease taken", before=full, after=full, driver=driver)

@@ -566,7 +566,7 @@ class Query:
                 gen_lo = max(gen_lo, after_key[0] - 1e-9)
         segments: list[tuple[float, float, bool]] = []  # [a, b) and whether to generate
         if source.services and gen_hi > gen_lo:
-            a = math.floor(gen_lo / CHUNK_SECONDS) * CHUNK_SECONDS
+            a: float = math.floor(gen_lo / CHUNK_SECONDS) * CHUNK_SECONDS
             segments.append((-math.inf, a, False))
             while a < gen_hi:
                 segments.append((a, a + CHUNK_SECONDS, True))

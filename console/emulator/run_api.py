@@ -521,7 +521,8 @@ class RunApi:
         tags: set[str] = set()
         for index, target in enumerate(body.traffic):
             where = f"spec.traffic[{index}]"
-            kind = target.type_
+            # int: proto-plus enums are IntEnums at run time, but untyped, so mypy sees their members as ints
+            kind: int = target.type_
             if kind == _ALLOCATION.TRAFFIC_TARGET_ALLOCATION_TYPE_UNSPECIFIED:
                 kind = (
                     _ALLOCATION.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION

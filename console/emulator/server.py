@@ -181,8 +181,8 @@ class Emulator:
         try:
             from console.emulator.traffic import Traffic
         except ImportError:
-            Traffic = None  # noqa: N806
-        if Traffic is not None:
+            pass  # no traffic module: self.traffic stays None
+        else:
             self.traffic = Traffic(self.fleet)
         try:
             from console.emulator import logging_api
@@ -278,7 +278,7 @@ def run_forever(
     emulator = Emulator(config, scenario=scenario, clock=clock, port=port, request_logs=request_logs)
     address = emulator.start()
     stop = stop if stop is not None else threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         for sig in (signal.SIGINT, signal.SIGTERM):

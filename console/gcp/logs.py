@@ -195,7 +195,8 @@ class Logs:
         request = TailLogEntriesRequest(resource_names=[f"projects/{project}"], filter=filter_)
         call = f"TailLogEntries({project})"
         stub = guarded(call, lambda: self.clients.logging.transport.tail_log_entries)
-        return TailStream(call, stub(iter([request])))
+        # the base transport types this stub as unary (one request); the gRPC one is bidi-streaming
+        return TailStream(call, stub(iter([request])))  # type: ignore[arg-type]
 
 
 class TailStream:

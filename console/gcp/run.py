@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -314,7 +315,7 @@ class CloudRun:
                         request=request, retry=None, timeout=WRITE_TIMEOUT, metadata=self._caller_metadata()
                     ),
                 )
-                guarded(call, lambda op=operation: op.result(timeout=wait, polling=poll))
+                guarded(call, partial(operation.result, timeout=wait, polling=poll))
                 return
             except UnavailableError:
                 # The write may or may not have been applied: look before deciding.

@@ -126,6 +126,7 @@ class OperatorActions(RolloutDriver):
         """(target, what the confirmation says); 'nothing …' when the target already serves everyone."""
         self.refresh()
         target = self.rollback_target(to)
+        assert self.service is not None  # refresh read it
         serving = self.service.served_split()
         if serving == {target: 100}:
             return target, f"nothing to roll back: {target} already serves 100 %"
@@ -148,6 +149,7 @@ class OperatorActions(RolloutDriver):
 
         def body() -> Outcome:
             target = self.rollback_target(to)
+            assert self.service is not None  # rollback_target read it
             if not self.revisions[target].ready:
                 raise UsageError(f"{target} is not ready; it cannot take traffic")
             state = self.state

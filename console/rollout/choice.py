@@ -73,7 +73,7 @@ def rollback_target(service: ServiceState, revisions: Mapping[str, Revision], to
     if state is not None and (state.active or (state.phase == Phase.PROMOTED and state.candidate in serving)):
         return state.stable
     recorded = service.annotations.get(STABLE_ANNOTATION)
-    if recorded in revisions and serving.get(recorded, 0) < 100:
+    if recorded is not None and recorded in revisions and serving.get(recorded, 0) < 100:
         return recorded
     newest_serving = max((revisions[r] for r in serving if r in revisions), key=lambda r: r.created, default=None)
     if newest_serving is not None:

@@ -669,7 +669,11 @@ class RolloutDriver(FencedWriter):
             except VinconsoleError as second:
                 self.emit(EventKind.ERROR, f"could not put traffic back on stable: {second}")
         try:
-            served = self.refresh().served_split() if not self.fenced_out else self.service.served_split()
+            if self.fenced_out:
+                assert self.service is not None  # fenced out by a read of it
+                served = self.service.served_split()
+            else:
+                served = self.refresh().served_split()
             where = f"traffic as read now: {describe_split(served)}"
         except (ServiceChanged, RolledBackByOperator) as stopped:
             return self._stopped(stopped)

@@ -57,10 +57,10 @@ def changes(expected: Fence, fresh: ServiceState) -> list[str]:
     """What differs on `fresh` from what this engine last wrote, in words with the values."""
     found: list[str] = []
     if traffic_key(fresh.traffic) != expected.traffic:
-        was = {rev: pct for rev, pct, _ in expected.traffic if pct}
+        written = {rev: pct for rev, pct, _ in expected.traffic if pct}
         found.append(
-            f"traffic written {describe_split(was)} → {describe_split(fresh.written_split())}"
-            if was != fresh.written_split()
+            f"traffic written {describe_split(written)} → {describe_split(fresh.written_split())}"
+            if written != fresh.written_split()
             else "traffic tags changed: "
             + ", ".join(f"{tag}→{rev}" for rev, _, tag in sorted(expected.traffic) if tag)
             + " → "
@@ -119,7 +119,7 @@ class RolledBackByOperator(VinconsoleError):
         )
 
 
-def stop_error(service_key: str, rollout_id: str | None, expected: Fence, fresh: ServiceState, when: str) -> VinconsoleError | None:
+def stop_error(service_key: str, rollout_id: str | None, expected: Fence, fresh: ServiceState, when: str) -> ServiceChanged | RolledBackByOperator | None:
     """The error that stops a driver on `fresh`, or None when nothing it did not write changed."""
     what = changes(expected, fresh)
     if not what:
