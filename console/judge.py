@@ -35,10 +35,11 @@ Latency is still not judged in each step's first ``warmup_seconds`` (cold starts
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from statistics import NormalDist
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from console.core.exposure import ExposurePlan, InconclusiveAction, inconclusive_action, plan_exposure
 from console.core.stats import (

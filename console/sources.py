@@ -72,7 +72,7 @@ class SampleSource(Protocol):
 class MonitoringSource:
     """Complete Monitoring windows of the step (wholly inside it, filled by the metric delay)."""
 
-    def __init__(self, config: "Config", target: "Target", metrics: "Metrics"):
+    def __init__(self, config: Config, target: Target, metrics: Metrics):
         self.target = target
         self.metrics = metrics
         self.period = config.analysis.window_seconds
@@ -112,7 +112,7 @@ class MonitoringSource:
 class RequestLogSource:
     """The request log's buckets, under the source policy, with Monitoring as the fallback."""
 
-    def __init__(self, config: "Config", target: "Target", feed: "RequestLogFeed", monitoring: MonitoringSource):
+    def __init__(self, config: Config, target: Target, feed: RequestLogFeed, monitoring: MonitoringSource):
         self.policy = config.analysis.source
         self.target = target
         self.feed = feed
@@ -184,7 +184,7 @@ class RequestLogSource:
         self.checked_until = end
 
 
-def sample_source(config: "Config", target: "Target", clients: "Clients", clock: "Clock", metrics: "Metrics") -> SampleSource:
+def sample_source(config: Config, target: Target, clients: Clients, clock: Clock, metrics: Metrics) -> SampleSource:
     """The source `[analysis] source` asks for (the request log one shares the project's tail)."""
     monitoring = MonitoringSource(config, target, metrics)
     if config.analysis.source == "monitoring":

@@ -95,9 +95,9 @@ class SpendReader:
                     missing = [n for n in names | known.get(target.key, set()) if (target.key, n) not in self._resources]
                 if missing:
                     out.api_calls += 1
-                    for revision in self.run.list_revisions(project, region, target.service):
+                    for listed in self.run.list_revisions(project, region, target.service):
                         with self._lock:
-                            self._resources[(target.key, revision.name)] = revision
+                            self._resources[(target.key, listed.name)] = listed
                 total = 0.0
                 for (svc, rev), per_window in windows.items():
                     if svc != target.service:

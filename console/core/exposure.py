@@ -8,9 +8,9 @@ evidence is a question (hold, or a bigger step), not evidence of a regression.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Sequence
 
 __all__ = ["ExposurePlan", "InconclusiveAction", "inconclusive_action", "plan_exposure"]
 

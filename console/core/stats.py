@@ -17,7 +17,7 @@ times, one bad instance) from counting as dozens of independent pieces of eviden
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "PSI_GRID",
