@@ -121,25 +121,16 @@ class Metrics:
 
         Aligner = monitoring_v3.Aggregation.Aligner
         Reducer = monitoring_v3.Aggregation.Reducer
-        where = f' AND resource.labels.location = "{region}"'
-        if service:
-            where += f' AND resource.labels.service_name = "{service}"'
-        by_revision = ["resource.label.service_name", "resource.label.revision_name"]
+        where = _revision_filter(region, service)
         out: RevisionWindows = defaultdict(dict)
 
         def stats(series: Any, point: Any) -> WindowStats:
-            labels = series.resource.labels
-            key = (labels.get("service_name", service or ""), labels.get("revision_name", ""))
-            window_end = point.interval.end_time.timestamp()
-            windows = out[key]
-            if window_end not in windows:
-                windows[window_end] = WindowStats(start=window_end - period, end=window_end)
-            return windows[window_end]
+            return _window_of(out, WindowStats, series, point, period, service)
 
         delta_sum = {"alignment_period": period, "aligner": Aligner.ALIGN_DELTA, "reducer": Reducer.REDUCE_SUM}
         for series in self._list(
             project, REQUEST_COUNT, where, start, end,
-            {**delta_sum, "group_by": by_revision + ["metric.label.response_code_class"]},
+            {**delta_sum, "group_by": BY_REVISION + ["metric.label.response_code_class"]},
         ):
             code_class = series.metric.labels.get("response_code_class", "unknown")
             for point in series.points:
@@ -149,21 +140,21 @@ class Metrics:
                 )
         if latency:
             layouts: dict[bytes, tuple[float, ...]] = {}
-            for series in self._list(project, REQUEST_LATENCIES, where, start, end, {**delta_sum, "group_by": by_revision}):
+            for series in self._list(project, REQUEST_LATENCIES, where, start, end, {**delta_sum, "group_by": BY_REVISION}):
                 for point in series.points:
                     histogram = histogram_of(point.value.distribution_value, layouts)
                     window = stats(series, point)
                     window.latency = histogram if window.latency is None else window.latency.merged(histogram)
         if usage:
             for series in self._list(
-                project, BILLABLE_INSTANCE_TIME, where, start, end, {**delta_sum, "group_by": by_revision}
+                project, BILLABLE_INSTANCE_TIME, where, start, end, {**delta_sum, "group_by": BY_REVISION}
             ):
                 for point in series.points:
                     window = stats(series, point)
                     window.billable_instance_seconds = (window.billable_instance_seconds or 0.0) + point.value.double_value
             for series in self._list(
                 project, INSTANCE_COUNT, where, start, end,
-                {"alignment_period": period, "aligner": Aligner.ALIGN_MAX, "reducer": Reducer.REDUCE_SUM, "group_by": by_revision},
+                {"alignment_period": period, "aligner": Aligner.ALIGN_MAX, "reducer": Reducer.REDUCE_SUM, "group_by": BY_REVISION},
             ):
                 for point in series.points:
                     window = stats(series, point)
@@ -193,23 +184,14 @@ class Metrics:
 
         Aligner = monitoring_v3.Aggregation.Aligner
         Reducer = monitoring_v3.Aggregation.Reducer
-        where = f' AND resource.labels.location = "{region}"'
-        if service:
-            where += f' AND resource.labels.service_name = "{service}"'
-        by_revision = ["resource.label.service_name", "resource.label.revision_name"]
+        where = _revision_filter(region, service)
         out: SaturationWindows = defaultdict(dict)
 
         def window_of(series: Any, point: Any) -> SaturationWindow:
-            labels = series.resource.labels
-            key = (labels.get("service_name", service or ""), labels.get("revision_name", ""))
-            window_end = point.interval.end_time.timestamp()
-            windows = out[key]
-            if window_end not in windows:
-                windows[window_end] = SaturationWindow(start=window_end - period, end=window_end)
-            return windows[window_end]
+            return _window_of(out, SaturationWindow, series, point, period, service)
 
         delta_sum = {"alignment_period": period, "aligner": Aligner.ALIGN_DELTA, "reducer": Reducer.REDUCE_SUM,
-                     "group_by": by_revision}
+                     "group_by": BY_REVISION}
         layouts: dict[bytes, tuple[float, ...]] = {}
         for metric, attribute in ((CPU_UTILIZATIONS, "cpu"), (MEMORY_UTILIZATIONS, "memory"), (STARTUP_LATENCIES, "startup")):
             for series in self._list(project, metric, where, start, end, delta_sum):
@@ -221,7 +203,7 @@ class Metrics:
         for series in self._list(
             project, INSTANCE_COUNT, where, start, end,
             {"alignment_period": period, "aligner": Aligner.ALIGN_MAX, "reducer": Reducer.REDUCE_SUM,
-             "group_by": by_revision + ["metric.label.state"]},
+             "group_by": BY_REVISION + ["metric.label.state"]},
         ):
             state = series.metric.labels.get("state", "active")
             for point in series.points:
@@ -255,3 +237,27 @@ class SaturationWindow:
 
 # (service, revision) → window end → saturation
 SaturationWindows = dict[tuple[str, str], dict[float, SaturationWindow]]
+
+
+BY_REVISION = ["resource.label.service_name", "resource.label.revision_name"]  # group_by: one series per revision
+
+
+def _revision_filter(region: str, service: str | None) -> str:
+    """The filter clause after the metric type: the region, and the service when one is asked for."""
+    where = f' AND resource.labels.location = "{region}"'
+    if service:
+        where += f' AND resource.labels.service_name = "{service}"'
+    return where
+
+
+def _window_of(out: dict[tuple[str, str], dict[float, Any]], make: Any, series: Any, point: Any, period: int,
+               service: str | None) -> Any:
+    """The (service, revision) window a point belongs to, made on first sight: Monitoring stamps an
+    aligned point with the end of its window."""
+    labels = series.resource.labels
+    key = (labels.get("service_name", service or ""), labels.get("revision_name", ""))
+    window_end = point.interval.end_time.timestamp()
+    windows = out[key]
+    if window_end not in windows:
+        windows[window_end] = make(start=window_end - period, end=window_end)
+    return windows[window_end]
