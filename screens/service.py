@@ -47,14 +47,6 @@ class ServiceScreen(LiveScreen):
     HELP_TITLE = "service"
     PALETTE_ACTIONS = ("step", "split", "smoke", "auto", "pause", "promote", "rollback", "filter", "jump", "back", "refresh")
     PALETTE_PREFIX = "service: "
-    DEFAULT_CSS = """
-    ServiceScreen #body { height: 1fr; }
-    ServiceScreen #title { height: auto; padding: 0 1; }
-    ServiceScreen #lower { height: auto; }
-    ServiceScreen #left { width: 3fr; height: auto; }
-    ServiceScreen #right { width: 2fr; height: auto; }
-    ServiceScreen #events { height: 6; border: round $primary-darken-3; padding: 0 1; }
-    """
 
     def __init__(self, target: Target) -> None:
         super().__init__()
