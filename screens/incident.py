@@ -100,13 +100,6 @@ class IncidentScreen(LiveScreen):
     HELP_TITLE = "incident"
     PALETTE_ACTIONS = ("rollback", "span_1h", "span_6h", "span_24h", "entry", "open", "jump", "back", "refresh")
     PALETTE_PREFIX = "incident: "
-    DEFAULT_CSS = """
-    IncidentScreen #body { height: 1fr; }
-    IncidentScreen #headline { height: auto; padding: 0 1; }
-    IncidentScreen #lastgood { height: auto; padding: 0 1; }
-    IncidentScreen #tail { height: 1; padding: 0 1; }
-    IncidentScreen ErrorGroupsTable { border: round $primary-darken-2; }
-    """
 
     def __init__(self) -> None:
         super().__init__()

@@ -17,10 +17,25 @@ from textual.widgets import Input, RichLog, Static
 from console.config import Target
 from console.cost import budget_status
 from console.model import ROLLOUT_ANNOTATION
+from console.rollout.events import Event
+from console.rollout.outcomes import EventKind
 from console.state import RolloutState, read_rollout
 from console.status import FleetStatus, ServiceStatus
 from screens.bindings import HINT_PRIORITY, SERVICE_BINDINGS, TRAFFIC_ACTIONS
 from screens.data import Series
+from screens.engine_messages import (
+    AuditNotWritten,
+    EngineError,
+    EngineEvent,
+    Held,
+    Judged,
+    Promoted,
+    RolledBack,
+    RolloutMoved,
+    SmokeChecked,
+    Stopped,
+    engine_message,
+)
 from screens.live import LiveScreen
 from screens.modals import ChooseRevision, ConfirmTraffic, JumpTo, SplitInput
 from screens.verdicts import steps_of, view_from_event, view_from_state
@@ -47,14 +62,6 @@ class ServiceScreen(LiveScreen):
     HELP_TITLE = "service"
     PALETTE_ACTIONS = ("step", "split", "smoke", "auto", "pause", "promote", "rollback", "filter", "jump", "back", "refresh")
     PALETTE_PREFIX = "service: "
-    DEFAULT_CSS = """
-    ServiceScreen #body { height: 1fr; }
-    ServiceScreen #title { height: auto; padding: 0 1; }
-    ServiceScreen #lower { height: auto; }
-    ServiceScreen #left { width: 3fr; height: auto; }
-    ServiceScreen #right { width: 2fr; height: auto; }
-    ServiceScreen #events { height: 6; border: round $primary-darken-3; padding: 0 1; }
-    """
 
     def __init__(self, target: Target) -> None:
         super().__init__()
@@ -322,57 +329,92 @@ class ServiceScreen(LiveScreen):
         engine.audit.pending = self.audit_pending  # one queue per screen: a later action retries what failed
         return engine
 
-    def _event_from_thread(self, event: Any) -> None:
-        try:
-            self.vapp.call_from_thread(self._on_event, event)
-        except RuntimeError:  # the app is closing
-            pass
+    def _event_from_thread(self, event: Event) -> None:
+        """Engine thread: hand the event to the UI as its kind's message (post_message is thread-safe)."""
+        self.post_message(engine_message(event))
 
-    def _on_event(self, event: Any) -> None:
+    @on(EngineEvent)
+    def _log_event(self, message: EngineEvent) -> None:
+        """Every engine event, whatever its kind, goes to the events log."""
         if not self.is_attached:
             return
-        log = self.query_one("#events", RichLog)
+        event = message.event
         kind = event.kind
-        if kind == "warn" and "audit entry" in event.message:
-            # the traffic change is done, but the shared history would miss it: the operator must know
-            self.notify(event.message, title="audit entry not written", severity="warning", timeout=15)
-            self._audit_missing("⚠ an audit entry is not written yet (retried)")
-        style = {"rollback": "bold red", "error": "red", "warn": "yellow", "promote": "green", "verdict": "bold", "traffic": "cyan"}.get(kind, "")
-        log.write(Text(f"{utc_time(event.at, seconds=True)} {kind:>8} {event.message}", style=style))
+        style = {
+            EventKind.ROLLBACK: "bold red", EventKind.ERROR: "red", EventKind.WARN: "yellow",
+            EventKind.PROMOTE: "green", EventKind.VERDICT: "bold", EventKind.TRAFFIC: "cyan",
+        }.get(EventKind(kind), "")
+        self.query_one("#events", RichLog).write(
+            Text(f"{utc_time(event.at, seconds=True)} {kind:>8} {event.message}", style=style)
+        )
+
+    @on(AuditNotWritten)
+    def _audit_not_written(self, message: AuditNotWritten) -> None:
+        if not self.is_attached:
+            return
+        # the traffic change is done, but the shared history would miss it: the operator must know
+        self.notify(message.event.message, title="audit entry not written", severity="warning", timeout=15)
+        self._audit_missing("⚠ an audit entry is not written yet (retried)")
+
+    @on(Judged)
+    def _judged(self, message: Judged) -> None:
+        if not self.is_attached:
+            return
         state = self.state
-        rollout_id = state.id if state else None
-        if kind in ("bake", "verdict"):
-            data = dict(event.data)
-            view = view_from_event(data, "judged by this console")
-            self.live_verdict = (rollout_id, view)
-            self.query_one(VerdictPanel).show(view)
-        elif kind == "smoke":
-            if event.message.startswith("smoke checks against"):
-                self.smoke = []
-                self.smoke_headline = event.message
-            result = event.data.get("result")
-            if result:
-                self.smoke.append(dict(result))
-            self.query_one(SmokeResults).show(self.smoke, self.smoke_headline)
-        elif kind in ("traffic", "start", "resume"):
+        view = view_from_event(dict(message.event.data), "judged by this console")
+        self.live_verdict = (state.id if state else None, view)
+        self.query_one(VerdictPanel).show(view)
+
+    @on(SmokeChecked)
+    def _smoke_checked(self, message: SmokeChecked) -> None:
+        if not self.is_attached:
+            return
+        data = message.event.data
+        if data.get("checks_url"):  # a new run of checks starts: its headline replaces the last run's results
+            self.smoke = []
+            self.smoke_headline = message.event.message
+        result = data.get("result")
+        if result:
+            self.smoke.append(dict(result))
+        self.query_one(SmokeResults).show(self.smoke, self.smoke_headline)
+
+    @on(RolloutMoved)
+    def _rollout_moved(self, message: RolloutMoved) -> None:
+        if self.is_attached:
             self.refresh_soon()
-        elif kind == "rollback":
-            self.notify(event.message, title="rolled back", severity="error", timeout=10)
+
+    @on(RolledBack)
+    def _rolled_back(self, message: RolledBack) -> None:
+        if self.is_attached:
+            self.notify(message.event.message, title="rolled back", severity="error", timeout=10)
             self.refresh_soon()
-        elif kind == "promote":
-            self.notify(event.message, title="promoted", timeout=8)
+
+    @on(Promoted)
+    def _promoted(self, message: Promoted) -> None:
+        if self.is_attached:
+            self.notify(message.event.message, title="promoted", timeout=8)
             self.refresh_soon()
-        elif kind == "hold":
-            self.held = True
-            self.live_verdict = None  # the judge waits: the panel shows the paused state, not the last bake
-            self.notify("paused: traffic held where it is, the bake clock stopped; space resumes", title="paused",
-                        severity="warning")
+
+    @on(Held)
+    def _held(self, message: Held) -> None:
+        if not self.is_attached:
+            return
+        self.held = True
+        self.live_verdict = None  # the judge waits: the panel shows the paused state, not the last bake
+        self.notify("paused: traffic held where it is, the bake clock stopped; space resumes", title="paused",
+                    severity="warning")
+        self.refresh_soon()
+
+    @on(Stopped)
+    def _stopped(self, message: Stopped) -> None:
+        if self.is_attached:
+            self.notify(message.event.message, title="stopped", severity="error", timeout=12)
             self.refresh_soon()
-        elif kind == "stopped":
-            self.notify(event.message, title="stopped", severity="error", timeout=12)
-            self.refresh_soon()
-        elif kind == "error":
-            self.notify(event.message, title="error", severity="error", timeout=10)
+
+    @on(EngineError)
+    def _engine_error(self, message: EngineError) -> None:
+        if self.is_attached:
+            self.notify(message.event.message, title="error", severity="error", timeout=10)
 
     # ------------------------------------------------------------------ guards
 
@@ -423,24 +465,26 @@ class ServiceScreen(LiveScreen):
     @work(thread=True, group="action")
     def _run(self, what: str, call: Callable[[Any], Any], owns_busy: bool = True) -> None:
         """Run one engine call; tell the operator how it went. `owns_busy` False: an action beside this
-        console's automatic rollout (a rollback), which ends it; the rollout's worker clears `busy`."""
+        console's automatic rollout (a rollback), which ends it; the rollout's worker clears `busy`.
+        The endings go through this screen's message queue (`call_later` is thread-safe), behind the
+        engine's events: the hold, smoke and audit messages are handled before the action's end."""
         engine = self._engine() if owns_busy else self._engine(stop=threading.Event())
         try:
             outcome = call(engine)
             missing = len(engine.audit.pending)
-            self.vapp.call_from_thread(
+            self.call_later(
                 self._audit_missing,
                 f"⚠ {missing} audit entr{'y' if missing == 1 else 'ies'} not written: `vinconsole history` will miss "
                 "them (see the events)" if missing else "",
             )
         except Exception as error:  # noqa: BLE001 - LeaseHeldError, UsageError, API errors: shown, never a crash
-            self.vapp.call_from_thread(self._action_failed, what, error)
+            self.call_later(self._action_failed, what, error)
         else:
             self.last_outcome = outcome
-            self.vapp.call_from_thread(self._action_done, what, outcome)
+            self.call_later(self._action_done, what, outcome)
         finally:
             if owns_busy:
-                self.vapp.call_from_thread(self._set_busy, "")
+                self.call_later(self._set_busy, "")
 
     def _audit_missing(self, note: str) -> None:
         """The status line says while an audit entry of this console's writes is missing ('' clears it)."""

@@ -336,7 +336,7 @@ class RolloutDriver(FencedWriter):
         )
         if uri is None:
             return [SmokeResult("tag-url", False, None, None, f"{candidate} has no tag URL to check")]
-        self.emit(EventKind.SMOKE, f"smoke checks against {uri}")
+        self.emit(EventKind.SMOKE, f"smoke checks against {uri}", checks_url=uri)
         results = run_smoke(
             uri,
             checks,

@@ -61,7 +61,8 @@ class FencedWriter:
         self.on_interrupt = on_interrupt
         self.lease = my_lease(clock.now(), config.rollout.lease_seconds)
         self.audit = Audit(
-            self.logs, target.project, target.region, target.service, target.env, driver_identity(), warn=self._warn
+            self.logs, target.project, target.region, target.service, target.env, driver_identity(),
+            warn=self._audit_not_written,
         )
         self.notifier = Notifier(config.notifications.webhook_url_env, warn=self._warn)
         self.service: ServiceState | None = None
@@ -92,6 +93,10 @@ class FencedWriter:
 
     def _warn(self, message: str) -> None:
         self.emit(EventKind.WARN, message)
+
+    def _audit_not_written(self, message: str) -> None:
+        """A warning a screen acts on (the shared history would miss the entry): said by a data key, not the text."""
+        self.emit(EventKind.WARN, message, audit_not_written=True)
 
     def _check_stop(self) -> None:
         """Act on an interrupt at once, wherever the engine is (lease, start, smoke, a write)."""

@@ -14,6 +14,7 @@ from console.errors import LeaseHeldError, UsageError
 from console.gcp.logs import Logs, audit_log_name, rfc3339
 from console.gcp.run import CloudRun
 from console.model import TrafficTarget
+from console.rollout.outcomes import EventKind
 from console.state import read_rollout
 from tests.webhook import webhook
 
@@ -94,7 +95,7 @@ def test_audit_entries_say_written_and_served_and_a_failed_write_is_said_and_ret
     emu.inject_fault("WriteLogEntries", "PERMISSION_DENIED", times=2)  # the first entry fails twice
     outcome = engine.auto_promote()
     assert outcome.outcome == "promoted", outcome.message
-    warned = [e.message for e in events if e.kind == "warn" and "audit entry" in e.message]
+    warned = [e.message for e in events if e.kind == EventKind.WARN and e.data.get("audit_not_written")]
     assert warned and "'lease' not written" in warned[0] and "retried" in warned[0]
     since = rfc3339(emu.fleet.started)
     entries = Logs(clients).list(
