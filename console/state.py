@@ -200,3 +200,12 @@ def lease_blocks(lease: Lease | None, me: Lease, now: float, pid_alive: bool) ->
     if lease.host == me.host and not pid_alive:
         return False
     return True
+
+
+def lease_driving(lease: Lease | None, me: Lease, now: float, pid_alive: bool) -> bool:
+    """Whether someone else is driving the service under `lease`: its lease is live, or it lapsed
+    while the holder still runs on this host (a driver late to renew, e.g. on a loaded machine).
+    A rollback names this holder as the one it overrode."""
+    if lease is None or lease.same_holder(me):
+        return False
+    return lease_blocks(lease, me, now, pid_alive) or (lease.host == me.host and pid_alive)

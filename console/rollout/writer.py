@@ -26,7 +26,7 @@ from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, Servic
 from console.rollout.events import Event, Interrupted, Outcome, iso_time
 from console.rollout.fence import Fence, RolledBackByOperator, ServiceChanged, stop_error, traffic_key
 from console.rollout.outcomes import EventKind, ExitCode, OnInterrupt, OutcomeKind
-from console.state import RolloutState, lease_blocks, read_lease, read_rollout
+from console.state import RolloutState, lease_blocks, lease_driving, read_lease, read_rollout
 
 CONFLICT_RETRIES = 6
 # How long (clock seconds) a written split may take to be served before the write counts as
@@ -310,11 +310,13 @@ class FencedWriter:
         service = self.refresh()
         now = self.clock.now()
         lease = read_lease(service.annotations)
-        blocked = lease_blocks(lease, self.lease, now, pid_alive(lease.pid) if lease else False)
+        alive = pid_alive(lease.pid) if lease else False
+        blocked = lease_blocks(lease, self.lease, now, alive)
         if blocked and not preempt:
             assert lease is not None
             raise LeaseHeldError(lease.holder, lease.expires - now, self.target.key)
-        self.preempted = lease.holder if blocked and lease is not None else None
+        driving = preempt and lease is not None and lease_driving(lease, self.lease, now, alive)
+        self.preempted = lease.holder if driving and lease is not None else None
         self.lease = replace(self.lease, generation=(lease.generation if lease else 0) + 1)
         if lease and not lease.same_holder(self.lease) and lease.expires > now and not blocked:
             self._warn(f"taking over the lease of {lease.holder}: that process no longer runs")

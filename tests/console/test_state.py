@@ -1,6 +1,15 @@
 from dataclasses import replace
 
-from console.state import Lease, RolloutState, failed_candidates, lease_blocks, read_lease, read_rollout, with_failed
+from console.state import (
+    Lease,
+    RolloutState,
+    failed_candidates,
+    lease_blocks,
+    lease_driving,
+    read_lease,
+    read_rollout,
+    with_failed,
+)
 
 
 def state(**changes) -> RolloutState:
@@ -41,6 +50,18 @@ def test_lease_rules():
     assert lease_blocks(lease(pid=7), me, 100, pid_alive=True)  # this host, another live process
     assert lease_blocks(lease(session="other"), me, 100, pid_alive=True)  # this process, another engine
     assert read_lease({"vinconsole.dev/lease": me.to_annotation()}) == me
+
+
+def test_who_a_rollback_overrides():
+    """A driver late to renew on a loaded machine still drives: a rollback names it (CI once saw a
+    rollback say nothing of the driver whose lease had lapsed a moment before)."""
+    me = lease(session="mine")
+    assert not lease_driving(None, me, 100, pid_alive=True)
+    assert not lease_driving(lease(session="mine"), me, 100, pid_alive=True)  # ours
+    assert lease_driving(lease(host="b"), me, 100, pid_alive=True)  # another runner, live lease
+    assert lease_driving(lease(pid=7, expires=50), me, 100, pid_alive=True)  # lapsed, process still runs here
+    assert not lease_driving(lease(pid=7, expires=50), me, 100, pid_alive=False)  # lapsed, process gone
+    assert not lease_driving(lease(host="b", expires=50), me, 100, pid_alive=True)  # lapsed elsewhere: unknown
 
 
 def test_the_rollout_annotation_stays_bounded_however_long_the_rollout():
