@@ -43,6 +43,7 @@ from console.saturation import (
 )
 from console.signatures import ErrorGroup, group_errors
 from console.slo import SloSample, SloStatus, SloTargets, evaluate, severity_key, slow_count
+from console.units import iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from console.clock import Clock
@@ -249,12 +250,6 @@ class ServiceDetail:
 
 
 # ------------------------------------------------------------------------------------ pure parts
-
-
-def iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def hhmm(seconds: float) -> str:

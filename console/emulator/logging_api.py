@@ -326,11 +326,12 @@ class Generator:
 
     def records(self, svc: SimService, after: float, until: float, revisions: set[str] | None = None,
                 *, with_requests: bool = True) -> list[dict]:
-        """Records from the service's ticks ending in (after, until], revisions optionally narrowed;
+        """Records from the service's ticks ending in (after, until], revisions optionally narrowed,
+        the tick under way included once final (callers list only what was received by now);
         `with_requests=False` when the query cannot match a request log entry (it skips the bulk)."""
         with_requests = with_requests and self.request_logs
         out: list[dict] = []
-        for tick in self.traffic.ticks(svc, after, until):
+        for tick in self.traffic.ticks(svc, after, until, in_progress=True):
             for name, rt in tick.revisions.items():
                 if revisions is not None and name not in revisions:
                     continue
@@ -379,7 +380,8 @@ class Generator:
                     "logName": stderr_log,
                     "resource": resource,
                     "timestamp": err_ts,
-                    "receiveTimestamp": max(err_ts + 0.2 + ((r.bits >> 240) & 0xFF) / 200.0, rt.end + 0.3),
+                    "receiveTimestamp": max(err_ts + 0.2 + ((r.bits >> 240) & 0xFF) / 200.0,
+                                            (rt.start + rt.end) / 2 + 0.3),
                     "severity": 500,
                     "insertId": f"{(r.bits >> 100) & (2**64 - 1):016x}",
                     "textPayload": message,
@@ -588,7 +590,7 @@ class Query:
                     found.append((item.key, item.record, item.pb))
             if generate:
                 for svc, revisions in source.services:
-                    for record in self.generator.records(svc, a, min(b, now), revisions, with_requests=source.with_requests):
+                    for record in self.generator.records(svc, a, b, revisions, with_requests=source.with_requests):
                         # not listed before Logging has received it (the ingestion lag)
                         if record["receiveTimestamp"] <= now and filters.matches(node, record):
                             found.append(((record["timestamp"], record["insertId"]), record, None))
@@ -768,7 +770,9 @@ def handlers(fleet: Fleet, logs: LogStore, traffic: Traffic,
         out = []
         lookback = after - MAX_INGESTION_LAG_SECONDS - TICK_SECONDS
         for svc, revisions in source.services:
-            for record in generator.records(svc, lookback, until, revisions, with_requests=source.with_requests):
+            # every tick up to the one under way (received by `until` is the filter): an entry received
+            # before its tick ends must not be skipped
+            for record in generator.records(svc, lookback, math.inf, revisions, with_requests=source.with_requests):
                 if after < record["receiveTimestamp"] <= until and filters.matches(node, record):
                     out.append(((record["timestamp"], record["insertId"]), record))
         return out

@@ -11,8 +11,8 @@ top, deterministically per tick:
 - instances: the tick's active instances, each with its own share of the requests (uneven, as
   behind Cloud Run's load balancer);
 - ingestion lag: `receiveTimestamp − timestamp` of a few seconds, jittered. An entry is never
-  received before its tick has ended (the emulator computes a tick only then), so the lag of an
-  entry early in a tick also covers the rest of the tick.
+  received before the middle of its tick (a tick is final only then: its split and rate are read
+  there), so an entry in a tick's first half waits for that middle.
 
 Cost: a handful of random draws and one dict per request (bench/request_logs.py measures it).
 """
@@ -36,10 +36,10 @@ CLIENT_ZIPF = 1.1  # weight of the k-th client ∝ 1 / k^s
 RETRY_SHARE = 0.35  # share of 5xx that are a client retrying its previous failed call
 RETRY_GAP_SECONDS = (0.2, 1.5)
 INSTANCE_SPREAD = 0.5  # sigma of the lognormal share of each instance
-LAG_MEDIAN_SECONDS = 1.5  # ingestion lag after the response, before the tick-end floor
+LAG_MEDIAN_SECONDS = 1.5  # ingestion lag after the response, before the mid-tick floor
 LAG_SIGMA = 0.5
 LAG_MAX_SECONDS = 8.0
-TICK_END_LAG_SECONDS = (0.3, 1.5)  # received this long after the tick ended, at the earliest
+MID_TICK_LAG_SECONDS = (0.3, 1.5)  # received this long after the tick's middle, at the earliest
 
 SEVERITY_INFO, SEVERITY_WARNING, SEVERITY_ERROR = 200, 400, 500
 
@@ -134,7 +134,7 @@ def simulate_requests(seed: str, rt: RevisionTick) -> list[SimRequest]:
         if status >= 500:
             last_failure = (client, ts)
         lag = min(LAG_MAX_SECONDS, rng.lognormvariate(math.log(LAG_MEDIAN_SECONDS), LAG_SIGMA))
-        received = max(ts + latency + lag, end + rng.uniform(*TICK_END_LAG_SECONDS))
+        received = max(ts + latency + lag, start + span / 2 + rng.uniform(*MID_TICK_LAG_SECONDS))
         out.append(SimRequest(ts, received, status, latency, client, instance, rng.getrandbits(256)))
     out.sort(key=lambda r: r.timestamp)
     return out

@@ -359,9 +359,14 @@ class Traffic:
         return out
 
     # --- access ---
-    def ticks(self, service: SimService, after: float, until: float) -> list[ServiceTick]:
-        """The service's ticks ending in (after, until], oldest first; never beyond now."""
-        until = min(until, self.now())
+    def ticks(self, service: SimService, after: float, until: float, *, in_progress: bool = False) -> list[ServiceTick]:
+        """The service's ticks ending in (after, until], oldest first; never beyond now.
+
+        `in_progress`: also the tick under way once its middle has passed. A tick's inputs (rate, split,
+        behaviour) are read at its middle, so from then on it is final; the request log lists its
+        entries as they are received, a few seconds after each request, not after the tick.
+        """
+        until = min(until, self.now() + (TICK_SECONDS / 2 if in_progress else 0.0))
         bounds = self.tick_bounds(after, until)
         if not bounds:
             return []
@@ -425,7 +430,7 @@ class Traffic:
         served = dict(zip(names, counts))
         out: dict[str, RevisionTick] = {}
         for name, rev in revisions.items():
-            if rev.create_time > end:
+            if rev.create_time > mid:  # created later in the tick: from the next one (the tick is final at mid)
                 continue
             share = split.get(name, 0.0)
             idle_from = None if share > 0 else _idle_instances(service, rev, history, mid, rate)

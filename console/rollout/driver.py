@@ -12,7 +12,7 @@ from console.errors import ApiError, LeaseHeldError, UnavailableError, UsageErro
 from console.judge import Evidence, InconclusiveAction, Verdict, inconclusive_action, judge_step, plan_exposure
 from console.model import describe_split
 from console.rollout import choice
-from console.rollout.events import Interrupted, Outcome, StepReport, iso_time, mmss
+from console.rollout.events import Interrupted, Outcome, StepReport, iso_time
 from console.rollout.fence import Fence, RolledBackByOperator, ServiceChanged
 from console.rollout.outcomes import EventKind, ExitCode, OutcomeKind, RollbackWhy
 from console.rollout.writer import SERVE_BOUND_SECONDS, FencedWriter
@@ -20,6 +20,7 @@ from console.samples import first_window_start, judge_params, last_complete_end,
 from console.smoke import SmokeResult, run_smoke
 from console.sources import SampleSource, StepView, sample_source
 from console.state import FAILED_ANNOTATION, STABLE_ANNOTATION, Phase, RolloutState, read_rollout, with_failed
+from console.units import mmss
 
 # During a bake, reads refused for this long (clock seconds) end the rollout as an infrastructure
 # failure (stable put back, exit 3); until then each refused read is a missing sample and the judge
@@ -483,7 +484,9 @@ class RolloutDriver(FencedWriter):
         )
 
         t = self.target
-        entries = self._system_log(state, since, now, force=verdict.decision == "pass")
+        # a decided step reads it afresh: a pass must not miss a kill, and a rollback for 5xx names the
+        # out-of-memory kills behind them with Cloud Run's log line
+        entries = self._system_log(state, since, now, force=verdict.decision != "continue")
         events = events_by_revision(container_events(entries), t.service)
         candidate_events = events.get(state.candidate, RevisionEvents())
         stable_events = events.get(state.stable, RevisionEvents())

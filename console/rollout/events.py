@@ -51,7 +51,3 @@ def iso_time(at: float) -> str:
     """When, as an operator reads it in a message ('' when unknown)."""
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
 
-
-def mmss(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
