@@ -104,8 +104,9 @@ class HistoryScreen(LiveScreen):
         shown = table.show(history.rollouts, self.filter_text)
         self.query_one(RolloutDetail).show(table.selected)
         config = self.vapp.config
-        paces = {env: (len(pace.steps), pace.bake_seconds) for env in config.environments
-                 for pace in [config.rollout_for(env)]}
+        on_monitoring = config.analysis.source == "monitoring"  # else the request log while it flows
+        paces = {env: (len(pace.steps), pace.bake_seconds if on_monitoring else pace.logs_bake_seconds)
+                 for env in config.environments for pace in [config.rollout_for(env)]}
         note = lead_time_note(paces, history.targets.lead_time_minutes)
         self.query_one(DoraPanel).show(history.overall, history.services, history.targets, self.span, note)
         self._draw_summary(shown)

@@ -46,18 +46,18 @@ def test_shipped_config_describes_the_vinsight_fleet():
         ),
         ("production = false", 'production = "no"', 'environments.staging.production = "no": Input should be a valid boolean'),
         (
-            "production = false",
-            "production = false\n[environments.staging.rollout]\nsteps = [50, 90]",
+            "steps = [50, 100]\n",
+            "steps = [50, 90]\n",
             "environments.staging.rollout.steps = [50, 90]: the last step must be 100",
         ),
         (
-            "production = false",
-            "production = false\n[environments.staging.rollout]\nbake_seconds = 2000",
+            "steps = [50, 100]\n",
+            "steps = [50, 100]\nbake_seconds = 2000\n",
             "[environments.staging.rollout]: max_bake_seconds (900) is below bake_seconds (2000)",
         ),
         (
-            "production = false",
-            'production = false\n[environments.staging.rollout]\nstable_tag = "x"',
+            "steps = [50, 100]\n",
+            'steps = [50, 100]\nstable_tag = "x"\n',
             'environments.staging.rollout.stable_tag = "x": unknown key',
         ),
     ],
@@ -107,8 +107,9 @@ def test_cli_exits_2_with_one_line_for_a_bad_config(tmp_path):
 
 
 def test_an_environment_can_have_its_own_pace():
-    config = parse_config(SHIPPED.replace(
-        "production = false", "production = false\n[environments.staging.rollout]\nsteps = [50, 100]\nbake_seconds = 120", 1))
+    shipped = parse_config(SHIPPED).targets("staging", "vinsight-backend")[0].rollout
+    assert shipped.steps == [50, 100]  # the shipped staging: a few req/s, the lead time under 10 min
+    config = parse_config(SHIPPED.replace("steps = [50, 100]\n", "steps = [50, 100]\nbake_seconds = 120\n", 1))
     staging = config.targets("staging", "vinsight-backend")[0].rollout
     production = config.targets("production", "vinsight-backend")[0].rollout
     assert (staging.steps, staging.bake_seconds, staging.max_bake_seconds) == ([50, 100], 120, 900)  # the rest from [rollout]

@@ -18,13 +18,26 @@ REPO = Path(__file__).resolve().parents[2]
 SCALE = 200
 
 
+STAGING_PACE = "[environments.staging.rollout]\nsteps = [50, 100]\n"
+
+
+def stepped_config(tmp_path: Path) -> Path:
+    """The shipped config with staging stepped 10 → 50 → 100 like production: these tests drive the
+    engine's steps on staging. The shipped staging goes 50 → 100 (test_request_log_source runs it)."""
+    text = (REPO / "config.toml").read_text()
+    assert STAGING_PACE in text
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace(STAGING_PACE, ""))
+    return path
+
+
 def strict_config(tmp_path: Path) -> Path:
-    """The shipped config with α = 0.002: a healthy candidate is then falsely rolled back about once
+    """`stepped_config` with α = 0.002: a healthy candidate is then falsely rolled back about once
     in a thousand runs instead of about once in a hundred (α is a probability, and these tests assert
     what one run does; bench/judge.py measures the judge's rates)."""
-    text = (REPO / "config.toml").read_text()
+    path = stepped_config(tmp_path)
+    text = path.read_text()
     assert "alpha = 0.05 " in text
-    path = tmp_path / "config.toml"
     path.write_text(text.replace("alpha = 0.05 ", "alpha = 0.002 "))
     return path
 
@@ -82,11 +95,11 @@ class EmulatorProcess:
 
 
 @pytest.fixture
-def emulator_process():
+def emulator_process(tmp_path):
     started = []
 
-    def start(scenario: str = "healthy", config: Path = REPO / "config.toml") -> EmulatorProcess:
-        emu = EmulatorProcess(scenario, config)
+    def start(scenario: str = "healthy", config: Path | None = None) -> EmulatorProcess:
+        emu = EmulatorProcess(scenario, config or stepped_config(tmp_path))
         started.append(emu)
         return emu
 

@@ -69,13 +69,8 @@ class Emulator:
 def emulator_with(tmp_path):
     started: list[Emulator] = []
 
-    def start(scenario: str, *, scale: int, request_logs: str = "on", staging_steps: str | None = None,
-              shipped: bool = False) -> Emulator:
+    def start(scenario: str, *, scale: int, request_logs: str = "on", shipped: bool = False) -> Emulator:
         config = REPO / "config.toml" if shipped else strict_config(tmp_path)
-        if staging_steps is not None:
-            text = config.read_text()
-            config.write_text(text.replace("production = false\n",
-                                           f"production = false\n[environments.staging.rollout]\nsteps = {staging_steps}\n", 1))
         emu = Emulator(scenario, config, scale, request_logs)
         started.append(emu)
         return emu
@@ -131,8 +126,8 @@ def test_without_request_logs_the_same_outcomes_come_from_monitoring(emulator_wi
 
 def test_staging_then_production_within_ten_minutes(emulator_with, tmp_path):
     """The example workflow: `--auto-promote` on staging, then on production, back to back, with the
-    quicker staging pace README suggests (at 10 % of staging's 10 req/s the judge needs minutes)."""
-    emu = emulator_with("healthy", scale=30, staging_steps="[50, 100]")
+    shipped config (staging's own pace, 50 → 100: at 10 % of its few req/s the judge needs minutes)."""
+    emu = emulator_with("healthy", scale=30, shipped=True)
     reports = []
     for env in ("staging", "production"):
         report = tmp_path / f"{env}.json"
@@ -145,5 +140,7 @@ def test_staging_then_production_within_ten_minutes(emulator_with, tmp_path):
         reports.append(json.loads(report.read_text()))
     first_write = datetime.fromisoformat(reports[0]["steps"][0]["started"])
     promoted = datetime.fromisoformat(reports[1]["steps"][-1]["ended"])
+    assert [s["percent"] for s in reports[0]["steps"]] == [50, 100]
+    assert [s["percent"] for s in reports[1]["steps"]] == [10, 50, 100]
     assert (promoted - first_write).total_seconds() <= 10 * 60, [r["steps"] for r in reports]
     assert all(s["source"] == "logs" for r in reports for s in r["steps"][:-1])

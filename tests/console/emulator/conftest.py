@@ -25,8 +25,13 @@ CONFIG_PATH = Path(__file__).parents[3] / "config.toml"
 
 @pytest.fixture(scope="session")
 def repo_config() -> Config:
-    """The repository's config.toml (the VinSight fleet)."""
-    return load_config(CONFIG_PATH)
+    """The repository's config.toml (the VinSight fleet), staging stepped 10 → 50 → 100 like
+    production: the tests drive the engine's steps there (the shipped staging goes 50 → 100)."""
+    config = load_config(CONFIG_PATH)
+    staging = config.environments["staging"]
+    assert staging.rollout is not None and staging.rollout.steps == [50, 100]
+    environments = {**config.environments, "staging": staging.model_copy(update={"rollout": None})}
+    return config.model_copy(update={"environments": environments})
 
 
 @pytest.fixture
