@@ -47,7 +47,9 @@ class FleetScreen(LiveScreen):
         return text
 
     def on_mount(self) -> None:
-        self.query_one(FleetTable).focus()
+        table = self.query_one(FleetTable)
+        table.cold_start_warning = self.vapp.config.analysis.cold_start_warning_percent / 100
+        table.focus()
         self.start_reading()
 
     # ---------------------------------------------------------------- refresh loop

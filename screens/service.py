@@ -107,7 +107,11 @@ class ServiceScreen(LiveScreen):
     def on_mount(self) -> None:
         self.query_one("#events", RichLog).border_title = "events"
         self.query_one(StatusLine).source = self.target.key
-        self.query_one(RevisionsTable).focus()
+        revisions = self.query_one(RevisionsTable)
+        analysis = self.vapp.config.analysis
+        revisions.memory_warning = analysis.memory_warning_percent / 100
+        revisions.cold_start_warning = analysis.cold_start_warning_percent / 100
+        revisions.focus()
         fleet = self.vapp.fleet
         cached = next((s for s in fleet.services if s.env == self.target.env and s.service == self.target.service), None) if fleet else None
         if cached is not None:

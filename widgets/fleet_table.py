@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
+from console.saturation import COLD_START_WARNING
 from widgets.format import (
     error_brief,
     health_text,
@@ -38,6 +39,8 @@ class FleetTable(KeyedTable):
     FleetTable { height: auto; max-height: 100%; }
     """
     BINDINGS = [Binding("enter", "select_cursor", "open", id="open")]
+    #: `[analysis] cold_start_warning_percent` as a fraction (the screen sets it): over it, the health says so
+    cold_start_warning: float = COLD_START_WARNING
 
     @fits_width
     def show(
@@ -58,9 +61,9 @@ class FleetTable(KeyedTable):
             key = f"{service.env}/{service.service}"
             if needle and needle not in key.lower():
                 continue
-            now_sum = summarize(service)
+            now_sum = summarize(service, self.cold_start_warning)
             old = previous.get(key)
-            old_sum = summarize(old) if old is not None else None
+            old_sum = summarize(old, self.cold_start_warning) if old is not None else None
             if service.error:
                 serving: Text | str = Text("✖ " + error_brief(service.error, 30 if narrow else 60), style="red")
             else:

@@ -7,8 +7,11 @@ from typing import Any
 
 from rich.text import Text
 
+from console.saturation import COLD_START_WARNING
 from widgets.format import age, ms, pct, rate, short_image, short_revision, trend, usd, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
+
+MEMORY_WARNING = 0.90  # analysis.memory_warning_percent's default, as a fraction
 
 
 class RevisionsTable(KeyedTable):
@@ -25,6 +28,9 @@ class RevisionsTable(KeyedTable):
     DEFAULT_CSS = """
     RevisionsTable { height: auto; max-height: 12; }
     """
+    #: `[analysis]` memory_warning_percent and cold_start_warning_percent as fractions (the screen sets them)
+    memory_warning: float = MEMORY_WARNING
+    cold_start_warning: float = COLD_START_WARNING
 
     @fits_width
     def show(self, service: Any, previous: Any | None = None, roles: Mapping[str, str] | None = None, filter_text: str = "") -> None:
@@ -60,29 +66,28 @@ class RevisionsTable(KeyedTable):
                 "p99": with_trend(ms(r.p99_ms), trend(r.p99_ms, o and o.p99_ms, relative=0.15)),
                 "cost/h": usd(r.cost_per_hour),
                 "$/1k req": usd(r.cost_per_1k_requests),
-                **saturation_cells(r),
+                **saturation_cells(r, self.memory_warning, self.cold_start_warning),
             }
             self.add_cells(cells, key=r.name)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1), animate=False)
 
 
-MEMORY_WARN = 0.90  # memory p95 over this share of the limit: marked (analysis.memory_warning_percent's default)
-COLD_START_WARN = 0.30  # cold starts over this share of requests: marked (the plan's warning)
-
-
-def saturation_cells(r: Any) -> dict[str, Text | str]:
-    """cpu and memory p95 (of the limits), cold starts (share of requests), OOM kills marked ✖ on memory."""
+def saturation_cells(
+    r: Any, memory_warning: float = MEMORY_WARNING, cold_start_warning: float = COLD_START_WARNING
+) -> dict[str, Text | str]:
+    """cpu and memory p95 (of the limits), cold starts (share of requests), OOM kills marked ✖ on memory;
+    memory and cold starts over the configured warnings (`[analysis]`) marked ▲."""
     cpu = pct(getattr(r, "cpu_p95", None), 0)
     memory_p95 = getattr(r, "memory_p95", None)
     kills = getattr(r, "oom_kills", None) or 0
     memory = Text(pct(memory_p95, 0))
     if kills:
         memory = Text(f"✖ {pct(memory_p95, 0)} {kills} OOM", style="bold red")
-    elif memory_p95 is not None and memory_p95 > MEMORY_WARN:
+    elif memory_p95 is not None and memory_p95 > memory_warning:
         memory = Text(f"▲ {pct(memory_p95, 0)}", style="yellow")
     share = getattr(r, "cold_start_share", None)
     cold = Text(pct(share, 1))
-    if share is not None and share > COLD_START_WARN:
+    if share is not None and share > cold_start_warning:
         cold = Text(f"▲ {pct(share, 1)}", style="yellow")
     return {"cpu": cpu, "mem": memory, "cold": cold}

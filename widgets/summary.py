@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from console.saturation import COLD_START_WARNING
+
 ERROR_BAD = 0.05  # 5xx above this on a serving revision: bad
 ERROR_WARN = 0.02
-COLD_START_WARN = 0.30  # the plan: cold starts over 30 % of requests are a warning
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class ServiceSummary:
     health_word: str
 
 
-def summarize(service: Any) -> ServiceSummary:
-    """`service` is a console.status.ServiceStatus (duck-typed so widgets stay I/O free)."""
+def summarize(service: Any, cold_start_warning: float = COLD_START_WARNING) -> ServiceSummary:
+    """`service` is a console.status.ServiceStatus (duck-typed so widgets stay I/O free);
+    `cold_start_warning`: `analysis.cold_start_warning_percent` as a fraction."""
     if service.error:
         return ServiceSummary(None, None, None, None, {}, "bad", "unreadable")
     split = {r.name: r.traffic_percent for r in service.revisions if r.traffic_percent}
@@ -44,7 +46,7 @@ def summarize(service: Any) -> ServiceSummary:
         health, word = "warn", "5xx up"
     elif any(getattr(r, "oom_kills", None) for r in serving):
         health, word = "bad", "OOM kills"
-    elif any((getattr(r, "cold_start_share", None) or 0) > COLD_START_WARN for r in serving):
+    elif any((getattr(r, "cold_start_share", None) or 0) > cold_start_warning for r in serving):
         health, word = "warn", "cold starts"
     elif phase == "rolled_back":
         health, word = "warn", "rolled back"

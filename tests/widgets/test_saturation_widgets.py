@@ -32,11 +32,15 @@ def test_cells_mark_oom_kills_high_memory_and_cold_starts():
     assert killed["mem"].plain == "✖ 97 % 3 OOM" and killed["cold"].plain == "▲ 42.0 %"
     assert saturation_cells(revision(memory_p95=0.93))["mem"].plain == "▲ 93 %"
     assert saturation_cells(revision())["cpu"] == "—"  # no data
+    # the warnings are the config's ([analysis] memory_warning_percent, cold_start_warning_percent)
+    stricter = saturation_cells(revision(memory_p95=0.85, cold_start_share=0.12), memory_warning=0.8, cold_start_warning=0.1)
+    assert stricter["mem"].plain == "▲ 85 %" and stricter["cold"].plain == "▲ 12.0 %"
 
 
 def test_the_fleet_flags_oom_kills_and_cold_starts_over_30_percent():
     assert summarize(service(revision(cold_start_share=0.05))).health == "ok"
     assert (summarize(service(revision(cold_start_share=0.31))).health_word) == "cold starts"
+    assert summarize(service(revision(cold_start_share=0.12)), cold_start_warning=0.10).health_word == "cold starts"
     flagged = summarize(service(revision(oom_kills=1)))
     assert (flagged.health, flagged.health_word) == ("bad", "OOM kills")
 
