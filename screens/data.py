@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from console.clock import Clock
 from console.config import Config, Target
+from console.distribution import Histogram
+from console.errors import ApiError
 from console.gcp.clients import Clients
 from console.gcp.monitoring import Metrics
 from console.spend import MonthToDate, SpendReader
@@ -23,10 +25,15 @@ SPARK_WINDOWS = 30
 
 @dataclass
 class Series:
-    """Per revision, oldest first: 5xx % and p95 ms per window (windows without data skipped)."""
+    """Per revision, oldest first: 5xx % and p95 ms per window (windows without data skipped); CPU and
+    memory p95 (fractions of the limits) and cold starts (container starts ÷ requests) per window."""
 
     errors: dict[str, list[float]] = field(default_factory=dict)
     p95: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    memory: dict[str, list[float]] = field(default_factory=dict)
+    cold: dict[str, list[float]] = field(default_factory=dict)
+    saturation_error: str | None = None  # the saturation read failed: the panels say so, RED figures stay
     windows: dict = field(default_factory=dict)  # the raw RevisionWindows, for the shadow judge
     end: float = 0.0
     api_calls: int = 0
@@ -63,4 +70,25 @@ class FleetData:
             out.errors[revision] = [100.0 * w.errors / w.requests for w in ordered if w.requests]
             p95s = (w.latency.percentile(0.95) for w in ordered if w.latency is not None)
             out.p95[revision] = [p95 for p95 in p95s if p95 is not None]  # None: no requests in that window
+        try:
+            saturation = self.metrics.saturation_windows(target.project, target.region, start, end,
+                                                         service=target.service, period=period)
+        except ApiError as error:  # secondary figures: the RED sparklines stay, the panel says why these are missing
+            out.saturation_error = str(error)
+            return out
+        out.api_calls += 4
+        for (svc, revision), by_end in saturation.items():
+            windows_in_order = [by_end[k] for k in sorted(by_end)]
+            counts = raw.get((svc, revision), {})
+            out.cpu[revision] = _percentiles(w.cpu for w in windows_in_order)
+            out.memory[revision] = _percentiles(w.memory for w in windows_in_order)
+            out.cold[revision] = [
+                (w.startup.count if w.startup else 0) / counts[w.end].requests
+                for w in windows_in_order if w.end in counts and counts[w.end].requests
+            ]
         return out
+
+
+def _percentiles(histograms: Iterable[Histogram | None], q: float = 0.95) -> list[float]:
+    values = (h.percentile(q) for h in histograms if h is not None)
+    return [v for v in values if v is not None]

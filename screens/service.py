@@ -285,8 +285,16 @@ class ServiceScreen(LiveScreen):
             role=role, revision=revision, image=r.image if r else None, traffic_percent=r.traffic_percent if r else 0,
             request_rate=r.request_rate if r else None, error_rate=r.error_rate if r else None,
             p95_ms=r.p95_ms if r else None, errors=errors[-30:], p95=p95[-30:], fault=fault,
+            cpu=self._spark("cpu", revision), memory=self._spark("memory", revision), cold=self._spark("cold", revision),
+            saturation_missing=self.series.saturation_error if self.series else None,
             window_end=self.window_end, now=self.vapp.clock.now(),
         )
+
+    def _spark(self, name: str, revision: str | None) -> list[float]:
+        """The last 30 windows of one of Series' per-revision saturation figures."""
+        if self.series is None or revision is None:
+            return []
+        return getattr(self.series, name).get(revision, [])[-30:]
 
     def _cost_view(self, service: ServiceStatus, stable: str | None, candidate: str | None) -> CostView:
         app = self.vapp

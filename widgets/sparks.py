@@ -1,4 +1,5 @@
-"""Stable vs candidate side by side: current figures and sparklines of 5xx % and p95."""
+"""Stable vs candidate side by side: current figures and sparklines of 5xx % and p95, and a row of
+small ones for CPU, memory and cold starts (the plan watches saturation beside RED)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.widgets import Sparkline, Static
 
 from widgets.format import age, ms, pct, rate, short_image, short_revision, utc_time
 
+SATURATION = ("cpu", "mem", "cold")  # the small sparklines' row, in order
 MIN_WINDOWS_TO_DRAW = 2  # one window is a single value: a sparkline would draw it as a solid block
 
 
@@ -26,6 +28,10 @@ class SeriesView:
     p95_ms: float | None = None
     errors: Sequence[float] = ()  # 5xx % per window, oldest first
     p95: Sequence[float] = ()  # ms per window
+    cpu: Sequence[float] = ()  # CPU p95 per window, fraction of the limit
+    memory: Sequence[float] = ()  # memory p95 per window, fraction of the limit
+    cold: Sequence[float] = ()  # container starts ÷ requests per window
+    saturation_missing: str | None = None  # why there are no saturation figures (a failed read)
     fault: bool = False  # the border turns red (k9s pulses)
     window_end: float | None = None  # the figures are over complete windows ending here (Monitoring lags)
     now: float | None = None
@@ -33,10 +39,14 @@ class SeriesView:
 
 class RevisionSparks(Vertical):
     DEFAULT_CSS = """
-    RevisionSparks { height: 8; width: 1fr; border: round $primary-darken-2; padding: 0 1; }
+    RevisionSparks { height: 9; width: 1fr; border: round $primary-darken-2; padding: 0 1; }
     RevisionSparks.fault { border: round $error; }
     RevisionSparks > Static { height: 1; }
     RevisionSparks > Sparkline { height: 2; margin-bottom: 0; }
+    RevisionSparks > Sparkline.p95 { height: 1; }
+    RevisionSparks > .saturation { height: 1; }
+    RevisionSparks > .saturation > Static { width: auto; height: 1; margin-right: 1; }
+    RevisionSparks > .saturation > Sparkline { width: 1fr; height: 1; margin-right: 2; }
     """
 
     def __init__(self, role: str, service: str = "", **kwargs):
@@ -51,6 +61,10 @@ class RevisionSparks(Vertical):
         yield Sparkline([], classes="errors")
         yield Static("p95 per minute", classes="label")
         yield Sparkline([], classes="p95")
+        with Horizontal(classes="saturation"):
+            for name in SATURATION:
+                yield Static(name, classes=f"{name}-label")
+                yield Sparkline([], classes=name)
 
     def show(self, view: SeriesView) -> None:
         self.set_class(view.fault, "fault")
@@ -74,6 +88,16 @@ class RevisionSparks(Vertical):
             else:
                 text = f"{name} (peak {unit(max(values))})"
             label.update(Text(text, style="dim"))
+        saturation: tuple[tuple[str, Sequence[float], int], ...] = (
+            ("cpu", view.cpu, 0), ("mem", view.memory, 0), ("cold", view.cold, 1))
+        for name, per_window, decimals in saturation:
+            self.query_one(f".{name}", Sparkline).data = list(per_window) if len(per_window) >= MIN_WINDOWS_TO_DRAW else []
+            latest = pct(per_window[-1], decimals) if per_window else ("?" if view.saturation_missing else "—")
+            self.query_one(f".{name}-label", Static).update(Text(f"{name} {latest}", style="dim"))
+        self.query_one(".saturation").tooltip = (
+            f"no CPU, memory or container-start figures: {view.saturation_missing}" if view.saturation_missing else
+            "per minute: CPU and memory p95 (of the limits), cold starts (container starts ÷ requests)"
+        )
 
 
 def window_age(window_end: float | None, now: float | None) -> str:
@@ -86,7 +110,7 @@ def window_age(window_end: float | None, now: float | None) -> str:
 
 class CompareSparks(Horizontal):
     DEFAULT_CSS = """
-    CompareSparks { height: 8; }
+    CompareSparks { height: 9; }
     """
 
     def __init__(self, service: str = "", **kwargs):

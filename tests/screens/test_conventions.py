@@ -96,10 +96,27 @@ async def test_a_single_first_window_is_a_number_not_a_solid_bar(emulator, make_
         panel.show(SeriesView("candidate", "vinsight-backend-00055-evi", errors=[0.0], p95=[210.0],
                               window_end=1_800_000_000, now=1_800_000_150))
         await pilot.pause(0.05)
-        assert [spark.data for spark in panel.query(Sparkline)] == [[], []]
+        assert [panel.query_one(f".{name}", Sparkline).data for name in ("errors", "p95")] == [[], []]
         labels = " ".join(str(label.render()) for label in panel.query(".label"))
         assert "first window 0.00 %" in labels and "first window 210 ms" in labels
         assert panel.border_subtitle == "figures to 08:00 UTC, 2m old"
         panel.show(SeriesView("candidate", "vinsight-backend-00055-evi", errors=[0.0, 1.5], p95=[210.0, 250.0]))
         await pilot.pause(0.05)
-        assert [len(spark.data) for spark in panel.query(Sparkline)] == [2, 2]
+        assert [len(panel.query_one(f".{name}", Sparkline).data) for name in ("errors", "p95")] == [2, 2]
+
+
+async def test_the_panels_draw_cpu_memory_and_cold_starts_per_minute(emulator, make_app):
+    """Issue 14: saturation beside RED on the stable/candidate panels, from Monitoring's windows."""
+    app = make_app(emulator(), env="staging", service="vinsight-backend")
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_service(pilot, app)
+        panel = screen.query_one("#spark-stable", RevisionSparks)
+        await wait_for(pilot, lambda: len(panel.query_one(".cpu", Sparkline).data) >= 2, what="the cpu sparkline")
+        for name in ("cpu", "mem", "cold"):
+            data = panel.query_one(f".{name}", Sparkline).data
+            assert len(data) >= 2 and all(0 <= v <= 1 for v in data), (name, data)
+            assert re.fullmatch(rf"{name} \d+(\.\d)? %", str(panel.query_one(f".{name}-label").render())), name
+        panel.show(SeriesView("stable", "vinsight-backend-00054-jif", saturation_missing="quota exceeded"))
+        await pilot.pause(0.05)
+        assert str(panel.query_one(".cpu-label").render()) == "cpu ?"
+        assert "quota exceeded" in str(panel.query_one(".saturation").tooltip)
