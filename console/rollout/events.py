@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from console.rollout.outcomes import EventKind
 from console.smoke import SmokeResult
 
 
@@ -17,7 +18,7 @@ class Interrupted(Exception):
 @dataclass(frozen=True)
 class Event:
     at: float
-    kind: str  # an EventKind
+    kind: EventKind
     message: str
     step: int | None = None
     percent: int | None = None

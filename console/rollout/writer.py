@@ -78,7 +78,7 @@ class FencedWriter:
 
     # ----------------------------------------------------------------- events and helpers
 
-    def emit(self, kind: str, message: str, **data: Any) -> None:
+    def emit(self, kind: EventKind, message: str, **data: Any) -> None:
         state = read_rollout(self.service.annotations) if self.service else None
         self.on_event(
             Event(
