@@ -83,7 +83,7 @@ class FleetData:
             out.cpu[revision] = _percentiles(w.cpu for w in windows_in_order)
             out.memory[revision] = _percentiles(w.memory for w in windows_in_order)
             out.cold[revision] = [
-                (w.startup.count if w.startup else 0) / counts[w.end].requests
+                min(1.0, (w.startup.count if w.startup else 0) / counts[w.end].requests)  # as status caps it
                 for w in windows_in_order if w.end in counts and counts[w.end].requests
             ]
         return out
