@@ -15,6 +15,8 @@ async def start_auto(pilot, app, screen) -> str:
     await confirmed(pilot, app, "a")
     await wait_for(pilot, lambda: served(app.clients).get(candidate) == 10, timeout=30, what="10 % served")
     await wait_for(pilot, lambda: screen.auto_running, what="the rollout driven here")
+    # the screen shows the rollout once its next read sees the annotations the engine wrote
+    await wait_for(pilot, lambda: screen.state is not None and screen.state.active, timeout=30, what="the rollout on screen")
     return candidate
 
 
