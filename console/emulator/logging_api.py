@@ -325,10 +325,11 @@ class Generator:
         self.generated = 0  # records generated (not served from the cache), for benchmarks
 
     def records(self, svc: SimService, after: float, until: float, revisions: set[str] | None = None,
-                *, with_requests: bool = True) -> list[dict]:
+                *, with_requests: bool = True, with_app_errors: bool = True) -> list[dict]:
         """Records from the service's ticks ending in (after, until], revisions optionally narrowed,
         the tick under way included once final (callers list only what was received by now);
-        `with_requests=False` when the query cannot match a request log entry (it skips the bulk)."""
+        `with_requests=False` when the query cannot match a request log entry (it skips the bulk),
+        `with_app_errors=False` too when it cannot match an application error (only the system log)."""
         with_requests = with_requests and self.request_logs
         out: list[dict] = []
         for tick in self.traffic.ticks(svc, after, until, in_progress=True):
@@ -336,7 +337,7 @@ class Generator:
                 if revisions is not None and name not in revisions:
                     continue
                 out.extend(system_records(svc, name, rt, self.fleet.seed))  # container starts, OOM kills, crashes
-                if not (rt.requests if with_requests else rt.errors):
+                if not (rt.requests if with_requests else rt.errors if with_app_errors else 0):
                     continue
                 key = (svc.project, svc.region, svc.name, name, rt.start, rt.end, with_requests)
                 with self._lock:
@@ -467,7 +468,9 @@ class _Source:
 
     def __init__(self, fleet: Fleet, projects: set[str], node: filters.Node):
         self.services: list[tuple[SimService, set[str] | None]] = []
-        self.with_requests = _may_want_requests(node, projects)
+        wanted = _wanted_run_logs(node, projects)
+        self.with_requests = REQUESTS_LOG_ID in wanted
+        self.with_app_errors = STDERR_LOG_ID in wanted
         log_names = filters.allowed_values(node, ("logName",))
         if log_names is not None:
             wanted = {unquote(n) for n in log_names}
@@ -495,21 +498,24 @@ class _Source:
             self.services.append((svc, revisions))
 
 
-def _may_want_requests(node: filters.Node, projects: set[str]) -> bool:
-    """False when the filter surely excludes the request log (e.g. the incident view's
-    `logName != ".../run.googleapis.com%2Frequests"`): then the bulk of generated entries is skipped."""
-    names = {f"projects/{p}/logs/{REQUESTS_LOG_ID}" for p in projects}
+def _wanted_run_logs(node: filters.Node, projects: set[str]) -> set[str]:
+    """Which of Cloud Run's logs (RUN_LOG_IDS) the filter may match: the generator skips the bulk of
+    request entries when the filter surely excludes the request log (e.g. the incident view's
+    `logName != ".../run.googleapis.com%2Frequests"`), and every request when it reads only the
+    system log (the saturation read)."""
+    wanted = set(RUN_LOG_IDS)
     log_names = filters.allowed_values(node, ("logName",))
-    if log_names is not None and not {unquote(n) for n in log_names} & names:
-        return False
+    if log_names is not None:
+        allowed = {unquote(n) for n in log_names}
+        wanted = {lid for lid in wanted if any(f"projects/{p}/logs/{lid}" in allowed for p in projects)}
     for term in filters.conjuncts(node):
         if not isinstance(term, filters.Compare):
             continue
-        if term.path == ("logName",) and term.op == "!=" and unquote(str(term.value)) in names:
-            return False
-        if term.op == "log_id" and unquote(str(term.value)) != REQUESTS_LOG_ID:
-            return False
-    return True
+        if term.path == ("logName",) and term.op == "!=":
+            wanted -= {lid for lid in RUN_LOG_IDS if unquote(str(term.value)) in {f"projects/{p}/logs/{lid}" for p in projects}}
+        if term.op == "log_id":
+            wanted &= {unquote(str(term.value))}
+    return wanted
 
 
 _GENERATED_LABELS = {"instanceId"}
@@ -590,7 +596,8 @@ class Query:
                     found.append((item.key, item.record, item.pb))
             if generate:
                 for svc, revisions in source.services:
-                    for record in self.generator.records(svc, a, b, revisions, with_requests=source.with_requests):
+                    for record in self.generator.records(svc, a, b, revisions, with_requests=source.with_requests,
+                                                           with_app_errors=source.with_app_errors):
                         # not listed before Logging has received it (the ingestion lag)
                         if record["receiveTimestamp"] <= now and filters.matches(node, record):
                             found.append(((record["timestamp"], record["insertId"]), record, None))
@@ -772,7 +779,8 @@ def handlers(fleet: Fleet, logs: LogStore, traffic: Traffic,
         for svc, revisions in source.services:
             # every tick up to the one under way (received by `until` is the filter): an entry received
             # before its tick ends must not be skipped
-            for record in generator.records(svc, lookback, math.inf, revisions, with_requests=source.with_requests):
+            for record in generator.records(svc, lookback, math.inf, revisions, with_requests=source.with_requests,
+                                             with_app_errors=source.with_app_errors):
                 if after < record["receiveTimestamp"] <= until and filters.matches(node, record):
                     out.append(((record["timestamp"], record["insertId"]), record))
         return out

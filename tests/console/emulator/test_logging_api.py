@@ -346,3 +346,19 @@ def test_at_most_10_tail_sessions_per_project(emu, clients):
         for call in calls:
             call.cancel()
     assert _until(lambda: emu.log_quotas.open_tails.get("vinsight-staging") == 0)
+
+
+def test_a_query_for_one_log_generates_only_that_log():
+    """The saturation read names the system log: the emulator must not simulate every request of the
+    hour to answer it (it did, and a service screen's first read took 15 s)."""
+    from console.emulator.logging_api import REQUESTS_LOG_ID, RUN_LOG_IDS, STDERR_LOG_ID, _wanted_run_logs
+    from console.emulator.system_logs import SYSTEM_LOG_ID
+    from console.gcp.logs import system_log_filter
+
+    projects = {"vinsight-prod"}
+    wanted = lambda text: _wanted_run_logs(filters.parse_logging(text), projects)  # noqa: E731
+    assert wanted(system_log_filter("vinsight-prod", "us-central1", 0.0, 60.0)) == {SYSTEM_LOG_ID}
+    assert wanted('logName!="projects/vinsight-prod/logs/run.googleapis.com%2Frequests" AND severity>=ERROR') == {
+        STDERR_LOG_ID, SYSTEM_LOG_ID}
+    assert wanted('log_id("run.googleapis.com/requests")') == {REQUESTS_LOG_ID}
+    assert wanted("severity>=ERROR") == set(RUN_LOG_IDS)
