@@ -171,11 +171,16 @@ class RequestLogFeed:
 
     # --- backfill
     def backfill(self, services: list[str], since: float, *, clear: bool = True) -> bool:
-        """ListLogEntries of the services from `since`, everything received by now. With `clear`,
-        success makes [since, ∞) known; failure (read quota spent, an API error) marks it unknown."""
+        """ListLogEntries of the services from `since` up to now, everything received by now. With
+        `clear`, success makes [since, ∞) known; failure (read quota spent, an API error) marks it unknown.
+
+        Bounded at now: entries stamped later arrive by the tail (open before any backfill of its own)
+        or by the next pull, and an open end chased the newest entries page after page for as long as
+        a busy service (or a fast clock) wrote them quicker than they were read."""
         from google.cloud.logging_v2.types import ListLogEntriesRequest
 
-        text = request_log_filter(self.project, self.region, services) + f' AND timestamp >= "{_rfc3339(since)}"'
+        text = (request_log_filter(self.project, self.region, services)
+                + f' AND timestamp >= "{_rfc3339(since)}" AND timestamp < "{_rfc3339(self.clock.now())}"')
         request = ListLogEntriesRequest(resource_names=[f"projects/{self.project}"], filter=text,
                                         order_by="timestamp asc", page_size=LIST_PAGE_SIZE)
         try:

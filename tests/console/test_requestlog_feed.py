@@ -38,8 +38,32 @@ def test_a_read_back_counts_each_request_once_as_monitoring_does(emulator, clien
     assert feed.log.watermark() <= manual_clock.now() - 5
 
 
+def test_a_read_back_ends_at_now_while_the_service_writes_faster_than_it_is_read(emulator, clients_for, manual_clock,
+                                                                              monkeypatch):
+    """A busy service (or a fast clock) writes a page's worth of entries while one page is read: a read
+    back with an open end chased the newest entries page after page and never finished."""
+    emu = emulator()
+    clients = clients_for(emu)
+    manual_clock.advance(600)
+    client, list_entries, calls = clients.logging, clients.logging.list_log_entries, []
+
+    def slow_list(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 40:
+            raise RuntimeError("still reading after 40 pages")
+        response = list_entries(*args, **kwargs)
+        manual_clock.advance(120)  # two minutes of traffic go by while each page is read
+        return response
+
+    monkeypatch.setattr(client, "list_log_entries", slow_list)
+    feed = RequestLogFeed(clients, PROJECT, REGION, manual_clock, live=False)
+    start = manual_clock.now() - 300
+    assert feed.backfill(["vinsight-backend"], start), feed.error
+    assert 1 < len(calls) <= 40 and feed.log.entries("vinsight-backend", start, manual_clock.now())
+
+
 def test_one_live_tail_follows_every_watched_service(emulator, clients_for):
-    clock = Clock(30.0, time.time())
+    clock = Clock(10.0, time.time())  # ×10: the 30 s bound below is 3 real seconds of delivery on a busy machine
     emu = emulator(clock=clock)
     feed = RequestLogFeed(clients_for(emu), PROJECT, REGION, clock)
     try:
