@@ -19,6 +19,7 @@ from screens.bindings import APP_BINDINGS, DESCRIPTIONS
 from screens.commands import ActionCommands
 from screens.data import FleetData, MonthToDate
 from screens.modals import HelpScreen
+from widgets.palette import ALARM, tone_theme
 
 if TYPE_CHECKING:
     from screens.service import ServiceScreen
@@ -70,6 +71,17 @@ class VinconsoleApp(App[None]):
         self._month_mono = 0.0
         if config.keys:
             self.set_keymap(dict(config.keys))
+        self.console.push_theme(tone_theme(self.get_css_variables()))
+
+    def watch_theme(self) -> None:
+        """Recolour every tone (widgets.palette) from the new theme's variables, then redraw what is on top
+        (text already converted for display keeps its colours until drawn again)."""
+        from screens.live import LiveScreen
+
+        self.console.pop_theme()
+        self.console.push_theme(tone_theme(self.get_css_variables()))
+        if isinstance(self.screen, LiveScreen):
+            self.screen.refresh_soon()
 
     def month_if_due(self, fleet: FleetStatus | None) -> MonthToDate | None:
         """Worker threads only: read month-to-date spend when it is due (one reader at a time).
@@ -222,7 +234,7 @@ class VinconsoleApp(App[None]):
         notes: list[str | Text] = ["j / k or ↓ / ↑ move the cursor in a list."]
         if self.read_only:
             notes.append("READ-ONLY: every action that changes traffic is hidden and refused.")
-        notes.append(Text.assemble(("⚑ PRODUCTION", "bold red"), (
+        notes.append(Text.assemble(("⚑ PRODUCTION", ALARM), (
             " marks a production environment (production = true in config.toml): every traffic change there asks "
             "for the service name to be typed, then enter.", "dim")))
         notes.append("State is shown as a symbol plus colour: ● ok  ▲ warning  ✖ bad  ◆ in progress  ? no data; ↑/↓ mark values that moved.")

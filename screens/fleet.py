@@ -18,6 +18,7 @@ from widgets.filter_box import FilterBox
 from widgets.fleet_table import FleetTable
 from widgets.format import usd
 from widgets.key_hints import KeyHints
+from widgets.palette import ALARM, OK, WARN
 from widgets.status_line import StatusLine
 
 
@@ -43,7 +44,7 @@ class FleetScreen(LiveScreen):
     def _banner(self) -> Text:
         text = Text(self.vapp.banner)
         if self.filter_text:
-            text.append(f"   filter: {self.filter_text}", style="yellow")
+            text.append(f"   filter: {self.filter_text}", style=WARN)
         return text
 
     def on_mount(self) -> None:
@@ -104,7 +105,7 @@ class FleetScreen(LiveScreen):
             bar = budget_bar(month.total, month.forecast, budget.monthly_usd, budget.alert_percents)
             status = budget_status(month.total, month.forecast, budget.monthly_usd, budget.alert_percents, month.forecast_basis)
             share = (month.forecast or month.total) / budget.monthly_usd * 100
-            mark = Text(f" {share:.0f} % {status.badge()}", style={"over": "bold red", "alert": "yellow"}.get(status.level, "green"))
+            mark = Text(f" {share:.0f} % {status.badge()}", style={"over": ALARM, "alert": WARN}.get(status.level, OK))
             self.query_one("#budget", Static).update(Text.assemble(line, "\n", bar, mark))
         else:
             self.query_one("#budget", Static).update(Text("month to date: reading…" if app.month_enabled else "", style="dim"))

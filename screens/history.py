@@ -21,6 +21,7 @@ from widgets.dora import DoraPanel, lead_time_note
 from widgets.filter_box import FilterBox
 from widgets.history_table import RolloutDetail, RolloutsTable
 from widgets.key_hints import KeyHints
+from widgets.palette import WARN
 from widgets.status_line import StatusLine
 
 SPANS = {"7d": 7 * 86400.0, "30d": 30 * 86400.0, "90d": 90 * 86400.0}
@@ -91,9 +92,9 @@ class HistoryScreen(LiveScreen):
             total = len(self.history.rollouts)
             text.append(f"  {total} rollouts and rollbacks")
             if self.filter_text:
-                text.append(f", {shown} match “{self.filter_text}”", style="yellow")
+                text.append(f", {shown} match “{self.filter_text}”", style=WARN)
         elif self._loading or self.history is None:
-            text.append("  reading…", style="yellow")
+            text.append("  reading…", style=WARN)
         self.query_one("#summary", Static).update(text)
 
     def _draw(self) -> None:

@@ -34,6 +34,7 @@ from widgets.error_groups import ErrorGroupsTable, clock_text, revisions_text
 from widgets.format import age, pct, short_revision, split_text
 from widgets.incident_table import IncidentTable, level_text
 from widgets.key_hints import KeyHints
+from widgets.palette import ACTIVE, ALARM, OK, OK_STRONG, WARN
 from widgets.status_line import StatusLine
 from widgets.timeline import TimelineChart, TimelineView
 
@@ -230,7 +231,7 @@ class IncidentScreen(LiveScreen):
             return
         text = Text(f"{row.env} / {row.service}", style="bold")
         if row.production:
-            text.append("  ⚑ PRODUCTION", style="bold red")
+            text.append("  ⚑ PRODUCTION", style=ALARM)
         text.append("   ")
         text.append_text(level_text(row.level))
         if row.reason:
@@ -257,19 +258,19 @@ class IncidentScreen(LiveScreen):
             return Text("last known good: reading…", style="dim")
         good = detail.last_good
         if good is None:
-            return Text("● no alert: the error budget burns below every paging rate, nothing to roll back", style="green")
+            return Text("● no alert: the error budget burns below every paging rate, nothing to roll back", style=OK)
         if good.revision is None:
-            return Text(f"? no last known good revision: {good.reason}", style="yellow")
+            return Text(f"? no last known good revision: {good.reason}", style=WARN)
         key = "r" if not self.vapp.read_only else "read-only: no rollback here"
         out = Text("last known good: ", style="bold")
-        out.append(short_revision(good.revision, row.service), style="bold green")
+        out.append(short_revision(good.revision, row.service), style=OK_STRONG)
         out.append(f" — {good.reason.replace(row.service + '-', '')}")
         if self.vapp.read_only:
-            out.append(f"   ({key})", style="yellow")
+            out.append(f"   ({key})", style=WARN)
         elif good.revision in row.serving and row.serving.get(good.revision) == 100:
             out.append("   (serving 100 % already)", style="dim")
         else:
-            out.append(f"   {key} rolls back to it", style="bold red")
+            out.append(f"   {key} rolls back to it", style=ALARM)
         return out
 
     def _timeline_view(self, detail: Any) -> TimelineView:
@@ -303,16 +304,16 @@ class IncidentScreen(LiveScreen):
     def _draw_tail(self) -> None:
         state = self.tail_state
         if state == "live":
-            text = Text("● live tail", style="green")
+            text = Text("● live tail", style=OK)
             text.append(f" · {self.tail_new} new entries since the last read", style="")
             if self.tail_last is not None:
                 text.append(f" · last {datetime.fromtimestamp(self.tail_last, UTC).strftime('%H:%M:%S')}", style="dim")
         elif state == "connecting":
-            text = Text("◌ tail connected, waiting for the first new entry", style="cyan")
+            text = Text("◌ tail connected, waiting for the first new entry", style=ACTIVE)
         elif state == "reconnecting":
-            text = Text(f"▲ tail reconnecting (attempt {max(1, self._reconnects_seen)})", style="yellow")
+            text = Text(f"▲ tail reconnecting (attempt {max(1, self._reconnects_seen)})", style=WARN)
             if self.tail_error:
-                text.append(f": {self.tail_error[:100]}", style="yellow")
+                text.append(f": {self.tail_error[:100]}", style=WARN)
         else:
             text = Text("tail off", style="dim")
         self.query_one("#tail", Static).update(text)

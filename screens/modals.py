@@ -14,6 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from widgets.palette import ACTIVE_STRONG, ALARM
+
 MODAL_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical, {name} > VerticalScroll {{
@@ -48,7 +50,7 @@ class ConfirmTraffic(ModalScreen[bool]):
             yield Label(f"{self.target_key}: change traffic?", classes="title")
             yield Static(Text(self.plan))
             if self.production:
-                yield Static(Text(f"⚑ PRODUCTION — type the service name ({self.service}) and press enter", style="bold red"))
+                yield Static(Text(f"⚑ PRODUCTION — type the service name ({self.service}) and press enter", style=ALARM))
                 yield Input(placeholder=self.service, id="typed")
                 yield Static("esc cancels; a wrong name changes nothing", classes="hint")
             else:
@@ -236,7 +238,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 2), show_edge=False, header_style="dim")
-        table.add_column("key", style="bold cyan", justify="right", no_wrap=True)
+        table.add_column("key", style=ACTIVE_STRONG, justify="right", no_wrap=True)
         table.add_column("what it does", ratio=1)
         table.add_column("[keys] id", style="dim", no_wrap=True)
         for key, description, binding_id in self.rows:

@@ -44,6 +44,7 @@ from widgets.filter_box import FilterBox
 from widgets.format import rollout_text, short_revision, utc_time
 from widgets.history import StepHistory
 from widgets.key_hints import KeyHints
+from widgets.palette import ACTIVE, ALARM, BAD, OK, WARN, WARN_STRONG
 from widgets.revisions_table import RevisionsTable
 from widgets.smoke import SmokeResults
 from widgets.sparks import CompareSparks, SeriesView
@@ -208,7 +209,7 @@ class ServiceScreen(LiveScreen):
         text = Text(f"{t.env} / {t.service}", style="bold")
         text.append(f"  {t.project} · {t.region}", style="dim")
         if self.production:
-            text.append("  ⚑ PRODUCTION", style="bold red")
+            text.append("  ⚑ PRODUCTION", style=ALARM)
         now = self.vapp.clock.now()
         if self.current is not None:
             text.append("  ")
@@ -353,8 +354,8 @@ class ServiceScreen(LiveScreen):
         event = message.event
         kind = event.kind
         style = {
-            EventKind.ROLLBACK: "bold red", EventKind.ERROR: "red", EventKind.WARN: "yellow",
-            EventKind.PROMOTE: "green", EventKind.VERDICT: "bold", EventKind.TRAFFIC: "cyan",
+            EventKind.ROLLBACK: ALARM, EventKind.ERROR: BAD, EventKind.WARN: WARN,
+            EventKind.PROMOTE: OK, EventKind.VERDICT: "bold", EventKind.TRAFFIC: ACTIVE,
         }.get(EventKind(kind), "")
         self.query_one("#events", RichLog).write(
             Text(f"{utc_time(event.at, seconds=True)} {kind:>8} {event.message}", style=style)
@@ -708,7 +709,7 @@ def paused_text(state: RolloutState, bake_seconds: float) -> Text:
     served = state.served_at if state.served_at is not None else state.step_started
     baked = max(0, int((state.paused_at or served) - served))
     return Text(f"  ⏸ PAUSED — baked {baked // 60}:{baked % 60:02d} of {int(bake_seconds) // 60}:"
-                f"{int(bake_seconds) % 60:02d}, clock stopped", style="bold yellow")
+                f"{int(bake_seconds) % 60:02d}, clock stopped", style=WARN_STRONG)
 
 
 def state_of(rollout: dict | None) -> RolloutState | None:

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from widgets.format import usd
+from widgets.palette import ALARM, BAD, OK, WARN, WARN_STRONG
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def budget_bar(spent: float | None, forecast: float | None, budget: float | None
     cells_forecast = min(width, round(width * (forecast or spent) / budget))
     mark_cells = {min(width - 1, round(width * m / 100)) for m in marks}
     worst = (forecast or spent) / budget * 100
-    style = "red" if worst >= max(marks, default=90) else "yellow" if worst >= min(marks, default=50) else "green"
+    style = BAD if worst >= max(marks, default=90) else WARN if worst >= min(marks, default=50) else OK
     out = Text()
     for i in range(width):
         if i in mark_cells:
@@ -84,9 +85,9 @@ class CostPanel(Static):
             ratio = view.candidate_per_1k / view.stable_per_1k - 1
             costlier = ratio > view.margin
             if costlier:
-                parts.append(Text(f"▲ candidate costs {ratio * 100:+.0f} % per request vs stable (margin {view.margin * 100:.0f} %)", style="bold yellow"))
+                parts.append(Text(f"▲ candidate costs {ratio * 100:+.0f} % per request vs stable (margin {view.margin * 100:.0f} %)", style=WARN_STRONG))
             else:
-                parts.append(Text(f"● candidate {ratio * 100:+.0f} % per request vs stable (within {view.margin * 100:.0f} %)", style="green"))
+                parts.append(Text(f"● candidate {ratio * 100:+.0f} % per request vs stable (within {view.margin * 100:.0f} %)", style=OK))
         self.set_class(costlier, "costlier")
         for label, count, per_hour in view.min_instances:
             parts.append(Text(f"min instances: {label} keeps {count} warm — {usd(per_hour)}/h idle "
@@ -104,6 +105,6 @@ class CostPanel(Static):
             marks = Text("marks at " + " / ".join(f"{m} %" for m in view.marks), style="dim")
             if view.budget_badge:
                 marks.append(" · ")
-                marks.append(view.budget_badge, style={"over": "bold red", "alert": "yellow"}.get(view.budget_level, "green"))
+                marks.append(view.budget_badge, style={"over": ALARM, "alert": WARN}.get(view.budget_level, OK))
             parts.append(marks)
         self.update(Group(*parts))

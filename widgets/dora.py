@@ -15,12 +15,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from console.units import minutes
+from widgets.palette import ALARM, OK
 
 
 def judged(value: float | None, met: bool | None, text: str) -> Text:
     if value is None or met is None:
         return Text("? no data", style="dim")
-    return Text(("✔ " if met else "✖ ") + text, style="green" if met else "bold red")
+    return Text(("✔ " if met else "✖ ") + text, style=OK if met else ALARM)
 
 
 def figures_row(name: str, figures: Any, targets: Any) -> list[Any]:

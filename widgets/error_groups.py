@@ -14,6 +14,7 @@ from rich.text import Text
 from console.units import utc_time
 from widgets.format import age, short_revision
 from widgets.keyed_table import KeyedTable
+from widgets.palette import BAD
 
 
 def clock_text(at: float, now: float) -> str:
@@ -43,13 +44,13 @@ class ErrorGroupsTable(KeyedTable):
         self.clear()
         for group in self.groups:
             count = Text(f"{group.count:>6}", style="bold")
-            count.append(" ↑" if group.signature in bumped else "  ", style="red")
+            count.append(" ↑" if group.signature in bumped else "  ", style=BAD)
             self.add_row(
                 count,
                 clock_text(group.first_seen, now),
                 clock_text(group.last_seen, now),
                 revisions_text(group.revisions, service),
-                Text(group.message, style="red" if group.signature in bumped else ""),
+                Text(group.message, style=BAD if group.signature in bumped else ""),
                 key=group.signature,
             )
         if keep is not None:

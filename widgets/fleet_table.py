@@ -23,6 +23,7 @@ from widgets.format import (
     with_trend,
 )
 from widgets.keyed_table import KeyedTable, fits_width
+from widgets.palette import BAD
 from widgets.summary import summarize
 
 
@@ -65,7 +66,7 @@ class FleetTable(KeyedTable):
             old = previous.get(key)
             old_sum = summarize(old, self.cold_start_warning) if old is not None else None
             if service.error:
-                serving: Text | str = Text("✖ " + error_brief(service.error, 30 if narrow else 60), style="red")
+                serving: Text | str = Text("✖ " + error_brief(service.error, 30 if narrow else 60), style=BAD)
             else:
                 serving = split_text(now_sum.split, service.service, separator="\n" if narrow else " · ")
             health = health_text(now_sum.health, "ok" if now_sum.health == "ok" else now_sum.health_word, symbol_only=narrow)

@@ -12,23 +12,24 @@ from typing import Any
 from rich.text import Text
 
 from console.units import age, mmss, ms, pct, rate, usd, utc_time  # noqa: F401 - the screens' formatters, shared with the CLI
+from widgets.palette import ACTIVE, ALARM, BAD, OK, WARN
 
 #: health → (symbol, style). The symbol carries the meaning; the colour only helps.
 HEALTH = {
-    "ok": ("●", "green"),
-    "warn": ("▲", "yellow"),
-    "bad": ("✖", "bold red"),
+    "ok": ("●", OK),
+    "warn": ("▲", WARN),
+    "bad": ("✖", ALARM),
     "unknown": ("?", "dim"),
-    "busy": ("◆", "cyan"),
+    "busy": ("◆", ACTIVE),
 }
 
 PHASE = {
-    "smoke": ("◆", "cyan", "smoke checks"),
-    "baking": ("◆", "cyan", "baking"),
-    "paused": ("‖", "yellow", "paused"),
-    "promoted": ("✔", "green", "promoted"),
-    "rolled_back": ("↺", "bold red", "rolled back"),
-    "aborted": ("■", "yellow", "aborted"),
+    "smoke": ("◆", ACTIVE, "smoke checks"),
+    "baking": ("◆", ACTIVE, "baking"),
+    "paused": ("‖", WARN, "paused"),
+    "promoted": ("✔", OK, "promoted"),
+    "rolled_back": ("↺", ALARM, "rolled back"),
+    "aborted": ("■", WARN, "aborted"),
 }
 
 UP, DOWN = "↑", "↓"
@@ -76,7 +77,7 @@ def with_trend(text: str, mark: str, bad_when_up: bool = True) -> Text:
     out = Text(text)
     if mark:
         bad = (mark == UP) == bad_when_up
-        out.append(" " + mark, style="red" if bad else "green")
+        out.append(" " + mark, style=BAD if bad else OK)
     else:
         out.append("  ")
     return out
@@ -95,9 +96,9 @@ def rollout_text(
     if not rollout:
         return Text("idle", style="dim")
     if "error" in rollout:
-        return Text("? " + str(rollout["error"]), style="yellow")
+        return Text("? " + str(rollout["error"]), style=WARN)
     phase = str(rollout.get("phase", "?"))
-    symbol, style, word = PHASE.get(phase, ("?", "yellow", phase))
+    symbol, style, word = PHASE.get(phase, ("?", WARN, phase))
     percent = rollout.get("percent", 0)
     if phase == "baking":
         baked = now - float(rollout.get("step_started") or now)
@@ -114,7 +115,7 @@ def rollout_text(
 
 def service_name(env: str, service: str, production: bool, two_lines: bool = False) -> Text:
     """'production/vinsight-backend ⚑' (⚑: production), or env ⚑ over service on two lines."""
-    flag = Text(" ⚑", style="bold red") if production else Text("")
+    flag = Text(" ⚑", style=ALARM) if production else Text("")
     if two_lines:
         return Text.assemble(env, flag, "\n", service)
     return Text.assemble(f"{env}/{service}", flag)

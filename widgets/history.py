@@ -11,8 +11,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from widgets.format import mmss
+from widgets.palette import ACTIVE, ALARM, OK, WARN
 
-VERDICT = {"pass": ("✔ pass", "green"), "fail": ("✖ fail", "bold red"), "inconclusive": ("? inconclusive", "yellow")}
+VERDICT = {"pass": ("✔ pass", OK), "fail": ("✖ fail", ALARM), "inconclusive": ("? inconclusive", WARN)}
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class StepHistory(Static):
         table.add_column()
         table.add_column(ratio=1)
         for step in steps:
-            word, style = VERDICT.get(step.verdict or "", ("◆ baking", "cyan"))
+            word, style = VERDICT.get(step.verdict or "", ("◆ baking", ACTIVE))
             duration = (step.ended if step.ended is not None else now) - step.started
             table.add_row(f"{step.percent} %", mmss(duration), Text(word, style=style), Text(step.reasons[0] if step.reasons else "", overflow="ellipsis", no_wrap=True))
         parts = [Text(headline)] if headline else []

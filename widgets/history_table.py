@@ -17,14 +17,15 @@ from textual.widgets import Static
 from console.units import minutes
 from widgets.format import short_revision
 from widgets.keyed_table import KeyedTable, fits_width
+from widgets.palette import ACTIVE, ALARM, BAD, CHANGE, OK, WARN
 
 OUTCOME = {
-    "promoted": ("✔ promoted", "green"),
-    "rolled_back": ("↺ rolled back", "bold red"),
-    "aborted": ("■ aborted", "yellow"),
-    "in_progress": ("◆ in progress", "cyan"),
+    "promoted": ("✔ promoted", OK),
+    "rolled_back": ("↺ rolled back", ALARM),
+    "aborted": ("■ aborted", WARN),
+    "in_progress": ("◆ in progress", ACTIVE),
 }
-VERDICT = {"pass": ("✔", "green"), "fail": ("✖", "bold red"), "inconclusive": ("?", "yellow")}
+VERDICT = {"pass": ("✔", OK), "fail": ("✖", ALARM), "inconclusive": ("?", WARN)}
 
 
 def when(at: float | None) -> str:
@@ -40,11 +41,11 @@ def ended_text(started: float, ended: float | None) -> str:
 
 def outcome_text(rollout: Any) -> Text:
     if rollout.kind == "rollback":
-        return Text("↶ operator rollback", style="bold red")
+        return Text("↶ operator rollback", style=ALARM)
     word, style = OUTCOME.get(rollout.outcome, (rollout.outcome, ""))
     out = Text(word, style=style)
     if rollout.outcome == "promoted" and rollout.reverted is not None:
-        out.append(" ↶ reverted", style="red")
+        out.append(" ↶ reverted", style=BAD)
     return out
 
 
@@ -55,7 +56,7 @@ def steps_text(rollout: Any) -> Text:
             out.append(" ")
         out.append(f"{step.percent}%")
         if step.verdict:
-            symbol, style = VERDICT.get(step.verdict, ("?", "yellow"))
+            symbol, style = VERDICT.get(step.verdict, ("?", WARN))
             out.append(symbol, style=style)
     if rollout.why and rollout.outcome != "promoted":
         out.append(f" ({rollout.why})", style="dim")
@@ -64,7 +65,7 @@ def steps_text(rollout: Any) -> Text:
 
 def driver_text(rollout: Any) -> Text:
     kind = rollout.driver_kind
-    out = Text("CI " if kind == "ci" else "op " if kind == "operator" else "? ", style="cyan" if kind == "ci" else "magenta")
+    out = Text("CI " if kind == "ci" else "op " if kind == "operator" else "? ", style=ACTIVE if kind == "ci" else CHANGE)
     out.append(rollout.driver_name or rollout.driver)
     return out
 

@@ -15,12 +15,13 @@ from rich.text import Text
 from console.units import utc_time
 from widgets.format import age, error_brief, ms, pct, service_name, split_text, trend, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
+from widgets.palette import ALARM, BAD, OK, WARN
 
 #: alert level → (symbol, style, word); the symbol carries the meaning, the colour helps.
 LEVEL = {
-    "page": ("✖", "bold red", "page"),
-    "ticket": ("▲", "yellow", "ticket"),
-    "ok": ("●", "green", "ok"),
+    "page": ("✖", ALARM, "page"),
+    "ticket": ("▲", WARN, "ticket"),
+    "ok": ("●", OK, "ok"),
 }
 PAGE_BURN = 14.4
 TICKET_BURN = 6.0
@@ -36,9 +37,9 @@ def burn_text(rate: float | None, page: float = PAGE_BURN, ticket: float = TICKE
     if rate is None:
         return Text("—", style="dim")
     if rate >= page:
-        return Text(f"✖ {rate:.1f}×", style="bold red")
+        return Text(f"✖ {rate:.1f}×", style=ALARM)
     if rate >= ticket:
-        return Text(f"▲ {rate:.1f}×", style="yellow")
+        return Text(f"▲ {rate:.1f}×", style=WARN)
     return Text(f"{rate:.1f}×")
 
 
@@ -49,7 +50,7 @@ def errors_text(now: float | None, baseline: float | None, separator: str = " ")
     mark = trend(now, baseline, relative=1.0, absolute=0.005)  # more than double and +0.5 pp
     out = with_trend(pct(now), mark)
     if mark:
-        out.stylize("bold red", 0, len(pct(now)))
+        out.stylize(ALARM, 0, len(pct(now)))
     out.append(f"{separator}({pct(baseline)})", style="dim")
     return out
 
@@ -58,7 +59,7 @@ def latency_text(p95: float | None, target_ms: float | None, separator: str = " 
     if p95 is None:
         return Text("—", style="dim")
     over = target_ms is not None and p95 > target_ms
-    out = Text(("✖ " if over else "") + ms(p95), style="bold red" if over else "")
+    out = Text(("✖ " if over else "") + ms(p95), style=ALARM if over else "")
     if target_ms is not None:
         out.append(f"{separator}/ {ms(target_ms)}", style="dim")
     return out
@@ -96,16 +97,16 @@ class IncidentTable(KeyedTable):
             name = service_name(row.env, row.service, row.production, two_lines=narrow)
             if row.error:
                 brief = error_brief(row.error, 24 if narrow else 70)
-                error = Text("✖ " + (brief.replace(": ", ":\n", 1) if narrow else brief), style="red")
+                error = Text("✖ " + (brief.replace(": ", ":\n", 1) if narrow else brief), style=BAD)
                 # the error where the row has room: under "serving", or narrow (no serving) under 5xx
-                self.add_cells({"alert": Text("? unreadable", style="yellow"), "env/service": name,
+                self.add_cells({"alert": Text("? unreadable", style=WARN), "env/service": name,
                                 "5xx (day)": error, "serving": error}, key=key)
                 continue
             old = previous.get(key)
             errors = errors_text(row.error_rate, row.baseline_error_rate, separator)
             moved = trend(row.error_rate, old.error_rate, relative=0.25, absolute=0.002) if old is not None else ""
             if moved:
-                errors.append(" " + moved, style="red" if moved == "↑" else "green")
+                errors.append(" " + moved, style=BAD if moved == "↑" else OK)
             self.add_cells({
                 "alert": level_text(row.level),
                 "env/service": name,

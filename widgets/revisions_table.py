@@ -10,6 +10,7 @@ from rich.text import Text
 from console.saturation import COLD_START_WARNING
 from widgets.format import age, ms, pct, rate, short_image, short_revision, trend, usd, with_trend
 from widgets.keyed_table import KeyedTable, fits_width
+from widgets.palette import ACTIVE, ALARM, OK, WARN
 
 MEMORY_WARNING = 0.90  # analysis.memory_warning_percent's default, as a fraction
 
@@ -49,8 +50,8 @@ class RevisionsTable(KeyedTable):
                 tag = f"{tag} ({role})" if tag else f"({role})"
             traffic = Text(f"{r.traffic_percent} %", style="bold" if r.traffic_percent else "dim")
             if o is not None and o.traffic_percent != r.traffic_percent:
-                traffic.append(" ↑" if r.traffic_percent > o.traffic_percent else " ↓", style="cyan")
-            ready = Text("✔ yes", style="green") if r.ready else Text("✖ no", style="bold red")
+                traffic.append(" ↑" if r.traffic_percent > o.traffic_percent else " ↓", style=ACTIVE)
+            ready = Text("✔ yes", style=OK) if r.ready else Text("✖ no", style=ALARM)
             cells = {
                 "revision": short_revision(r.name, service.service),
                 "age": age(r.age_seconds),
@@ -83,11 +84,11 @@ def saturation_cells(
     kills = getattr(r, "oom_kills", None) or 0
     memory = Text(pct(memory_p95, 0))
     if kills:
-        memory = Text(f"✖ {pct(memory_p95, 0)} {kills} OOM", style="bold red")
+        memory = Text(f"✖ {pct(memory_p95, 0)} {kills} OOM", style=ALARM)
     elif memory_p95 is not None and memory_p95 > memory_warning:
-        memory = Text(f"▲ {pct(memory_p95, 0)}", style="yellow")
+        memory = Text(f"▲ {pct(memory_p95, 0)}", style=WARN)
     share = getattr(r, "cold_start_share", None)
     cold = Text(pct(share, 1))
     if share is not None and share > cold_start_warning:
-        cold = Text(f"▲ {pct(share, 1)}", style="yellow")
+        cold = Text(f"▲ {pct(share, 1)}", style=WARN)
     return {"cpu": cpu, "mem": memory, "cold": cold}

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from widgets.format import ms
+from widgets.palette import ALARM, OK
 
 
 class SmokeResults(Static):
@@ -36,7 +37,7 @@ class SmokeResults(Static):
         for _ in range(4):
             table.add_column()
         for r in results:
-            mark = Text("✔ ok", style="green") if r.get("ok") else Text("✖ FAILED", style="bold red")
+            mark = Text("✔ ok", style=OK) if r.get("ok") else Text("✖ FAILED", style=ALARM)
             status = r.get("status")
             table.add_row(mark, str(r.get("name")), f"HTTP {status}" if status else "no answer",
                           ms(r.get("latency_ms")) + (f"  {r.get('error')}" if r.get("error") else ""))

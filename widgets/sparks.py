@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
 from widgets.format import age, ms, pct, rate, short_image, short_revision, utc_time
+from widgets.palette import ALARM
 
 SATURATION = ("cpu", "mem", "cold")  # the small sparklines' row, in order
 MIN_WINDOWS_TO_DRAW = 2  # one window is a single value: a sparkline would draw it as a solid block
@@ -72,7 +73,7 @@ class RevisionSparks(Vertical):
         self.border_title = f"{view.role} {name}" + (f" · {short_image(view.image)}" if view.image else "")
         figures = Text(f"{view.traffic_percent} % · {rate(view.request_rate)} · 5xx {pct(view.error_rate)} · p95 {ms(view.p95_ms)}")
         if view.fault:
-            figures = Text("✖ ", style="bold red") + figures
+            figures = Text("✖ ", style=ALARM) + figures
         self.query_one(".figures", Static).update(figures)
         self.border_subtitle = window_age(view.window_end, view.now)
         labels = list(self.query(".label").results(Static))

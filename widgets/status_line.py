@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from widgets.format import age
+from widgets.palette import ACTIVE, ALARM, BAD, BADGE, OK, WARN
 
 
 class StatusLine(Widget):
@@ -29,23 +30,23 @@ class StatusLine(Widget):
         that its advice (which role, which setting) is never cut off at the edge."""
         out = Text(no_wrap=not self.error, overflow="ellipsis")
         if self.read_only:
-            out.append("READ-ONLY ", style="bold black on yellow")
+            out.append("READ-ONLY ", style=BADGE)
             out.append(" ")
         if self.data_age is None:
-            out.append("no data yet" if self.error else "… reading", style="yellow")
+            out.append("no data yet" if self.error else "… reading", style=WARN)
         else:
             stale = self.data_age > 30
-            out.append(("▲ " if stale else "● ") + f"data {age(self.data_age)} old", style="yellow" if stale else "green")
+            out.append(("▲ " if stale else "● ") + f"data {age(self.data_age)} old", style=WARN if stale else OK)
         if self.calls is not None:
             out.append(f"  {self.calls} API calls/refresh", style="dim")
         if self.busy:
-            out.append("  ◆ " + self.busy, style="cyan")
+            out.append("  ◆ " + self.busy, style=ACTIVE)
         if self.source:
             out.append("  " + self.source, style="dim")
         if self.error:
-            out.append("  ✖ API error", style="bold red")
+            out.append("  ✖ API error", style=ALARM)
             if self.retry_in is not None:
                 retry = f"retrying in {self.retry_in:.0f}s" if self.retry_in >= 0.5 else "retrying now"
-                out.append(f" ({retry})", style="red")
-            out.append(": " + self.error, style="red")
+                out.append(f" ({retry})", style=BAD)
+            out.append(": " + self.error, style=BAD)
         return out

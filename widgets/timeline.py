@@ -28,6 +28,7 @@ from textual.widget import Widget
 
 from console.units import utc_time
 from widgets.format import ms, short_revision
+from widgets.palette import ACTIVE_STRONG, ALARM, BAD, CHANGE, CHANGE_STRONG, INFO, OK, WARN
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 LABEL = 17  # "00064-rzr    5xx " (name or role, metric): every row's chart starts in this column
@@ -35,24 +36,24 @@ SPANS_TEXT = {"1h": "1 h", "6h": "6 h", "24h": "24 h"}
 
 #: marker kind → (glyph, style, word). The glyph is what the marker row shows.
 MARKERS = {
-    "rollback": ("R", "bold cyan", "rollback"),
-    "promote": ("P", "bold magenta", "promote"),
-    "traffic": ("T", "magenta", "traffic"),
-    "start": ("S", "blue", "rollout start"),
-    "hold": ("H", "yellow", "hold"),
-    "verdict": ("V", "blue", "verdict"),
-    "deploy": ("D", "blue", "deploy"),
-    "smoke": ("K", "yellow", "smoke failed"),
+    "rollback": ("R", ACTIVE_STRONG, "rollback"),
+    "promote": ("P", CHANGE_STRONG, "promote"),
+    "traffic": ("T", CHANGE, "traffic"),
+    "start": ("S", INFO, "rollout start"),
+    "hold": ("H", WARN, "hold"),
+    "verdict": ("V", INFO, "verdict"),
+    "deploy": ("D", INFO, "deploy"),
+    "smoke": ("K", WARN, "smoke failed"),
     "created": ("C", "dim", "created"),
     "serving": ("+", "dim", "began serving"),
     "stopped": ("-", "dim", "stopped serving"),
-    "oom": ("M", "bold red", "OOM kill"),  # Cloud Run's system log (console/saturation.py)
-    "crash": ("X", "bold red", "crash"),
+    "oom": ("M", ALARM, "OOM kill"),  # Cloud Run's system log (console/saturation.py)
+    "crash": ("X", ALARM, "crash"),
 }
 #: when two markers share a column, the one earlier in this order wins
 PRIORITY = ("rollback", "promote", "traffic", "start", "hold", "deploy", "smoke", "verdict", "created", "serving", "stopped",
             "oom", "crash")
-ERRORS_GLYPH = ("✖", "bold red")
+ERRORS_GLYPH = ("✖", ALARM)
 IMPORTANT = frozenset({"rollback", "promote", "traffic", "start", "hold", "deploy", "smoke"})
 TICK_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 240, 360, 720)
 
@@ -178,13 +179,13 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
                 if metric == "5xx":
                     value = b / n
                     bad = view.error_limit is not None and value > view.error_limit
-                    text.append(_bar(value, peak_e), style="red" if bad else "green")
+                    text.append(_bar(value, peak_e), style=BAD if bad else OK)
                 else:
                     if worst is None:
                         text.append("·", style="dim")
                         continue
                     slow = view.latency_target_ms is not None and worst > view.latency_target_ms
-                    text.append(_bar(worst, peak_p), style="yellow" if slow else "blue")
+                    text.append(_bar(worst, peak_p), style=WARN if slow else INFO)
             lines.append(text)
     if hidden:
         lines.append(Text(" " * LABEL + f"+ {len(hidden)} older revision(s) not drawn", style="dim"))
@@ -277,7 +278,7 @@ class TimelineChart(Widget):
             return [Text(self.message or "no service selected", style="dim")]
         lines = timeline_lines(self.view, max(30, width))
         if self.message:
-            lines.insert(0, Text(self.message, style="yellow"))
+            lines.insert(0, Text(self.message, style=WARN))
         return lines
 
     def get_content_height(self, container, viewport, width: int) -> int:

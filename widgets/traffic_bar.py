@@ -9,9 +9,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from widgets.format import short_revision
+from widgets.palette import ACTIVE, CHANGE, OK, WARN
 
 # Stable first, candidate second; patterns differ so the split reads without colour too.
-SEGMENT_STYLES = (("█", "green"), ("▓", "cyan"), ("▒", "magenta"), ("░", "yellow"))
+SEGMENT_STYLES = (("█", OK), ("▓", ACTIVE), ("▒", CHANGE), ("░", WARN))
 
 
 class TrafficBar(Widget):

@@ -11,12 +11,13 @@ from textual.widgets import Static
 
 from console.units import ratio
 from widgets.format import pct
+from widgets.palette import ACTIVE_STRONG, ALARM, BAD, OK, OK_STRONG, WARN, WARN_STRONG
 
 DECISION = {
-    "pass": ("✔ PASS", "bold green"),
-    "fail": ("✖ FAIL", "bold red"),
-    "inconclusive": ("? INCONCLUSIVE", "bold yellow"),
-    "continue": ("◆ JUDGING", "bold cyan"),
+    "pass": ("✔ PASS", OK_STRONG),
+    "fail": ("✖ FAIL", ALARM),
+    "inconclusive": ("? INCONCLUSIVE", WARN_STRONG),
+    "continue": ("◆ JUDGING", ACTIVE_STRONG),
     None: ("· no verdict", "dim"),
 }
 
@@ -47,7 +48,7 @@ def evidence_bar(lr: float | None, boundary: float | None, width: int = 24) -> T
         return Text("·" * width, style="dim")
     fill = 0.0 if lr <= 1 else min(1.0, math.log(lr) / math.log(boundary))
     cells = round(fill * width)
-    style = "red" if fill >= 1 else "yellow" if fill >= 0.5 else "green"
+    style = BAD if fill >= 1 else WARN if fill >= 0.5 else OK
     return Text("█" * cells, style=style) + Text("░" * (width - cells), style="dim") + Text("│", style="bold")
 
 

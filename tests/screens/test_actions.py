@@ -217,7 +217,7 @@ async def test_automatic_rollout_of_a_regression_rolls_back_and_says_why(emulato
         await wait_for(pilot, lambda: panel.view.decision == "fail", timeout=40, what="a failing verdict")
         await wait_for(pilot, lambda: served(app.clients) == {stable: 100} and not screen.busy, timeout=20, what="rolled back")
         reasons = " ".join(panel.view.reasons)
-        assert "5xx" in reasons and "%" in reasons and "stable" in reasons
+        assert "5xx" in reasons and "%" in reasons and "stable" in reasons, panel.view
         assert any(e.label == "5xx" and e.likelihood_ratio >= e.boundary for e in panel.view.evidence)
         await wait_for(pilot, lambda: (screen.current.rollout or {}).get("phase") == "rolled_back", what="state on screen")
 

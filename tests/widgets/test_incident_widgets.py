@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from console.history import Dora, DoraTargets
 from widgets.dora import dora_table, judged
 from widgets.incident_table import burn_text, errors_text, latency_text, level_text, since_text
+from widgets.palette import BAD, OK
 from widgets.timeline import LABEL, TimelineView, timeline_lines
 
 
@@ -55,7 +56,7 @@ def test_bars_sit_on_a_shared_axis_with_the_release_marker_where_the_errors_begi
     assert marker_row[LABEL + 30] == "P"  # the promote, at 08:30, in the column where the errors start
     # red above the paging rate, green below
     styles = {str(span.style) for span in new5xx.spans}
-    assert "red" in styles
+    assert BAD in styles and OK not in styles
     axis = next(line.plain for line in lines if "08:15" in line.plain)
     assert axis.index("08:30") == LABEL + 30 and axis.rstrip().endswith("UTC")
     legend = "\n".join(line.plain for line in lines)
