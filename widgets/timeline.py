@@ -146,7 +146,7 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
     head = Text(f"timeline {SPANS_TEXT.get(view.span, view.span)} · {view.period // 60} min windows", style="bold")
     head.append(f" · bars scaled to the peak: 5xx {100 * peak_e:.2f} %, p95 {ms(peak_p if p95s else None)}", style="dim")
     if view.error_limit is not None:
-        head.append(f" · red: 5xx over {100 * view.error_limit:.2f} % (paging rate)", style="dim")
+        head.append(f" · error colour: 5xx over {100 * view.error_limit:.2f} % (paging rate)", style="dim")
     lines.append(head)
     marks: dict[int, Any] = {}
     for m in view.markers:

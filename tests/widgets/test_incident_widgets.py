@@ -54,7 +54,7 @@ def test_bars_sit_on_a_shared_axis_with_the_release_marker_where_the_errors_begi
     assert set(chart_new[30:]) == {"█"} and set(chart_old[:30]) == {"▁"}  # scaled to the shared peak
     marker_row = next(line.plain for line in lines if line.plain.strip().startswith("markers"))
     assert marker_row[LABEL + 30] == "P"  # the promote, at 08:30, in the column where the errors start
-    # red above the paging rate, green below
+    # the error tone above the paging rate
     styles = {str(span.style) for span in new5xx.spans}
     assert BAD in styles and OK not in styles
     axis = next(line.plain for line in lines if "08:15" in line.plain)
