@@ -31,7 +31,7 @@ def _loaded(app) -> bool:
 
 
 async def _settle(pilot) -> None:
-    await wait_for(pilot, lambda: _loaded(pilot.app), what="first read")
+    await wait_for(pilot, lambda: _loaded(pilot.app), timeout=60, what="first read")  # seconds on a busy 2-core CI machine
     await settle_for_snapshot(pilot)
 
 
