@@ -80,8 +80,9 @@ class VinconsoleApp(App[None]):
 
         self.console.pop_theme()
         self.console.push_theme(tone_theme(self.get_css_variables()))
-        if isinstance(self.screen, LiveScreen):
-            self.screen.refresh_soon()
+        top = self.screen_stack[-1] if self.screen_stack else None  # none yet while the app starts
+        if isinstance(top, LiveScreen):
+            top.refresh_soon()
 
     def month_if_due(self, fleet: FleetStatus | None) -> MonthToDate | None:
         """Worker threads only: read month-to-date spend when it is due (one reader at a time).

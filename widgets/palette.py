@@ -27,6 +27,7 @@ CHANGE_STRONG = "bold $text-accent"
 BADGE = "bold $background on $warning"  # a label that must not be missed (READ-ONLY)
 TONES = (OK, OK_STRONG, WARN, WARN_STRONG, BAD, ALARM, ACTIVE, ACTIVE_STRONG, INFO, CHANGE, CHANGE_STRONG, BADGE)
 
+
 def tone_theme(variables: Mapping[str, str]) -> Theme:
     """The tones as a Rich theme, coloured from a Textual theme's CSS variables.
 
