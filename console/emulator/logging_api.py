@@ -471,15 +471,8 @@ class _Source:
         wanted = _wanted_run_logs(node, projects)
         self.with_requests = REQUESTS_LOG_ID in wanted
         self.with_app_errors = STDERR_LOG_ID in wanted
-        log_names = filters.allowed_values(node, ("logName",))
-        if log_names is not None:
-            wanted = {unquote(n) for n in log_names}
-            run_names = {f"projects/{p}/logs/{lid}" for p in projects for lid in RUN_LOG_IDS}
-            if not wanted & run_names:
-                return
-        for term in filters.conjuncts(node):
-            if isinstance(term, filters.Compare) and term.op == "log_id" and unquote(str(term.value)) not in RUN_LOG_IDS:
-                return
+        if not wanted:
+            return
         rtypes = filters.allowed_values(node, ("resource", "type"))
         if rtypes is not None and "cloud_run_revision" not in rtypes:
             return
@@ -503,16 +496,17 @@ def _wanted_run_logs(node: filters.Node, projects: set[str]) -> set[str]:
     request entries when the filter surely excludes the request log (e.g. the incident view's
     `logName != ".../run.googleapis.com%2Frequests"`), and every request when it reads only the
     system log (the saturation read)."""
+    names = {lid: {f"projects/{p}/logs/{lid}" for p in projects} for lid in RUN_LOG_IDS}
     wanted = set(RUN_LOG_IDS)
     log_names = filters.allowed_values(node, ("logName",))
     if log_names is not None:
         allowed = {unquote(n) for n in log_names}
-        wanted = {lid for lid in wanted if any(f"projects/{p}/logs/{lid}" in allowed for p in projects)}
+        wanted = {lid for lid in wanted if names[lid] & allowed}
     for term in filters.conjuncts(node):
         if not isinstance(term, filters.Compare):
             continue
         if term.path == ("logName",) and term.op == "!=":
-            wanted -= {lid for lid in RUN_LOG_IDS if unquote(str(term.value)) in {f"projects/{p}/logs/{lid}" for p in projects}}
+            wanted -= {lid for lid in RUN_LOG_IDS if unquote(str(term.value)) in names[lid]}
         if term.op == "log_id":
             wanted &= {unquote(str(term.value))}
     return wanted
