@@ -18,9 +18,10 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
   buckets alike). Both keep the test a non-negative supermartingale under the null: false
   rollbacks ≤ α however often it looks.
   With the request log's 10 s buckets each client's 5xx beyond its allowance for the step are
-  left out (``Counts.client_excess``) and the cap is per ``keyed_cap_seconds`` of traffic, with
-  at most ``minute_evidence_margin`` × ln(1/α_metric) per clock minute: one minute of clear
-  evidence still decides, a steady small excess adds up no faster than that.
+  left out (``Counts.client_excess``) and the cap (``keyed_evidence_cap``) is per
+  ``keyed_cap_seconds`` of traffic, with at most ``minute_evidence_margin`` × ln(1/α_metric) per
+  clock minute: one minute of clear evidence still decides, a steady small excess adds up no
+  faster than that.
 * Promote a step after the minimum bake when, for 5xx and slow requests, the step's own
   evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
   under the operators' tolerance — both without the step's worst minute, so one burst does
@@ -197,8 +198,9 @@ class JudgeParams:
     tolerated_ratio: float = 1.25  # ψ0: the null is "candidate bad-rate ≤ ψ0 × stable's"
     window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
     latency_window_evidence_cap: float = 3.5  # ... and to a latency metric's (slowness is less bursty)
+    keyed_evidence_cap: float = 2.5  # most keyed_cap_seconds of 5xx bounded per client (request log) add
     client_max_bad: int = 5  # 5xx of one client counted per sample (sources with max_client_bad only)
-    minute_evidence_margin: float = 1.1  # the samples of one clock minute add at most this × ln(1/α_metric)
+    minute_evidence_margin: float = 1.35  # the samples of one clock minute add at most this × ln(1/α_metric)
     keyed_cap_seconds: float = 10.0  # samples with a step-wide client bound (client_excess): the cap is per this
     tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
 
@@ -214,7 +216,7 @@ class JudgeParams:
                              f"got {self.minute_evidence_margin}")
         if self.tolerated_ratio < 1:
             raise ValueError(f"tolerated_ratio must be ≥ 1, got {self.tolerated_ratio}")
-        for name in ("window_evidence_cap", "latency_window_evidence_cap", "keyed_cap_seconds"):
+        for name in ("window_evidence_cap", "latency_window_evidence_cap", "keyed_evidence_cap", "keyed_cap_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
@@ -225,10 +227,19 @@ class JudgeParams:
         """The most one sample adds to ``metric``'s log likelihood ratio."""
         return self.window_evidence_cap if metric is Metric.ERRORS else self.latency_window_evidence_cap
 
+    def keyed_cap(self, metric: Metric) -> float:
+        """The most ``keyed_cap_seconds`` of request-log buckets add to ``metric``'s log likelihood ratio:
+        their 5xx are bounded per client over the step, so a bucket's 5xx come from many clients and
+        may weigh more than a bucket of unkeyed counts (a retry storm is already left out)."""
+        return self.keyed_evidence_cap if metric is Metric.ERRORS else self.latency_window_evidence_cap
+
     def minute_cap(self, metric: Metric) -> float:
         """The most the samples of one clock minute add together to ``metric``'s log likelihood ratio:
-        a little more than the boundary, so one minute of clear evidence decides and no less; never
-        below a 60 s window's own cap (it binds short request-log buckets only)."""
+        more than the boundary, so one minute of clear evidence decides and no less; never below a
+        60 s window's own cap (it binds short request-log buckets only). The mixture averages ten
+        alternatives and a big regression lifts the weak ones (ψ 1.4–2.8) little, so the strong ones
+        must pass the boundary by ln(10/m): at 1.35 × ln 40 = ln 40 + 1.29 a minute decides once three
+        of the ten are at the cap (ln 10/3 = 1.20); one alternative alone still needs two minutes."""
         return max(self.window_cap(metric), self.minute_evidence_margin * math.log(self.rollback_at(metric)))
 
     def rollback_at(self, metric: Metric) -> float:
@@ -416,8 +427,10 @@ def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     client's allowance once however many buckets it spans, and the cap is per ``keyed_cap_seconds``,
     so seconds-old data decides in seconds. (A per-sample bound, ``max_client_bad``, is not enough
     for that: a burst over six buckets would count six times.)"""
-    per = params.keyed_cap_seconds if _keyed(sample) else 60.0
-    return params.window_cap(metric) * min(1.0, (sample.end - sample.start) / per)
+    seconds = sample.end - sample.start
+    if _keyed(sample):
+        return params.keyed_cap(metric) * min(1.0, seconds / params.keyed_cap_seconds)
+    return params.window_cap(metric) * min(1.0, seconds / 60.0)
 
 
 def step_totals(
@@ -604,13 +617,12 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
 
 def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
     """How much each stretch of traffic may add, as the step's samples were capped."""
-    cap = params.window_cap(metric)
     if totals.samples and all(_keyed(s) for s in totals.samples):
-        text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {cap:g} and each minute at most "
+        text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {params.keyed_cap(metric):g} and each minute at most "
                 f"{params.minute_cap(metric):.2f} to ln LR")
         return text + (", each client's 5xx beyond its allowance for the step left out"
                        if metric is Metric.ERRORS else "")
-    return f"each minute adding at most {cap:g} to ln LR"
+    return f"each minute adding at most {params.window_cap(metric):g} to ln LR"
 
 
 # -------------------------------------------------------------------- guardrails

@@ -89,5 +89,6 @@ def judge_params(rollout: Rollout, analysis: Analysis, extended: bool) -> JudgeP
         tolerated_ratio=analysis.tolerated_ratio,
         window_evidence_cap=analysis.window_evidence_cap,
         latency_window_evidence_cap=analysis.latency_window_evidence_cap,
+        keyed_evidence_cap=analysis.request_log_evidence_cap,
         tail_factor=analysis.tail_factor,
     )

@@ -182,3 +182,13 @@ def test_demo_without_any_config_uses_the_bundled_fleet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config, source = load_demo_config()
     assert source == BUNDLED_FLEET and "vinsight-backend" in config.services
+
+
+def test_the_request_log_evidence_cap_reaches_the_judge_and_is_validated():
+    from console.samples import judge_params
+
+    config = parse_config(SHIPPED.replace("[analysis]\n", "[analysis]\nrequest_log_evidence_cap = 2.0\n", 1))
+    target = config.targets("production", "vinsight-backend")[0]
+    assert judge_params(target.rollout, config.analysis, extended=False).keyed_evidence_cap == 2.0
+    with pytest.raises(ConfigError, match=r"analysis.request_log_evidence_cap = 0: Input should be greater than 0"):
+        parse_config(SHIPPED.replace("[analysis]\n", "[analysis]\nrequest_log_evidence_cap = 0\n", 1))
