@@ -309,6 +309,14 @@ class RequestLog:
             times = [t for (svc, _), t in self._last_received.items() if svc == service]
         return max(times, default=None)
 
+    def recent(self, service: str, buckets: int = 30) -> RecentTraffic | None:
+        """The service's last `buckets` buckets up to the watermark; None while none of its entries came."""
+        watermark = self.watermark()
+        if watermark is None or self.last_received(service) is None:
+            return None
+        start = watermark - (buckets + 1) * BUCKET_SECONDS
+        return recent_traffic(self.entries(service, start, watermark), watermark, buckets, self.unknown())
+
     def step_buckets(
         self, service: str, candidate: str, stable: str, start: float, slow_ms: float | None,
         bucket_seconds: float = BUCKET_SECONDS,
@@ -319,3 +327,57 @@ class RequestLog:
             return [], []
         return step_buckets(self.entries(service, start, watermark), candidate, stable, start, watermark, slow_ms,
                             self.unknown(), bucket_seconds)
+
+
+@dataclass(frozen=True)
+class RecentTraffic:
+    """The request log's last few minutes per revision, in buckets, for the service screen: its
+    sparklines move every bucket instead of every Monitoring minute, its figures are seconds old."""
+
+    until: float  # counts are complete up to here (the watermark, on a bucket edge)
+    bucket_seconds: float
+    errors: dict[str, list[float]]  # revision → 5xx % per bucket that had requests, oldest first
+    p95: dict[str, list[float]]  # revision → p95 ms per bucket that had requests
+    last_minute: dict[str, tuple[float, float | None, float | None]]  # revision → (req/s, 5xx fraction, p95 ms)
+    unknown: int = 0  # buckets left out because their entries may be missing
+
+
+def recent_traffic(
+    entries: Iterable[RequestEntry],
+    until: float,
+    buckets: int = 30,
+    unknown: Iterable[UnknownRange] = (),
+    bucket_seconds: float = BUCKET_SECONDS,
+) -> RecentTraffic:
+    """Per revision, `buckets` buckets of `bucket_seconds` ending on the last bucket edge at or before
+    `until`; buckets without requests or overlapping an unknown range are left out (never zeros).
+    The last minute's figures are over its known buckets."""
+    end = math.floor(until / bucket_seconds + 1e-9) * bucket_seconds
+    start = end - buckets * bucket_seconds
+    per: dict[str, list[RevisionBucket]] = {}
+    for entry in entries:
+        if start <= entry.timestamp < end:
+            k = min(buckets - 1, int((entry.timestamp - start) // bucket_seconds))
+            per.setdefault(entry.revision, [RevisionBucket() for _ in range(buckets)])[k].add(entry, None)
+    unknown = list(unknown)
+    missing = {k for k in range(buckets)
+               if any(u.overlaps(start + k * bucket_seconds, start + (k + 1) * bucket_seconds) for u in unknown)}
+    minute = range(max(0, buckets - round(60 / bucket_seconds)), buckets)
+    errors: dict[str, list[float]] = {}
+    p95: dict[str, list[float]] = {}
+    last_minute: dict[str, tuple[float, float | None, float | None]] = {}
+    for revision, row in per.items():
+        known = [(k, b) for k, b in enumerate(row) if k not in missing and b.requests]
+        errors[revision] = [100.0 * b.errors / b.requests for _, b in known]
+        p95[revision] = [b.p95_ms for _, b in known if b.p95_ms is not None]
+        recent = RevisionBucket()
+        seconds = bucket_seconds * sum(1 for k in minute if k not in missing)
+        for k, b in known:
+            if k in minute:
+                recent.requests += b.requests
+                recent.errors += b.errors
+                recent.latencies_ms.extend(b.latencies_ms)
+        if seconds:  # no request in a known minute is 0 req/s; an unknown minute has no figures
+            last_minute[revision] = (recent.requests / seconds,
+                                     recent.errors / recent.requests if recent.requests else None, recent.p95_ms)
+    return RecentTraffic(end, bucket_seconds, errors, p95, last_minute, len(missing))

@@ -4,6 +4,8 @@
 - `month_to_date(targets)`: spend per service this month (console.spend), refreshed on a slow
   cadence by the caller.
 - `series(target)`: 5xx % and p95 per minute per revision for the sparklines (two calls).
+- `recent_traffic(target)`: the same from Cloud Run's request log in 10 s buckets, seconds behind
+  (the project's one live tail, shared with the engine; ListLogEntries only to read back).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from console.distribution import Histogram
 from console.errors import ApiError
 from console.gcp.clients import Clients
 from console.gcp.monitoring import Metrics
+from console.requestlog import BUCKET_SECONDS, RecentTraffic
+from console.requestlog_feed import RequestLogFeed, feed_for
 from console.spend import MonthToDate, SpendReader
 from console.status import FleetStatus, StatusReader
 
 SPARK_WINDOWS = 30
+RECENT_READ_BACK_SECONDS = 120  # what a service screen reads back of the request log when it starts watching
 
 
 @dataclass
@@ -47,12 +52,30 @@ class FleetData:
         self.reader = StatusReader(config, clients, clock)
         self.metrics = Metrics(clients)
         self.spend = SpendReader(config, clients, clock)
+        self._feeds: dict[tuple[str, str], RequestLogFeed] = {}
 
     def read(self, targets: Sequence[Target]) -> FleetStatus:
         return self.reader.read(targets)
 
     def month_to_date(self, targets: Sequence[Target], fleet: FleetStatus | None = None) -> MonthToDate:
         return self.spend.month_to_date(targets, fleet)
+
+    def recent_traffic(self, target: Target, buckets: int = SPARK_WINDOWS) -> RecentTraffic | None:
+        """The service's last `buckets` request-log buckets per revision; None under `source = "monitoring"`
+        or while none of its entries have come (the request log is excluded, or is still being read back)."""
+        if self.config.analysis.source == "monitoring":
+            return None
+        key = (target.project, target.region)
+        feed = self._feeds.get(key)
+        if feed is None:  # the project's shared tail on a running clock; its own pull feed on a still one
+            feed = self._feeds[key] = feed_for(self.clients, target.project, target.region, self.clock)
+        now = self.clock.now()
+        if target.service not in feed.services:
+            feed.watch(target.service, now - min(RECENT_READ_BACK_SECONDS, buckets * BUCKET_SECONDS))
+        elif not feed.live or feed.tail_down:
+            feed.pull()
+        feed.log.prune(now)
+        return feed.log.recent(target.service, buckets)
 
     def series(self, target: Target, windows: int = SPARK_WINDOWS, since: float | None = None) -> Series:
         period = self.config.analysis.window_seconds

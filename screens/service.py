@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -16,7 +17,9 @@ from textual.widgets import Input, RichLog, Static
 
 from console.config import Target
 from console.cost import budget_status
+from console.errors import ApiError
 from console.model import ROLLOUT_ANNOTATION
+from console.requestlog import RecentTraffic
 from console.rollout.events import Event
 from console.rollout.outcomes import EventKind
 from console.state import RolloutState, read_rollout
@@ -71,6 +74,7 @@ class ServiceScreen(LiveScreen):
         self.current: ServiceStatus | None = None
         self.previous: ServiceStatus | None = None
         self.series: Series | None = None
+        self.recent: RecentTraffic | None = None  # the request log's last minutes, during a rollout
         self.window_end: float | None = None  # the status figures are over complete windows ending here
         self.filter_text = ""
         self.live_verdict: tuple[str | None, VerdictView] | None = None  # (rollout id, verdict) from our engine
@@ -123,24 +127,29 @@ class ServiceScreen(LiveScreen):
 
     # ------------------------------------------------------------ refresh loop
 
-    def read(self) -> tuple[FleetStatus, Series | None]:
+    def read(self) -> tuple[FleetStatus, Series | None, RecentTraffic | None]:
         app = self.vapp
         fleet = app.data.read([self.target])
         service = fleet.services[0]
         state = state_of(service.rollout)
-        series = None
+        series = recent = None
         if not service.error:
             since = state.step_started if state and state.active else None
             series = app.data.series(self.target, since=since)
             fleet.api_calls += series.api_calls
+            if state is not None and state.active:  # seconds-old sparklines while traffic moves
+                try:
+                    recent = app.data.recent_traffic(self.target)
+                except ApiError:  # the request log is a bonus here: Monitoring's minutes stay on screen
+                    recent = None
         try:
             app.month_if_due(None)
         except Exception as error:  # noqa: BLE001 - cost is secondary: show it and retry later
             app.call_from_thread(self.notify, f"month-to-date cost not read: {error}", severity="warning")
-        return fleet, series
+        return fleet, series, recent
 
-    def apply(self, data: tuple[FleetStatus, Series | None]) -> str | None:
-        fleet, series = data
+    def apply(self, data: tuple[FleetStatus, Series | None, RecentTraffic | None]) -> str | None:
+        fleet, series, recent = data
         service = fleet.services[0]
         self.query_one(StatusLine).calls = fleet.api_calls
         if service.error:
@@ -151,6 +160,7 @@ class ServiceScreen(LiveScreen):
         self.window_end = fleet.window_end
         if series is not None:
             self.series = series
+        self.recent = recent
         self.mark_fresh()
         self._draw()
         return None
@@ -282,7 +292,7 @@ class ServiceScreen(LiveScreen):
             # red when it is not ready or the judge failed it; a high rate on a handful of requests is
             # not a fault while the judge says there is nothing to compare yet
             fault = not r.ready or self.query_one(VerdictPanel).view.decision == "fail"
-        return SeriesView(
+        view = SeriesView(
             role=role, revision=revision, image=r.image if r else None, traffic_percent=r.traffic_percent if r else 0,
             request_rate=r.request_rate if r else None, error_rate=r.error_rate if r else None,
             p95_ms=r.p95_ms if r else None, errors=errors[-30:], p95=p95[-30:], fault=fault,
@@ -290,6 +300,13 @@ class ServiceScreen(LiveScreen):
             saturation_missing=self.series.saturation_error if self.series else None,
             window_end=self.window_end, now=self.vapp.clock.now(),
         )
+        recent = self.recent
+        if recent is None or revision is None or revision not in recent.last_minute:
+            return view
+        request_rate, error_rate, p95_ms = recent.last_minute[revision]
+        return replace(view, request_rate=request_rate, error_rate=error_rate, p95_ms=p95_ms,
+                       errors=recent.errors[revision], p95=recent.p95[revision],
+                       per=f"{recent.bucket_seconds:g} s", source="request log", window_end=recent.until)
 
     def _spark(self, name: str, revision: str | None) -> list[float]:
         """The last 30 windows of one of Series' per-revision saturation figures."""

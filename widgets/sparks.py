@@ -36,6 +36,8 @@ class SeriesView:
     fault: bool = False  # the border turns red (k9s pulses)
     window_end: float | None = None  # the figures are over complete windows ending here (Monitoring lags)
     now: float | None = None
+    per: str = "minute"  # what one point of the 5xx and p95 lines covers
+    source: str = ""  # "request log" when the RED figures and lines come from it (seconds behind)
 
 
 class RevisionSparks(Vertical):
@@ -58,9 +60,9 @@ class RevisionSparks(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="figures")
-        yield Static("5xx % per minute", classes="label")
+        yield Static("5xx %", classes="label")
         yield Sparkline([], classes="errors")
-        yield Static("p95 per minute", classes="label")
+        yield Static("p95", classes="label")
         yield Sparkline([], classes="p95")
         with Horizontal(classes="saturation"):
             for name in SATURATION:
@@ -75,11 +77,11 @@ class RevisionSparks(Vertical):
         if view.fault:
             figures = Text("✖ ", style=ALARM) + figures
         self.query_one(".figures", Static).update(figures)
-        self.border_subtitle = window_age(view.window_end, view.now)
+        self.border_subtitle = window_age(view.window_end, view.now, view.source)
         labels = list(self.query(".label").results(Static))
         for spark, label, values, name, unit in (
-            (self.query_one(".errors", Sparkline), labels[0], list(view.errors), "5xx % per minute", lambda v: f"{v:.2f} %"),
-            (self.query_one(".p95", Sparkline), labels[1], list(view.p95), "p95 per minute", ms),
+            (self.query_one(".errors", Sparkline), labels[0], list(view.errors), f"5xx % per {view.per}", lambda v: f"{v:.2f} %"),
+            (self.query_one(".p95", Sparkline), labels[1], list(view.p95), f"p95 per {view.per}", ms),
         ):
             spark.data = values if len(values) >= MIN_WINDOWS_TO_DRAW else []
             if not values:
@@ -101,11 +103,13 @@ class RevisionSparks(Vertical):
         )
 
 
-def window_age(window_end: float | None, now: float | None) -> str:
+def window_age(window_end: float | None, now: float | None, source: str = "") -> str:
     """How old the newest complete window behind the figures is: Cloud Monitoring is minutes behind
-    the traffic split, and this says by how much."""
+    the traffic split, the request log seconds, and this says by how much and which it is."""
     if window_end is None or now is None:
         return ""
+    if source:
+        return f"{source} to {utc_time(window_end, seconds=True)} UTC, {age(max(0.0, now - window_end))} old"
     return f"figures to {utc_time(window_end)} UTC, {age(max(0.0, now - window_end))} old"
 
 

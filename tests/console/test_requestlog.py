@@ -13,6 +13,7 @@ from console.requestlog import (
     RequestEntry,
     RequestLog,
     UnknownRange,
+    recent_traffic,
     step_buckets,
 )
 
@@ -137,3 +138,40 @@ def test_the_allowance_keeps_running_across_an_unknown_bucket():
                                     [UnknownRange(T0 + 1, T0 + 2, "the tail suppressed 3 entries")])
     assert [b.start for b in buckets] == [T0 + 10, T0 + 20] and len(unknown) == 1
     assert [b.candidate.client_excess for b in buckets] == [5, 5]  # its allowance went in the unknown bucket
+
+
+def test_recent_traffic_is_per_revision_per_bucket_up_to_the_watermark():
+    # stable: 10 requests in each of the 6 buckets before T0 + 60, 1 of them a 5xx in the last bucket;
+    # candidate: 5 requests in each of the last three buckets, all slow, two 5xx in the last
+    entries = [entry(i, T0 + 10 * k + i, latency_ms=100.0 + i, status=500 if (k == 5 and i == 0) else 200)
+               for k in range(6) for i in range(10)]
+    entries += [entry(100 + 10 * k + i, T0 + 10 * k + i, "candidate", status=500 if (k == 5 and i < 2) else 200,
+                      latency_ms=900.0) for k in (3, 4, 5) for i in range(5)]
+    entries.append(entry(999, T0 + 61, latency_ms=5.0))  # past the watermark: not yet
+    recent = recent_traffic(entries, until=T0 + 64, buckets=6)
+    assert recent.until == T0 + 60 and recent.bucket_seconds == 10  # on a bucket edge
+    assert recent.errors["stable"] == [0, 0, 0, 0, 0, 10.0]
+    assert recent.errors["candidate"] == [0, 0, 40.0]  # buckets without requests are left out, not zeros
+    assert recent.p95["stable"] == [109.0] * 6 and recent.p95["candidate"] == [900.0] * 3
+    rate, error_rate, p95 = recent.last_minute["stable"]
+    assert (rate, error_rate, p95) == (1.0, 1 / 60, 109.0)
+    assert recent.last_minute["candidate"] == (0.25, 2 / 15, 900.0)
+
+
+def test_recent_traffic_leaves_unknown_buckets_out_of_the_lines_and_the_figures():
+    entries = [entry(10 * k + i, T0 + 10 * k + i) for k in range(6) for i in range(10)]
+    recent = recent_traffic(entries, T0 + 60, buckets=6, unknown=[UnknownRange(T0 + 20, T0 + 35, "suppressed")])
+    assert recent.unknown == 2 and len(recent.errors["stable"]) == 4
+    assert recent.last_minute["stable"][0] == 1.0  # 40 requests over the 40 known seconds
+    quiet = recent_traffic([entry(1, T0)], T0 + 120, buckets=12)  # served two minutes ago, not since: 0 req/s
+    assert quiet.errors == {"stable": [0.0]} and quiet.last_minute == {"stable": (0.0, None, None)}
+    assert recent_traffic([entry(1, T0)], T0 + 120, buckets=6).errors == {}  # nothing in the window at all
+
+
+def test_a_log_gives_no_recent_traffic_for_a_service_none_of_whose_entries_came():
+    log = RequestLog()
+    log.add(entry(1, T0, service="other"))
+    assert log.recent("svc") is None
+    log.add(entry(2, T0 + 1))
+    recent = log.recent("svc", buckets=3)
+    assert recent is not None and recent.until <= log.watermark()
