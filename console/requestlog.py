@@ -341,6 +341,14 @@ class RecentTraffic:
     last_minute: dict[str, tuple[float, float | None, float | None]]  # revision → (req/s, 5xx fraction, p95 ms)
     unknown: int = 0  # buckets left out because their entries may be missing
 
+    def service_last_minute(self) -> tuple[float, float | None] | None:
+        """Every revision together over the last minute: (req/s, 5xx fraction); None without a known minute."""
+        if not self.last_minute:
+            return None
+        rate = sum(r for r, _, _ in self.last_minute.values())
+        errors = sum(r * e for r, e, _ in self.last_minute.values() if e is not None)
+        return rate, errors / rate if rate else None
+
 
 def recent_traffic(
     entries: Iterable[RequestEntry],

@@ -63,7 +63,7 @@ class VinconsoleApp(App[None]):
         self.month_enabled = month_to_date
         self.start = start  # the first screen: fleet | incident | history
         self.cost_margin = config.budget.candidate_cost_margin_percent / 100
-        self.data = FleetData(config, self.view_clients, clock)
+        self.data = FleetData(config, self.view_clients, clock, log_clients=clients)  # one request-log tail with the engine
         self.targets: list[Target] = config.targets(env) if env and not service else config.targets()
         self.fleet: FleetStatus | None = None  # the newest snapshot any view read
         self.month: MonthToDate | None = None

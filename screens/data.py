@@ -45,9 +45,10 @@ class Series:
 
 
 class FleetData:
-    def __init__(self, config: Config, clients: Clients, clock: Clock):
+    def __init__(self, config: Config, clients: Clients, clock: Clock, log_clients: Clients | None = None):
         self.config = config
         self.clients = clients
+        self.log_clients = log_clients or clients  # the request log's tail is one per project and these clients
         self.clock = clock
         self.reader = StatusReader(config, clients, clock)
         self.metrics = Metrics(clients)
@@ -68,7 +69,7 @@ class FleetData:
         key = (target.project, target.region)
         feed = self._feeds.get(key)
         if feed is None:  # the project's shared tail on a running clock; its own pull feed on a still one
-            feed = self._feeds[key] = feed_for(self.clients, target.project, target.region, self.clock)
+            feed = self._feeds[key] = feed_for(self.log_clients, target.project, target.region, self.clock)
         now = self.clock.now()
         if target.service not in feed.services:
             feed.watch(target.service, now - min(RECENT_READ_BACK_SECONDS, buckets * BUCKET_SECONDS))

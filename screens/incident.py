@@ -26,6 +26,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
+from console.errors import ApiError
+from console.requestlog import RecentTraffic
 from console.signatures import TracebackStitcher
 from screens.bindings import HINT_PRIORITY, INCIDENT_BINDINGS, TRAFFIC_ACTIONS
 from screens.live import LiveScreen
@@ -40,6 +42,7 @@ from widgets.timeline import TimelineChart, TimelineView
 
 SPANS = ("1h", "6h", "24h")
 TAIL_REDRAW_SECONDS = 0.5
+RECENT_BUCKETS = 6  # "5xx now" from the request log: its last minute of 10 s buckets
 
 
 class ErrorEntryScreen(ModalScreen[None]):
@@ -110,6 +113,7 @@ class IncidentScreen(LiveScreen):
         self.selected: str | None = None
         self.span = "1h"
         self.detail: Any = None  # ServiceDetail of `selected` at `span`
+        self.recent: tuple[str | None, RecentTraffic] | None = None  # (service key, its request log's last minute)
         self.busy = ""
         self.tail: Any = None
         self.tail_key: str | None = None
@@ -150,8 +154,9 @@ class IncidentScreen(LiveScreen):
 
     # ------------------------------------------------------------ refresh loop
 
-    def read(self) -> tuple[list[Any], str | None, str, Any, Exception | None]:
-        """The ranked list and the selected service's detail (a detail error still shows the list)."""
+    def read(self) -> tuple[list[Any], str | None, str, Any, Exception | None, RecentTraffic | None]:
+        """The ranked list, the selected service's detail (a detail error still shows the list) and its
+        request log's last minute (None while it does not flow)."""
         app = self.vapp
         if self.reader is None:
             from console.incident import IncidentReader
@@ -160,17 +165,22 @@ class IncidentScreen(LiveScreen):
         rows = self.reader.overview(app.targets)
         key = self.selected if any(r.key == self.selected for r in rows) else (rows[0].key if rows else None)
         span = self.span
-        detail, failure = None, None
+        detail, failure, recent = None, None, None
         row = next((r for r in rows if r.key == key), None)
         if row is not None and not row.error:
             try:
                 detail = self.reader.detail(app.target(row.key), span, row)
             except Exception as error:  # noqa: BLE001 - shown in the status line, retried
                 failure = error
-        return rows, key, span, detail, failure
+            try:
+                recent = app.data.recent_traffic(app.target(row.key), RECENT_BUCKETS)
+            except ApiError:  # "5xx now" stays Monitoring's five minutes
+                recent = None
+        return rows, key, span, detail, failure, recent
 
-    def apply(self, data: tuple[list[Any], str | None, str, Any, Exception | None]) -> str | None:
-        rows, key, span, detail, failure = data
+    def apply(self, data: tuple[list[Any], str | None, str, Any, Exception | None, RecentTraffic | None]) -> str | None:
+        rows, key, span, detail, failure, recent = data
+        self.recent = (key, recent) if recent is not None else None
         now = self.vapp.clock.now()
         if self.rows:
             self.previous = {r.key: r for r in self.rows}
@@ -239,7 +249,14 @@ class IncidentScreen(LiveScreen):
         text.append("\n")
         if row.since is not None:
             text.append(f"errors since {datetime.fromtimestamp(row.since, UTC).strftime('%H:%M UTC')} ({age(now - row.since)} ago) · ", style="bold")
-        text.append(f"5xx {pct(row.error_rate)} now vs {pct(row.baseline_error_rate)} over the trailing day · serving {split_text(row.serving, row.service)}", style="dim")
+        recent = self.recent[1] if self.recent is not None and self.recent[0] == row.key else None
+        minute = recent.service_last_minute() if recent is not None else None
+        if recent is not None and minute is not None and minute[1] is not None:
+            text.append(f"5xx {pct(minute[1])} in the last minute (request log, {age(max(0.0, now - recent.until))} old)", style="bold")
+            text.append(f" · {pct(row.error_rate)} over 5 min", style="dim")
+        else:
+            text.append(f"5xx {pct(row.error_rate)} now", style="dim")
+        text.append(f" vs {pct(row.baseline_error_rate)} over the trailing day · serving {split_text(row.serving, row.service)}", style="dim")
         headline.update(text)
         detail = self.detail if self.detail is not None and self.detail.row.key == row.key else None
         lastgood.update(self._last_good_text(row, detail))

@@ -52,6 +52,13 @@ async def test_ranks_the_paging_service_first_with_since_timeline_errors_and_ent
         assert cell(table, 0, "burn 1h").startswith("✖ ")
         assert "↑" in cell(table, 0, "5xx now (day baseline)") and "(0.40 %)" in cell(table, 0, "5xx now (day baseline)")
         assert all(cell(table, i, "alert") == "● ok" for i in (1, 2, 3))
+        # "5xx now" of the selected service from the request log, seconds old, beside Monitoring's 5 minutes
+        headline = " ".join(str(screen.query_one("#headline").render()).split())
+        key, recent = screen.recent
+        assert key == "production/vinsight-backend" and app.clock.now() - recent.until <= 20, headline
+        rate, errors = recent.service_last_minute()
+        assert rate > 10 and 0.02 < errors < 0.15  # the incident's ≈ 6 % over the last minute
+        assert "in the last minute (request log, " in headline and "over 5 min vs 0.40 % over the trailing day" in headline
         # the last known good revision is named, with the reason, beside the key that rolls back to it
         good = screen.detail.last_good
         lastgood = str(screen.query_one("#lastgood").render())
