@@ -10,10 +10,14 @@ then judged twice, as the engine would:
 - monitoring: 60 s aligned windows wholly inside the step, available 180 s after their end (the
   metric delay), looked at every 15 s, minimum bake `rollout.bake_seconds`.
 
-Both apply the engine's policy: carried evidence, an inconclusive step extended once, then (headless)
-rolled back — fail-safe rollbacks count as rollbacks. Printed per case: runs rolled back (with a
-95 % Wilson interval), median time to rollback from the candidate's first request, median time to
-100 %, and Wald's SPRT floor for the regression (the least time any test needs).
+Both apply the engine's policy: the exposure plan for the observed rate (`plan_exposure`), carried
+evidence, an inconclusive step extended once and then what `rollout.on_inconclusive` says (the
+shipped "extend": hold, exit 5 — a rollback only when configured; a fail-safe rollback would count as
+a rollback). In log mode the buckets carry `client_excess` = 0 on both sides, as the request-log
+source reports independent 5xx from distinct clients, so the judge caps them as it caps the log's.
+Printed per case: runs rolled back (with a 95 % Wilson interval) and held, median time to rollback
+from the candidate's first request, median time to 100 %, and Wald's SPRT floor for the regression
+(the least time any test needs).
 
 Run: python -m bench.sources [runs per case]   (default 200)
 """
@@ -28,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from console.config import load_config
-from console.judge import Counts, Evidence, Sample, judge_step
+from console.judge import Counts, Evidence, InconclusiveAction, Sample, inconclusive_action, judge_step, plan_exposure
 from console.samples import judge_params
 
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.toml")
@@ -58,9 +62,10 @@ class Mode:
     poll: float
     min_bake: float
     aligned: bool  # Monitoring: windows on the minute grid, wholly inside the step
+    keyed: bool = False  # the request log: 5xx bounded per client over the step (client_excess)
 
 
-LOGS = Mode("logs", 10, 15.0, 5.0, CONFIG.rollout.logs_bake_seconds, aligned=False)
+LOGS = Mode("logs", 10, 15.0, 5.0, CONFIG.rollout.logs_bake_seconds, aligned=False, keyed=True)
 MONITORING = Mode("monitoring", 60, CONFIG.analysis.metric_delay_seconds, 15.0, CONFIG.rollout.bake_seconds, aligned=True)
 
 CASES = (
@@ -110,16 +115,18 @@ class Stream:
         return self.seconds[t]
 
 
-def _sum(counts: list[Counts]) -> Counts:
-    return Counts(sum(c.requests for c in counts), sum(c.errors for c in counts), sum(c.slow for c in counts))
+def _sum(counts: list[Counts], keyed: bool) -> Counts:
+    return Counts(sum(c.requests for c in counts), sum(c.errors for c in counts), sum(c.slow for c in counts),
+                  client_excess=0 if keyed else None)
 
 
 def run(case: Case, mode: Mode, seed: int) -> tuple[str, float]:
-    """('promoted' | 'rolled_back', seconds from the candidate's first request)."""
+    """('promoted' | 'rolled_back' | 'held', seconds from the candidate's first request)."""
     stream = Stream(case, seed)
     carried = Evidence()
     now = 0.0
-    for percent in STEPS[:-1]:
+    steps = plan_exposure(STEPS, case.rate, CONFIG.rollout.max_bake_seconds, CONFIG.analysis.min_requests).steps
+    for percent in steps[:-1]:
         share = percent / 100
         started = now
         extended = False
@@ -130,7 +137,8 @@ def run(case: Case, mode: Mode, seed: int) -> tuple[str, float]:
             end = first + mode.bucket
             while end + mode.available_after <= now:
                 seconds = [stream.second(int(t), share) for t in range(int(end - mode.bucket), int(end))]
-                samples.append(Sample(end - mode.bucket, end, _sum([s[0] for s in seconds]), _sum([s[1] for s in seconds])))
+                samples.append(Sample(end - mode.bucket, end, _sum([s[0] for s in seconds], mode.keyed),
+                                      _sum([s[1] for s in seconds], mode.keyed)))
                 end += mode.bucket
             params = replace(judge_params(CONFIG.rollout, CONFIG.analysis, extended), min_bake_seconds=mode.min_bake)
             verdict = judge_step(params, carried, samples, now - started, step_started=started)
@@ -140,8 +148,11 @@ def run(case: Case, mode: Mode, seed: int) -> tuple[str, float]:
                 carried = verdict.evidence
                 break
             if verdict.decision == "inconclusive":
-                if extended or CONFIG.rollout.on_inconclusive != "extend":
-                    return "rolled_back", now  # headless: fail safe
+                action = inconclusive_action(CONFIG.rollout.on_inconclusive, extended)
+                if action is InconclusiveAction.ROLLBACK:
+                    return "rolled_back", now  # a fail-safe rollback, as configured
+                if action is InconclusiveAction.HOLD:
+                    return "held", now
                 extended = True
     return "promoted", now
 
@@ -169,19 +180,20 @@ def main(runs: int = 200) -> None:
     print(f"{runs} runs per case and mode; steps {STEPS}; α {CONFIG.analysis.alpha:g}; "
           f"logs: {LOGS.bucket} s buckets, {LOGS.available_after:g} s lag, min bake {LOGS.min_bake:g} s; "
           f"monitoring: {MONITORING.bucket} s windows, {MONITORING.available_after:g} s delay, min bake {MONITORING.min_bake:g} s")
-    print(f"{'case':<28} {'mode':<11} {'rolled back':>22} {'median to rollback':>19} {'median to 100 %':>16} {'Wald floor':>11}")
+    print(f"{'case':<28} {'mode':<11} {'rolled back':>22} {'held':>7} {'median to rollback':>19} {'median to 100 %':>16} {'Wald floor':>11}")
     for case in CASES:
         floor = wald_floor(case, alpha_metric)
         for mode in (LOGS, MONITORING):
             results = [run(case, mode, seed) for seed in range(runs)]
             back = [t for outcome, t in results if outcome == "rolled_back"]
             promoted = [t for outcome, t in results if outcome == "promoted"]
+            held = sum(1 for outcome, _ in results if outcome == "held")
             lo, hi = wilson(len(back), runs)
             rolled = f"{len(back) / runs * 100:5.1f} % [{lo * 100:4.1f}–{hi * 100:4.1f}]"
             to_back = f"{statistics.median(back):7.0f} s" if back else "—"
             to_full = f"{statistics.median(promoted):7.0f} s" if promoted else "—"
             wald = f"{floor:6.0f} s" if floor is not None else "—"
-            print(f"{case.name:<28} {mode.name:<11} {rolled:>22} {to_back:>19} {to_full:>16} {wald:>11}")
+            print(f"{case.name:<28} {mode.name:<11} {rolled:>22} {held / runs * 100:5.1f} % {to_back:>19} {to_full:>16} {wald:>11}")
 
 
 if __name__ == "__main__":

@@ -85,19 +85,18 @@ def seconds(step: dict) -> float:
 
 
 def test_a_regression_is_rolled_back_within_a_minute_on_the_request_log(emulator_with, tmp_path):
-    # the shipped config, as a user runs it (α = 0.05: a regression needs ln 20 of evidence; the strict
+    # the shipped config, as a user runs it (α = 0.05: a regression needs ln 40 of 5xx evidence; the strict
     # α = 0.002 the healthy tests use needs ln 1000, about two more 10 s buckets);
-    # at ×4 a slow second of a busy machine is 4 simulated ones, not 10
-    emu = emulator_with("regression", scale=4, shipped=True)
+    # at ×2 a slow second of a busy machine is 2 simulated ones
+    emu = emulator_with("regression", scale=2, shipped=True)
     result, report = emu.auto_promote(tmp_path / "r.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert report["outcome"] == "rolled_back"
     first = report["steps"][0]
     assert first["source"] == "logs" and first["verdict"] == "fail"
-    # Issue 13 asks ≤ 60 s; measured here 45–78 s (median ~50 s): the emulator computes traffic in
-    # 10 s ticks, so an entry is received up to ~11 s after its request and the watermark trails by
-    # ~13 s. The bound leaves room for that until the emulator's lag is per request.
-    assert seconds(first) <= 90, first
+    # Issue 13: ≤ 60 s. Measured at ×4 on an idle machine, 22 runs: 31–57 s (median 37 s) — three or
+    # four 10 s buckets of evidence and the watermark's ~10 s
+    assert seconds(first) <= 60, first
     assert "5xx" in " ".join(first["reasons"])
     assert "from the request log" in result.stdout and "judging on Cloud Monitoring" not in result.stdout
 
