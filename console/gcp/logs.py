@@ -479,14 +479,18 @@ def tail_hub(clients: Clients, project: str) -> TailHub:
 SYSTEM_LOG_ID = "run.googleapis.com/varlog/system"
 
 
+CONTAINER_START_TEXT = "Starting new instance"  # Cloud Run's INFO line for every container start
+
+
 def system_log_filter(project: str, region: str, since: float, until: float | None = None,
-                      service: str | None = None) -> str:
-    """Cloud Run's own WARNING-or-worse lines about containers (OOM kills, terminations, crashes)."""
+                      service: str | None = None, *, starts: bool = False) -> str:
+    """Cloud Run's own WARNING-or-worse lines about containers (OOM kills, terminations, crashes); with
+    `starts`, its INFO lines for container starts instead."""
     parts = [
         f'logName="projects/{project}/logs/{SYSTEM_LOG_ID.replace("/", "%2F")}"',
         'resource.type="cloud_run_revision"',
         f'resource.labels.location="{region}"',
-        "severity>=WARNING",
+        f'severity=INFO AND textPayload:"{CONTAINER_START_TEXT}"' if starts else "severity>=WARNING",
         f'timestamp>="{rfc3339(since)}"',
     ]
     if until is not None:
@@ -502,3 +506,17 @@ def system_log_entries(logs: Logs, project: str, region: str, since: float, unti
     (a few pages at most) for every service of a project and region, or one service."""
     return logs.list(project, system_log_filter(project, region, since, until, service), newest_first=False,
                      limit=limit)
+
+
+def container_starts(logs: Logs, project: str, region: str, since: float, until: float, *, service: str,
+                     limit: int = 2000) -> dict[str, int]:
+    """Container starts per revision of `service` in [since, until), counted from Cloud Run's system log
+    ("Starting new instance. Reason: …"): seconds behind, where Monitoring's startup counts are minutes
+    behind. One ListLogEntries call per 1,000 starts (a step rarely has more than a few)."""
+    entries = logs.list(project, system_log_filter(project, region, since, until, service, starts=True),
+                        newest_first=False, limit=limit, page_size=1000)
+    counts: dict[str, int] = {}
+    for entry in entries:
+        revision = entry.resource_labels.get("revision_name", "")
+        counts[revision] = counts.get(revision, 0) + 1
+    return counts

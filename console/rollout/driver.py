@@ -473,7 +473,8 @@ class RolloutDriver(FencedWriter):
         """The saturation guardrails (console/saturation.py) over this step: an out-of-memory kill or a
         crash of the candidate while stable has none fails it, with Cloud Run's log line. When the step
         is decided: memory p95 over `analysis.memory_warning_percent` is a warning, and the cold-start
-        share is reported beside stable's (five ListTimeSeries per decided step)."""
+        share is reported beside stable's (five ListTimeSeries per decided step; a step the request log
+        decided before Monitoring's first window counts starts in the system log instead)."""
         from console.saturation import (
             RevisionEvents,
             container_events,
@@ -508,11 +509,35 @@ class RolloutDriver(FencedWriter):
                     requests = sum(w.requests for w in counts.get((t.service, revision), {}).values())
                     figures[revision] = summarize_saturation(
                         list(saturation.get((t.service, revision), {}).values()), end - start, requests)
+        if decided and not figures:  # decided on the request log before Monitoring's first window of the step
+            figures = self._starts_from_system_log(state, since, now, verdict)
         judgement = judge_saturation(
             state.candidate, candidate_events, stable_events, figures.get(state.candidate), figures.get(state.stable),
             self.config.analysis.memory_warning_percent / 100.0, self.config.analysis.cold_start_warning_percent / 100.0,
         )
         return with_saturation(verdict, judgement)
+
+    def _starts_from_system_log(self, state: RolloutState, since: float, now: float, verdict: Verdict) -> dict[str, Any]:
+        """Each revision's cold-start share over the step: container starts from Cloud Run's system log
+        ("Starting new instance", seconds behind) ÷ the requests the judge counted in the step (one
+        ListLogEntries; a read that fails leaves the share unreported, as a missing Monitoring window does)."""
+        from console.gcp.logs import container_starts
+        from console.saturation import Saturation
+
+        t = self.target
+        try:
+            starts = container_starts(self.logs, t.project, t.region, since, now, service=t.service)
+        except UnavailableError as error:
+            self._warn(f"no cold-start figures for this step ({error})")
+            return {}
+        minutes = max(now - since, 1.0) / 60.0
+        figures = {}
+        for side, revision in (("candidate", state.candidate), ("stable", state.stable)):
+            requests = (verdict.metrics.get(side) or {}).get("requests")
+            count = starts.get(revision, 0)
+            figures[revision] = Saturation(startups=count, startups_per_minute=count / minutes,
+                                           cold_start_share=min(1.0, count / requests) if requests else None)
+        return figures
 
     # ------------------------------------------------------------- ending a rollout
 

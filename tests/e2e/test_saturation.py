@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.test_cli import AUTO, backend, emulator_process, strict_config  # noqa: F401 (fixture)
 
 SATURATION_KEYS = ("cpu_p95", "memory_p95", "startups_per_minute", "startup_p95_ms", "cold_start_share",
@@ -42,19 +44,22 @@ def test_an_oom_killed_candidate_is_rolled_back_with_the_log_line(emulator_proce
     assert by_name[report["candidate"]]["oom_kills"] >= 1
 
 
-def test_coldstart_verdicts_report_the_candidates_share_beside_stables(emulator_process, tmp_path):
-    """On Monitoring's pace: the cold-start share comes from Monitoring's complete windows of the step,
-    which a step judged on the request log (decided in about a minute) does not have yet."""
+@pytest.mark.parametrize("source", ["monitoring", "auto"])
+def test_coldstart_verdicts_report_the_candidates_share_beside_stables(emulator_process, tmp_path, source):
+    """On Monitoring's pace the cold-start share comes from Monitoring's complete windows of the step;
+    on the request log's (a step decided in about a minute, before Monitoring's first window) from
+    Cloud Run's system log lines for container starts over the requests the judge counted."""
     config = strict_config(tmp_path)
     text = config.read_text()
     assert 'source = "auto"' in text
-    config.write_text(text.replace('source = "auto"', 'source = "monitoring"'))
+    config.write_text(text.replace('source = "auto"', f'source = "{source}"'))
     emu = emulator_process("coldstart", config)
     result = emu.vinconsole(*AUTO, "--report", str(tmp_path / "r.json"))
     assert result.returncode in (0, 1), result.stdout + result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     judged = [s for s in report["steps"] if "saturation" in s["metrics"]]
     assert judged, report["steps"]
+    assert {s["source"] for s in judged} == {"monitoring" if source == "monitoring" else "logs"}
     for step in judged:
         line = next(r for r in step["reasons"] if r.startswith("cold starts: "))
         assert " vs stable " in line and "% of requests" in line
