@@ -50,7 +50,7 @@ from widgets.key_hints import KeyHints
 from widgets.palette import ACTIVE, ALARM, BAD, OK, WARN, WARN_STRONG
 from widgets.revisions_table import RevisionsTable
 from widgets.smoke import SmokeResults
-from widgets.sparks import CompareSparks, SeriesView
+from widgets.sparks import CompareSparks, SeriesView, window_age
 from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
 from widgets.verdict import VerdictPanel, VerdictView
@@ -97,6 +97,7 @@ class ServiceScreen(LiveScreen):
             yield Static("", id="title")
             yield TrafficBar(self.target.service, id="traffic")
             yield RevisionsTable(id="revisions")
+            yield Static("", id="revisions-age")
             yield CompareSparks(self.target.service, id="sparks")
             with Horizontal(id="lower"):
                 with Vertical(id="left"):
@@ -240,6 +241,9 @@ class ServiceScreen(LiveScreen):
         self._draw_title()
         self.query_one(TrafficBar).show({r.name: r.traffic_percent for r in service.revisions if r.traffic_percent}, roles)
         self.query_one(RevisionsTable).show(service, self.previous, roles, self.filter_text)
+        table_age = window_age(self.window_end, app.clock.now())  # the table is Monitoring's, the panels may not be
+        self.query_one("#revisions-age", Static).update(
+            Text(f"revisions: Cloud Monitoring, {table_age}" if table_age else "", style="dim"))
         stable, candidate = self._pair()
         state = self.state
         now = app.clock.now()

@@ -44,6 +44,8 @@ async def test_during_a_rollout_the_panels_follow_the_request_log_seconds_behind
         for panel in (stable_panel, candidate_panel):
             assert "5xx % per 10 s" in labels(panel) and "p95 per 10 s" in labels(panel)
             assert str(panel.border_subtitle).startswith("request log to "), panel.border_subtitle
+        # the revisions table above stays Cloud Monitoring's, and says so with its own age
+        assert str(screen.query_one("#revisions-age").render()).startswith("revisions: Cloud Monitoring, figures to ")
         rate, _, _ = screen.recent.last_minute[candidate]
         assert rate > 0 and f"{rate:.1f}" in str(candidate_panel.query_one(".figures").render())
 
