@@ -16,7 +16,7 @@ from screens.modals import JumpTo
 from widgets.cost import budget_bar
 from widgets.filter_box import FilterBox
 from widgets.fleet_table import FleetTable
-from widgets.format import usd
+from widgets.format import usd, window_age
 from widgets.key_hints import KeyHints
 from widgets.palette import ALARM, OK, WARN
 from widgets.status_line import StatusLine
@@ -37,6 +37,7 @@ class FleetScreen(LiveScreen):
         yield Static(self._banner(), classes="banner", id="banner")
         yield FilterBox(placeholder="filter: part of env/service, enter to keep, esc to clear", id="filter")
         yield FleetTable(id="fleet")
+        yield Static("", id="figures-age")
         yield Static("", id="budget")
         yield StatusLine(id="status")
         yield KeyHints(HINT_PRIORITY)
@@ -96,6 +97,9 @@ class FleetScreen(LiveScreen):
             paces={t.key: (t.rollout.bake_seconds, t.rollout.max_bake_seconds) for t in app.targets},
             filter_text=self.filter_text,
         )
+        figures_age = window_age(self.current.window_end, app.clock.now())  # the status line's age is the read's
+        self.query_one("#figures-age", Static).update(
+            Text(f"req/s, 5xx, p95: Cloud Monitoring, {figures_age}" if figures_age else "", style="dim"))
         budget = app.config.budget
         if month is not None:
             line = Text(

@@ -44,13 +44,13 @@ from screens.modals import ChooseRevision, ConfirmTraffic, JumpTo, SplitInput
 from screens.verdicts import steps_of, view_from_event, view_from_state
 from widgets.cost import CostPanel, CostRow, CostView
 from widgets.filter_box import FilterBox
-from widgets.format import rollout_text, short_revision, utc_time
+from widgets.format import rollout_text, short_revision, utc_time, window_age
 from widgets.history import StepHistory
 from widgets.key_hints import KeyHints
 from widgets.palette import ACTIVE, ALARM, BAD, OK, WARN, WARN_STRONG
 from widgets.revisions_table import RevisionsTable
 from widgets.smoke import SmokeResults
-from widgets.sparks import CompareSparks, SeriesView, window_age
+from widgets.sparks import CompareSparks, SeriesView
 from widgets.status_line import StatusLine
 from widgets.traffic_bar import TrafficBar
 from widgets.verdict import VerdictPanel, VerdictView

@@ -127,3 +127,13 @@ def split_text(split: Mapping[str, int], service: str | None = None, separator: 
         return "no traffic"
     ordered = sorted(split.items(), key=lambda item: (-item[1], item[0]))
     return separator.join(f"{short_revision(rev, service)} {p} %" for rev, p in ordered)
+
+
+def window_age(window_end: float | None, now: float | None, source: str = "") -> str:
+    """How old the newest complete window behind the figures is: Cloud Monitoring is minutes behind
+    the traffic split, the request log seconds, and this says by how much and which it is."""
+    if window_end is None or now is None:
+        return ""
+    if source:
+        return f"{source} to {utc_time(window_end, seconds=True)} UTC, {age(max(0.0, now - window_end))} old"
+    return f"figures to {utc_time(window_end)} UTC, {age(max(0.0, now - window_end))} old"

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from widgets.format import age, ms, pct, rate, short_image, short_revision, utc_time
+from widgets.format import ms, pct, rate, short_image, short_revision, window_age
 from widgets.palette import ALARM
 
 SATURATION = ("cpu", "mem", "cold")  # the small sparklines' row, in order
@@ -101,16 +101,6 @@ class RevisionSparks(Vertical):
             f"no CPU, memory or container-start figures: {view.saturation_missing}" if view.saturation_missing else
             "per minute: CPU and memory p95 (of the limits), cold starts (container starts ÷ requests)"
         )
-
-
-def window_age(window_end: float | None, now: float | None, source: str = "") -> str:
-    """How old the newest complete window behind the figures is: Cloud Monitoring is minutes behind
-    the traffic split, the request log seconds, and this says by how much and which it is."""
-    if window_end is None or now is None:
-        return ""
-    if source:
-        return f"{source} to {utc_time(window_end, seconds=True)} UTC, {age(max(0.0, now - window_end))} old"
-    return f"figures to {utc_time(window_end)} UTC, {age(max(0.0, now - window_end))} old"
 
 
 class CompareSparks(Horizontal):
