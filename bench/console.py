@@ -211,7 +211,8 @@ def quota_figures(minutes: float, scale: float) -> None:
             print(f"{project:>16} {mean:>14.1f} {busiest:>15} {quotas.refused_reads.get(project, 0):>8} "
                   f"{quotas.max_tails.get(project, 0):>10}")
         print(f"  limits: ListLogEntries {PROJECT_READ_QUOTA_PER_MINUTE}/min per project (this console caps itself at "
-              f"{LOG_READS_PER_MINUTE}); {PROJECT_TAIL_SESSIONS} tail sessions per project (this console holds ≤ 1)")
+              f"{LOG_READS_PER_MINUTE}); {PROJECT_TAIL_SESSIONS} tail sessions per project (this console holds ≤ 2: the "
+              f"incident view's error tail, and the request-log tail its engine and screens share)")
 
 
 def main() -> None:
