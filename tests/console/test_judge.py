@@ -490,6 +490,19 @@ def test_level_guardrail_notes_a_stable_over_the_limit_and_holds_on_thin_evidenc
     assert level_guardrail(P, totals((2000, 200), (2000, 70), minutes=2)) == Guardrail()  # worst one out
 
 
+def test_the_warm_up_is_judged_apart_on_the_hard_p95_limit() -> None:
+    def step(cand_p95: list[float]) -> list[Sample]:
+        return [sample(m, (1200, 6, 60), (10800, 54, 540), (p95, 640.0)) for m, p95 in enumerate(cand_p95)]
+
+    assert P.warmup_seconds == 120 and P.max_p95_seconds == 120
+    # a candidate over 5 s from its first request: rolled back after 2 minutes, inside the warm-up
+    hangs = judge_step(P, Evidence(), step([8000.0, 8000.0]), 120, step_started=T0)
+    assert hangs.decision == "fail" and any("p95 8,000 ms vs 640 ms for 120 s" in r for r in hangs.reasons)
+    # cold starts over the limit for a minute, then normal: not sustained, and the relative tests wait
+    cold = judge_step(P, Evidence(), step([9000.0, 700.0, 450.0, 450.0, 450.0]), 300, step_started=T0)
+    assert cold.decision == "pass", cold.reasons
+
+
 def test_p95_guardrail_needs_the_candidate_alone_over_the_limit() -> None:
     def totals(cand: float, stab: float) -> StepTotals:
         samples = [sample(m, (1200, 6, 60), (10800, 54, 540), (cand, stab)) for m in range(2, 5)]
