@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,7 @@ class FleetData:
         self.metrics = Metrics(clients)
         self.spend = SpendReader(config, clients, clock)
         self._feeds: dict[tuple[str, str], RequestLogFeed] = {}
+        self._pulled: dict[tuple[str, str], float] = {}  # clock time of a pull feed's last read
 
     def read(self, targets: Sequence[Target]) -> FleetStatus:
         return self.reader.read(targets)
@@ -73,8 +75,9 @@ class FleetData:
         now = self.clock.now()
         if target.service not in feed.services:
             feed.watch(target.service, now - min(RECENT_READ_BACK_SECONDS, buckets * BUCKET_SECONDS))
-        elif not feed.live or feed.tail_down:
-            feed.pull()
+        elif (not feed.live or feed.tail_down) and now - self._pulled.get(key, -math.inf) >= BUCKET_SECONDS / 2:
+            feed.pull()  # no tail: read what arrived, at most twice a bucket (the lines move once a bucket)
+            self._pulled[key] = now
         feed.log.prune(now)
         return feed.log.recent(target.service, buckets)
 

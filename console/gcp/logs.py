@@ -490,7 +490,7 @@ def system_log_filter(project: str, region: str, since: float, until: float | No
         f'logName="projects/{project}/logs/{SYSTEM_LOG_ID.replace("/", "%2F")}"',
         'resource.type="cloud_run_revision"',
         f'resource.labels.location="{region}"',
-        f'severity=INFO AND textPayload:"{CONTAINER_START_TEXT}"' if starts else "severity>=WARNING",
+        f'textPayload:"{CONTAINER_START_TEXT}"' if starts else "severity>=WARNING",  # starts (INFO): by their text, whatever the severity
         f'timestamp>="{rfc3339(since)}"',
     ]
     if until is not None:

@@ -72,12 +72,12 @@ async def test_ranks_the_paging_service_first_with_since_timeline_errors_and_ent
         assert "errors began" in rendered and "promote" in rendered and "operator:alice" in rendered
         # span switch: 6 → 6 h (3 min windows), ] → 24 h, [ → back to 6 h
         await pilot.press("6")
-        await wait_for(pilot, lambda: chart.view.span == "6h", what="6 h timeline")
+        await wait_for(pilot, lambda: chart.view.span == "6h", timeout=40, what="6 h timeline")
         assert chart.view.period == 180 and screen.detail.timeline.span == "6h"
         await pilot.press("right_square_bracket")
-        await wait_for(pilot, lambda: chart.view.span == "24h", what="24 h timeline")
+        await wait_for(pilot, lambda: chart.view.span == "24h", timeout=40, what="24 h timeline")
         await pilot.press("left_square_bracket")
-        await wait_for(pilot, lambda: chart.view.span == "6h", what="back to 6 h")
+        await wait_for(pilot, lambda: chart.view.span == "6h", timeout=40, what="back to 6 h")
         # error groups: the distinct messages with counts; enter shows a whole entry with its stack trace
         errors = screen.query_one(ErrorGroupsTable)
         assert errors.row_count >= 3
