@@ -43,10 +43,10 @@ def strict_config(tmp_path: Path) -> Path:
 
 
 class EmulatorProcess:
-    def __init__(self, scenario: str, config: Path = REPO / "config.toml"):
+    def __init__(self, scenario: str, config: Path = REPO / "config.toml", scale: int = SCALE):
         self.env = {
             **os.environ,
-            "VINCONSOLE_TIME_SCALE": str(SCALE),
+            "VINCONSOLE_TIME_SCALE": str(scale),
             "VINCONSOLE_TIME_EPOCH": str(int(time.time())),
             "GRPC_VERBOSITY": "ERROR",
             "VINCONSOLE_CONFIG": str(config),
@@ -98,8 +98,8 @@ class EmulatorProcess:
 def emulator_process(tmp_path):
     started = []
 
-    def start(scenario: str = "healthy", config: Path | None = None) -> EmulatorProcess:
-        emu = EmulatorProcess(scenario, config or stepped_config(tmp_path))
+    def start(scenario: str = "healthy", config: Path | None = None, scale: int = SCALE) -> EmulatorProcess:
+        emu = EmulatorProcess(scenario, config or stepped_config(tmp_path), scale)
         started.append(emu)
         return emu
 
@@ -191,7 +191,9 @@ def test_crashloop_fails_at_smoke_without_traffic(emulator_process, tmp_path):
 
 
 def test_kill_9_then_rerun_resumes_and_a_concurrent_run_is_refused(emulator_process, tmp_path):
-    emu = emulator_process("healthy", strict_config(tmp_path))
+    # at ×50 the driver's 120 s lease is 2.4 real seconds: a busy CI machine that delays a renewal by
+    # half a second (0.6 s at ×200) no longer lets the rival take the lease over from a live driver
+    emu = emulator_process("healthy", strict_config(tmp_path), scale=50)
     first = emu.spawn(*AUTO)
     seen = ""
     deadline = time.monotonic() + 60
