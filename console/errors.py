@@ -54,7 +54,8 @@ class LeaseHeldError(VinconsoleError):
     def __init__(self, holder: str, expires_in: float, service: str):
         self.holder = holder
         self.expires_in = expires_in
-        super().__init__(
-            f"{service} is being driven by {holder} (lease expires in {max(0, expires_in):.0f} s); "
-            "wait for it to finish or for the lease to expire"
-        )
+        lease = (f"lease expires in {expires_in:.0f} s" if expires_in >= 0 else
+                 f"its lease lapsed {-expires_in:.0f} s ago, but that process still runs on this host and may be "
+                 "late to renew it")
+        super().__init__(f"{service} is being driven by {holder} ({lease}); "
+                         "wait for it to finish or for the lease to expire")

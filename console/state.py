@@ -188,24 +188,26 @@ def read_lease(annotations: Mapping[str, str]) -> Lease | None:
     return Lease.from_annotation(annotations.get(LEASE_ANNOTATION))
 
 
-def lease_blocks(lease: Lease | None, me: Lease, now: float, pid_alive: bool) -> bool:
+def lease_blocks(lease: Lease | None, me: Lease, now: float, holder_runs: bool, late_grace: float = 0.0) -> bool:
     """Whether an existing lease stops `me` from driving the service.
 
-    Ours, expired, or held by a process on this host that no longer runs → free.
+    Ours, or held on this host by a driver that no longer runs → free. Expired → free, except
+    that a holder still running on this host keeps it for `late_grace` seconds past expiry: a driver
+    late to renew (a loaded machine) is still driving, and taking its lease would undo its step.
     """
-    if lease is None or lease.expires <= now:
+    if lease is None or lease.same_holder(me):
         return False
-    if lease.same_holder(me):
+    if lease.host == me.host and not holder_runs:
         return False
-    if lease.host == me.host and not pid_alive:
-        return False
-    return True
+    if lease.expires > now:
+        return True
+    return lease.host == me.host and now < lease.expires + late_grace
 
 
-def lease_driving(lease: Lease | None, me: Lease, now: float, pid_alive: bool) -> bool:
+def lease_driving(lease: Lease | None, me: Lease, now: float, holder_runs: bool) -> bool:
     """Whether someone else is driving the service under `lease`: its lease is live, or it lapsed
     while the holder still runs on this host (a driver late to renew, e.g. on a loaded machine).
     A rollback names this holder as the one it overrode."""
     if lease is None or lease.same_holder(me):
         return False
-    return lease_blocks(lease, me, now, pid_alive) or (lease.host == me.host and pid_alive)
+    return lease_blocks(lease, me, now, holder_runs) or (lease.host == me.host and holder_runs)

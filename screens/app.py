@@ -22,6 +22,8 @@ from screens.modals import HelpScreen
 from widgets.palette import ALARM, tone_theme
 
 if TYPE_CHECKING:
+    from console.engine import Engine
+    from console.rollout.events import Outcome
     from screens.service import ServiceScreen
 
 DEFAULT_REFRESH_SECONDS = 5.0
@@ -169,7 +171,8 @@ class VinconsoleApp(App[None]):
     async def _quit_driving(self, driving: list[ServiceScreen], choice: str) -> None:
         from screens.modals import QuitDuringRollout
 
-        rolled_back: dict[str, Any] = {}
+        rolled_back: dict[str, Outcome] = {}
+        failed: dict[str, str] = {}  # what the rollback raised, and the traffic it left
         if choice == QuitDuringRollout.ROLLBACK:
             # the rollback wins over this console's own rollout, which stops by itself at its next read
             self.notify("rolling back before quitting…", severity="warning")
@@ -177,10 +180,11 @@ class VinconsoleApp(App[None]):
                 engine = screen._engine(stop=threading.Event())
                 try:
                     rolled_back[screen.target.key] = await asyncio.to_thread(engine.rollback_now)
-                except Exception as error:  # noqa: BLE001 - say it on the way out, with what to do
+                except Exception as error:  # noqa: BLE001 - said on the way out, with the traffic it left
                     screen.stop.set()  # at least hold it where it is
                     screen.last_outcome = None
                     self.notify(f"{screen.target.key}: rollback failed: {error}", severity="error")
+                    failed[screen.target.key] = f"{error}; {await asyncio.to_thread(_serving_now, engine)}"
         else:
             self.notify("pausing the automatic rollout before quitting…", severity="warning")
             for screen in driving:
@@ -190,15 +194,7 @@ class VinconsoleApp(App[None]):
             if not any(s.busy for s in driving):
                 break
             await asyncio.sleep(0.1)
-        # printed after the screen is gone: where each rollout this console drove was left
-        told = [
-            f"{s.target.key}: rolled back — {rolled_back[s.target.key].message}" if s.target.key in rolled_back else
-            f"{s.target.key}: {s.last_outcome.message}" if s.last_outcome is not None else
-            f"{s.target.key}: the automatic rollout was still pausing when the console quit; "
-            f"check its traffic with `vinconsole status --env {s.target.env} --service {s.target.service}`"
-            for s in driving
-        ]
-        self.exit(message="\n".join(told) or None)
+        self.exit(message="\n".join(_where_left(s, rolled_back, failed) for s in driving) or None)
 
     def jump_choices(self) -> list[tuple[str, str]]:
         choices = [(t.key, t.key) for t in self.config.targets()]
@@ -260,3 +256,28 @@ def run_tui(config: Config, clients: Clients, clock: Clock, **options: Any) -> i
     app = create_app(config, clients, clock, **options)
     app.run()
     return app.return_code or 0
+
+
+def _serving_now(engine: Engine) -> str:
+    """What a service serves, read afresh (a failed rollback may have moved traffic before it failed)."""
+    from console.model import describe_split
+
+    t = engine.target
+    try:
+        return f"it now serves {describe_split(engine.run.get_service(t.project, t.region, t.service).served_split())}"
+    except Exception as error:  # noqa: BLE001 - the quit message says it could not tell
+        return f"its traffic could not be read ({error})"
+
+
+def _where_left(screen: ServiceScreen, rolled_back: dict[str, Outcome], failed: dict[str, str]) -> str:
+    """Printed after the screen is gone: where the rollout this console drove was left, and what to run."""
+    key, t = screen.target.key, screen.target
+    check = f"check it with `vinconsole status --env {t.env} --service {t.service}`"
+    if key in rolled_back:
+        return f"{key}: rolled back — {rolled_back[key].message}"
+    if key in failed:
+        return f"{key}: the rollback before quitting failed: {failed[key]}; {check}, and roll back with " \
+               f"`vinconsole rollback --env {t.env} --service {t.service}`"
+    if screen.last_outcome is not None:
+        return f"{key}: {screen.last_outcome.message}"
+    return f"{key}: the automatic rollout was still pausing when the console quit; {check}"

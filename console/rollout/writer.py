@@ -21,7 +21,7 @@ from console.gcp.clients import Clients
 from console.gcp.logs import Logs
 from console.gcp.monitoring import Metrics
 from console.gcp.run import CloudRun
-from console.identity import driver_identity, my_lease, pid_alive
+from console.identity import driver_identity, holder_runs, mark_driving, my_lease
 from console.model import LEASE_ANNOTATION, ROLLOUT_ANNOTATION, Revision, ServiceState, TrafficTarget, describe_split
 from console.rollout.events import Event, Interrupted, Outcome, iso_time
 from console.rollout.fence import Fence, RolledBackByOperator, ServiceChanged, stop_error, traffic_key
@@ -310,19 +310,24 @@ class FencedWriter:
         service = self.refresh()
         now = self.clock.now()
         lease = read_lease(service.annotations)
-        alive = pid_alive(lease.pid) if lease else False
-        blocked = lease_blocks(lease, self.lease, now, alive)
+        alive = holder_runs(lease) if lease else False
+        blocked = lease_blocks(lease, self.lease, now, alive, late_grace=self.config.rollout.lease_seconds)
         if blocked and not preempt:
             assert lease is not None
             raise LeaseHeldError(lease.holder, lease.expires - now, self.target.key)
         driving = preempt and lease is not None and lease_driving(lease, self.lease, now, alive)
         self.preempted = lease.holder if driving and lease is not None else None
         self.lease = replace(self.lease, generation=(lease.generation if lease else 0) + 1)
-        if lease and not lease.same_holder(self.lease) and lease.expires > now and not blocked:
-            self._warn(f"taking over the lease of {lease.holder}: that process no longer runs")
+        if lease and not lease.same_holder(self.lease) and not blocked:
+            if lease.expires > now:
+                self._warn(f"taking over the lease of {lease.holder}: its driver no longer runs")
+            elif lease.host == self.lease.host and alive:
+                self._warn(f"taking over the lease of {lease.holder}: it lapsed {now - lease.expires:.0f} s ago "
+                           "unrenewed, though that process still runs")
         if self.preempted:
             self._warn(f"taking the lease from {self.preempted}, who is driving: a rollback always wins")
         self.fence = Fence.of(service)
+        mark_driving(self.lease.session, True)
         if preempt:  # the rollback write itself carries it: a driver must see the rollback, not a lease change
             return
         self.write(None, state=None, reason="lease taken", kind="lease")
@@ -334,6 +339,7 @@ class FencedWriter:
     def release(self) -> None:
         """Drop our lease if we still hold it (best effort: it expires anyway). Never after someone
         else changed the service: that is theirs now."""
+        mark_driving(self.lease.session, False)
         if not self.holding or self.fenced_out:
             return
         try:

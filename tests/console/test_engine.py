@@ -301,6 +301,39 @@ def test_two_engines_in_one_process_are_two_holders(repo_config, emulator, clien
     assert second.step().outcome == "stepped"
 
 
+def test_a_driver_late_to_renew_keeps_its_lease_for_a_grace_then_is_taken_over_with_a_warning(repo_config, emulator,
+                                                                                                clients_for):
+    """A lapsed lease whose holder still runs on this host is a driver late to renew (a loaded
+    machine), not an abandoned one: taking it would undo that driver's step. After another lease's
+    length unrenewed it is taken over, and the taker says so."""
+    emu = emulator()
+    clients = clients_for(emu)
+    first, _ = make_engine(repo_config, emu, clients)
+    first.acquire()
+    emu.clock.advance(repo_config.rollout.lease_seconds + 10)  # lapsed, its process (this one) still runs
+    second, events = make_engine(repo_config, emu, clients)
+    with pytest.raises(LeaseHeldError) as caught:
+        second.step()
+    assert "lapsed 10 s ago" in str(caught.value) and first.lease.holder in str(caught.value)
+    emu.clock.advance(repo_config.rollout.lease_seconds)  # a whole lease more unrenewed: stuck, not late
+    assert second.step().outcome == "stepped"
+    assert any(e.kind == "warn" and "lapsed" in e.message and first.lease.holder in e.message for e in events)
+
+
+def test_a_lease_left_by_an_ended_engine_of_this_process_frees_at_once(repo_config, emulator, clients_for):
+    """An engine stopped by someone else's change may write nothing, its lease included; in the
+    terminal UI the next action (another engine of the same process) must not wait out that lease."""
+    emu = emulator()
+    clients = clients_for(emu)
+    first, _ = make_engine(repo_config, emu, clients)
+    first.acquire()
+    first.fenced_out = True  # as after ServiceChanged: its release writes nothing
+    first.release()
+    second, events = make_engine(repo_config, emu, clients)
+    assert second.step().outcome == "stepped"
+    assert any(e.kind == "warn" and first.lease.holder in e.message and "no longer runs" in e.message for e in events)
+
+
 def test_a_step_is_timed_from_when_its_write_is_served_not_from_the_smoke_checks_before_it(repo_config, emulator, clients_for):
     emu = emulator(scenario="healthy")
     clients = clients_for(emu)

@@ -42,13 +42,18 @@ def lease(host="a", pid=1, session="s", expires=200.0) -> Lease:
 
 def test_lease_rules():
     me = lease(session="mine")
-    assert not lease_blocks(None, me, 100, pid_alive=True)
-    assert not lease_blocks(lease(session="mine"), me, 100, pid_alive=True)  # ours
-    assert not lease_blocks(lease(host="b", expires=50), me, 100, pid_alive=True)  # expired
-    assert lease_blocks(lease(host="b"), me, 100, pid_alive=True)  # another runner, live
-    assert not lease_blocks(lease(pid=7), me, 100, pid_alive=False)  # this host, process gone (kill -9)
-    assert lease_blocks(lease(pid=7), me, 100, pid_alive=True)  # this host, another live process
-    assert lease_blocks(lease(session="other"), me, 100, pid_alive=True)  # this process, another engine
+    assert not lease_blocks(None, me, 100, holder_runs=True)
+    assert not lease_blocks(lease(session="mine"), me, 100, holder_runs=True)  # ours
+    assert not lease_blocks(lease(host="b", expires=50), me, 100, holder_runs=True)  # expired
+    assert lease_blocks(lease(host="b"), me, 100, holder_runs=True)  # another runner, live
+    assert not lease_blocks(lease(pid=7), me, 100, holder_runs=False)  # this host, process gone (kill -9)
+    assert lease_blocks(lease(pid=7), me, 100, holder_runs=True)  # this host, another live process
+    assert lease_blocks(lease(session="other"), me, 100, holder_runs=True)  # this process, another engine
+    # lapsed, holder still runs on this host: late to renew (a loaded machine), still driving for a grace
+    assert lease_blocks(lease(pid=7, expires=50), me, 100, holder_runs=True, late_grace=120)
+    assert not lease_blocks(lease(pid=7, expires=50), me, 200, holder_runs=True, late_grace=120)  # past it: stuck
+    assert not lease_blocks(lease(pid=7, expires=50), me, 100, holder_runs=False, late_grace=120)  # gone
+    assert not lease_blocks(lease(host="b", expires=50), me, 100, holder_runs=True, late_grace=120)  # elsewhere
     assert read_lease({"vinconsole.dev/lease": me.to_annotation()}) == me
 
 
@@ -56,12 +61,12 @@ def test_who_a_rollback_overrides():
     """A driver late to renew on a loaded machine still drives: a rollback names it (CI once saw a
     rollback say nothing of the driver whose lease had lapsed a moment before)."""
     me = lease(session="mine")
-    assert not lease_driving(None, me, 100, pid_alive=True)
-    assert not lease_driving(lease(session="mine"), me, 100, pid_alive=True)  # ours
-    assert lease_driving(lease(host="b"), me, 100, pid_alive=True)  # another runner, live lease
-    assert lease_driving(lease(pid=7, expires=50), me, 100, pid_alive=True)  # lapsed, process still runs here
-    assert not lease_driving(lease(pid=7, expires=50), me, 100, pid_alive=False)  # lapsed, process gone
-    assert not lease_driving(lease(host="b", expires=50), me, 100, pid_alive=True)  # lapsed elsewhere: unknown
+    assert not lease_driving(None, me, 100, holder_runs=True)
+    assert not lease_driving(lease(session="mine"), me, 100, holder_runs=True)  # ours
+    assert lease_driving(lease(host="b"), me, 100, holder_runs=True)  # another runner, live lease
+    assert lease_driving(lease(pid=7, expires=50), me, 100, holder_runs=True)  # lapsed, process still runs here
+    assert not lease_driving(lease(pid=7, expires=50), me, 100, holder_runs=False)  # lapsed, process gone
+    assert not lease_driving(lease(host="b", expires=50), me, 100, holder_runs=True)  # lapsed elsewhere: unknown
 
 
 def test_the_rollout_annotation_stays_bounded_however_long_the_rollout():

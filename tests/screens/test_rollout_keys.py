@@ -64,6 +64,35 @@ async def test_q_then_roll_back_puts_stable_back_and_quits(emulator, make_app, r
     assert "staging/vinsight-backend: rolled back" in said and stable in said
 
 
+async def test_q_then_roll_back_that_fails_says_the_error_and_the_traffic_it_left(emulator, make_app, repo_config, capsys,
+                                                                                   monkeypatch):
+    """A rollback that raised after it moved traffic (seen under load) must not be reported as a
+    rollout "still pausing": the operator is told the error, what the service serves now, and what to run."""
+    from console.engine import Engine
+    from console.errors import VinconsoleError
+
+    rollback_now = Engine.rollback_now
+
+    def moved_then_failed(engine):
+        rollback_now(engine)
+        raise VinconsoleError("the audit entry could not be written")
+
+    monkeypatch.setattr(Engine, "rollback_now", moved_then_failed)
+    app = fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_service(pilot, app)
+        stable = next(rev for rev, pct in served(app.clients).items() if pct == 100)
+        await start_auto(pilot, app, screen)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitDuringRollout), what="the question")
+        await pilot.press("down", "enter")  # roll back
+        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the console to quit")
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the rollback before quitting failed: the audit entry could not be written" in said, said
+    assert f"it now serves {stable} 100 %" in said and "vinconsole rollback --env staging --service vinsight-backend" in said
+    assert "still pausing" not in said
+
+
 async def test_space_pauses_for_real_and_resumes_the_same_rollout(emulator, make_app, repo_config):
     app = fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60)
     async with app.run_test(size=SIZE) as pilot:
