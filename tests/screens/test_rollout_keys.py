@@ -20,6 +20,20 @@ async def start_auto(pilot, app, screen) -> str:
     return candidate
 
 
+async def quit_rolling_back(app, capsys) -> tuple[str, str]:
+    """Start the automatic rollout, press q and choose "roll back"; the stable revision and what the
+    console printed once it quit."""
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_service(pilot, app)
+        stable = next(rev for rev, pct in served(app.clients).items() if pct == 100)
+        await start_auto(pilot, app, screen)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitDuringRollout), what="the question")
+        await pilot.press("down", "enter")  # roll back
+        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the console to quit")
+    return stable, " ".join(capsys.readouterr().err.split())
+
+
 async def test_r_during_this_consoles_automatic_rollout_rolls_back(emulator, make_app, repo_config):
     app = fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60)
     async with app.run_test(size=SIZE) as pilot:
@@ -51,16 +65,8 @@ async def test_q_during_an_automatic_rollout_asks_and_cancel_keeps_it_running(em
 
 async def test_q_then_roll_back_puts_stable_back_and_quits(emulator, make_app, repo_config, capsys):
     app = fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await open_service(pilot, app)
-        stable = next(rev for rev, pct in served(app.clients).items() if pct == 100)
-        await start_auto(pilot, app, screen)
-        await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, QuitDuringRollout), what="the question")
-        await pilot.press("down", "enter")  # roll back
-        await wait_for(pilot, lambda: served(app.clients) == {stable: 100}, timeout=30, what="stable at 100 %")
-        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the console to quit")
-    said = " ".join(capsys.readouterr().err.split())
+    stable, said = await quit_rolling_back(app, capsys)
+    assert served(app.clients) == {stable: 100}
     assert "staging/vinsight-backend: rolled back" in said and stable in said
 
 
@@ -78,16 +84,7 @@ async def test_q_then_roll_back_that_fails_says_the_error_and_the_traffic_it_lef
         raise VinconsoleError("the audit entry could not be written")
 
     monkeypatch.setattr(Engine, "rollback_now", moved_then_failed)
-    app = fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await open_service(pilot, app)
-        stable = next(rev for rev, pct in served(app.clients).items() if pct == 100)
-        await start_auto(pilot, app, screen)
-        await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, QuitDuringRollout), what="the question")
-        await pilot.press("down", "enter")  # roll back
-        await wait_for(pilot, lambda: not app.is_running, timeout=30, what="the console to quit")
-    said = " ".join(capsys.readouterr().err.split())
+    stable, said = await quit_rolling_back(fast_staging_backend(emulator, make_app, repo_config, "healthy", scale=60), capsys)
     assert "the rollback before quitting failed: the audit entry could not be written" in said, said
     assert f"it now serves {stable} 100 %" in said and "vinconsole rollback --env staging --service vinsight-backend" in said
     assert "still pausing" not in said
