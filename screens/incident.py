@@ -113,7 +113,8 @@ class IncidentScreen(LiveScreen):
         self.selected: str | None = None
         self.span = "1h"
         self.detail: Any = None  # ServiceDetail of `selected` at `span`
-        self.recent: tuple[str | None, RecentTraffic] | None = None  # (service key, its request log's last minute)
+        self.recent: dict[str, RecentTraffic] = {}  # service key → its request log's last minute, where it flows
+        self.previous_stream: dict[str, tuple[float, float]] = {}  # the last read's "5xx now" from the request log
         self.busy = ""
         self.tail: Any = None
         self.tail_key: str | None = None
@@ -154,9 +155,9 @@ class IncidentScreen(LiveScreen):
 
     # ------------------------------------------------------------ refresh loop
 
-    def read(self) -> tuple[list[Any], str | None, str, Any, Exception | None, RecentTraffic | None]:
-        """The ranked list, the selected service's detail (a detail error still shows the list) and its
-        request log's last minute (None while it does not flow)."""
+    def read(self) -> tuple[list[Any], str | None, str, Any, Exception | None, dict[str, RecentTraffic]]:
+        """The ranked list, the selected service's detail (a detail error still shows the list) and each
+        service's request log's last minute (left out while it does not flow: "5xx now" is then Monitoring's)."""
         app = self.vapp
         if self.reader is None:
             from console.incident import IncidentReader
@@ -165,29 +166,38 @@ class IncidentScreen(LiveScreen):
         rows = self.reader.overview(app.targets)
         key = self.selected if any(r.key == self.selected for r in rows) else (rows[0].key if rows else None)
         span = self.span
-        detail, failure, recent = None, None, None
+        detail, failure = None, None
         row = next((r for r in rows if r.key == key), None)
         if row is not None and not row.error:
             try:
                 detail = self.reader.detail(app.target(row.key), span, row)
             except Exception as error:  # noqa: BLE001 - shown in the status line, retried
                 failure = error
+        recent: dict[str, RecentTraffic] = {}
+        for each in rows:  # one shared tail per project: a service more is a filter term, not a stream
+            if each.error:
+                continue
             try:
-                recent = app.data.recent_traffic(app.target(row.key), RECENT_BUCKETS)
+                traffic = app.data.recent_traffic(app.target(each.key), RECENT_BUCKETS)
             except ApiError:  # "5xx now" stays Monitoring's five minutes
-                recent = None
+                traffic = None
+            if traffic is not None:
+                recent[each.key] = traffic
         return rows, key, span, detail, failure, recent
 
-    def apply(self, data: tuple[list[Any], str | None, str, Any, Exception | None, RecentTraffic | None]) -> str | None:
+    def apply(self, data: tuple[list[Any], str | None, str, Any, Exception | None, dict[str, RecentTraffic]]) -> str | None:
         rows, key, span, detail, failure, recent = data
-        self.recent = (key, recent) if recent is not None else None
+        self.recent = recent
         now = self.vapp.clock.now()
         if self.rows:
             self.previous = {r.key: r for r in self.rows}
         self.rows = rows
         if self.selected is None or not any(r.key == self.selected for r in rows):
             self.selected = key
-        self.query_one(IncidentTable).show(rows, now, self.previous, selected=self.selected)
+        stream = stream_5xx(recent, now)
+        self.query_one(IncidentTable).show(rows, now, self.previous, selected=self.selected, stream=stream,
+                                           previous_stream=self.previous_stream)
+        self.previous_stream = stream
         if detail is not None and detail.row.key == self.selected and span == self.span:
             previous = self.detail
             if (previous is not None and previous.row.key == detail.row.key and previous.timeline.span == span
@@ -249,7 +259,7 @@ class IncidentScreen(LiveScreen):
         text.append("\n")
         if row.since is not None:
             text.append(f"errors since {datetime.fromtimestamp(row.since, UTC).strftime('%H:%M UTC')} ({age(now - row.since)} ago) · ", style="bold")
-        recent = self.recent[1] if self.recent is not None and self.recent[0] == row.key else None
+        recent = self.recent.get(row.key)
         minute = recent.service_last_minute() if recent is not None else None
         if recent is not None and minute is not None and minute[1] is not None:
             text.append(f"5xx {pct(minute[1])} in the last minute (request log, {age(max(0.0, now - recent.until))} old)", style="bold")
@@ -562,3 +572,13 @@ class IncidentScreen(LiveScreen):
 
     def action_jump(self) -> None:
         self.vapp.push_screen(JumpTo(self.vapp.jump_choices()), self.vapp.jump)
+
+
+def stream_5xx(recent: dict[str, RecentTraffic], now: float) -> dict[str, tuple[float, float]]:
+    """Each service's 5xx over the request log's last minute and that data's age, where it is known."""
+    out: dict[str, tuple[float, float]] = {}
+    for key, traffic in recent.items():
+        minute = traffic.service_last_minute()
+        if minute is not None and minute[1] is not None:
+            out[key] = (minute[1], max(0.0, now - traffic.until))
+    return out

@@ -55,6 +55,19 @@ def errors_text(now: float | None, baseline: float | None, separator: str = " ")
     return out
 
 
+def now_text(row: Any, stream: tuple[float, float] | None, old: float | None, separator: str = " ") -> Text:
+    """The '5xx now' cell: the request log's last minute when it flows (`stream`: fraction, data age s),
+    else Monitoring's 5 minutes; the source and age follow the baseline, the trend compares with the
+    previous figure of the same source (`old`)."""
+    rate, source = (stream[0], f"log {age(stream[1])}") if stream is not None else (row.error_rate, "5 min")
+    out = errors_text(rate, row.baseline_error_rate, separator)
+    moved = trend(rate, old, relative=0.25, absolute=0.002) if old is not None and rate is not None else ""
+    if moved:
+        out.append(" " + moved, style=BAD if moved == "↑" else OK)
+    out.append(f" {source}", style="dim")
+    return out
+
+
 def latency_text(p95: float | None, target_ms: float | None, separator: str = " ") -> Text:
     if p95 is None:
         return Text("—", style="dim")
@@ -86,9 +99,13 @@ class IncidentTable(KeyedTable):
     """
 
     @fits_width
-    def show(self, rows: Sequence[Any], now: float, previous: Mapping[str, Any] | None = None, selected: str | None = None) -> None:
+    def show(self, rows: Sequence[Any], now: float, previous: Mapping[str, Any] | None = None, selected: str | None = None,
+             stream: Mapping[str, tuple[float, float]] | None = None,
+             previous_stream: Mapping[str, tuple[float, float]] | None = None) -> None:
+        """`stream` (and the previous read's `previous_stream`): key → (5xx fraction over the request
+        log's last minute, its data age in s) for the services whose request log flows."""
         keep = selected or self.selected_key
-        previous = previous or {}
+        previous, stream, previous_stream = previous or {}, stream or {}, previous_stream or {}
         narrow = self.narrow
         separator = "\n" if narrow else " "
         self.clear()
@@ -102,11 +119,11 @@ class IncidentTable(KeyedTable):
                 self.add_cells({"alert": Text("? unreadable", style=WARN), "env/service": name,
                                 "5xx (day)": error, "serving": error}, key=key)
                 continue
-            old = previous.get(key)
-            errors = errors_text(row.error_rate, row.baseline_error_rate, separator)
-            moved = trend(row.error_rate, old.error_rate, relative=0.25, absolute=0.002) if old is not None else ""
-            if moved:
-                errors.append(" " + moved, style=BAD if moved == "↑" else OK)
+            figure = stream.get(key)
+            old_row, old_figure = previous.get(key), previous_stream.get(key)
+            old = (old_figure[0] if old_figure is not None else None) if figure is not None else \
+                (old_row.error_rate if old_row is not None else None)
+            errors = now_text(row, figure, old, separator)
             self.add_cells({
                 "alert": level_text(row.level),
                 "env/service": name,

@@ -9,6 +9,7 @@ from screens.incident import ErrorEntryScreen, IncidentScreen
 from screens.modals import ConfirmTraffic
 from tests.screens.conftest import SIZE, wait_for
 from widgets.error_groups import ErrorGroupsTable
+from widgets.format import age, pct
 from widgets.incident_table import IncidentTable
 from widgets.timeline import TimelineChart
 
@@ -54,11 +55,17 @@ async def test_ranks_the_paging_service_first_with_since_timeline_errors_and_ent
         assert all(cell(table, i, "alert") == "● ok" for i in (1, 2, 3))
         # "5xx now" of the selected service from the request log, seconds old, beside Monitoring's 5 minutes
         headline = " ".join(str(screen.query_one("#headline").render()).split())
-        key, recent = screen.recent
-        assert key == "production/vinsight-backend" and app.clock.now() - recent.until <= 20, headline
+        key = "production/vinsight-backend"
+        recent = screen.recent[key]
+        assert app.clock.now() - recent.until <= 20, headline
         rate, errors = recent.service_last_minute()
         assert rate > 10 and 0.02 < errors < 0.15  # the incident's ≈ 6 % over the last minute
         assert "in the last minute (request log, " in headline and "over 5 min vs 0.40 % over the trailing day" in headline
+        # the table's "5xx now" is the same stream for every service whose request log flows, with its age
+        await wait_for(pilot, lambda: all(" log " in cell(table, i, "5xx now (day baseline)") for i in range(4)),
+                       timeout=40, what="every row's 5xx now from the request log")
+        now_cell, (fraction, data_age) = cell(table, 0, "5xx now (day baseline)"), screen.previous_stream[key]
+        assert now_cell.startswith(pct(fraction)) and now_cell.endswith(f"log {age(data_age)}") and data_age <= 20, now_cell
         # the last known good revision is named, with the reason, beside the key that rolls back to it
         good = screen.detail.last_good
         lastgood = str(screen.query_one("#lastgood").render())

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from console.history import Dora, DoraTargets
 from widgets.dora import dora_table, judged
-from widgets.incident_table import burn_text, errors_text, latency_text, level_text, since_text
+from widgets.incident_table import burn_text, errors_text, latency_text, level_text, now_text, since_text
 from widgets.palette import BAD, OK
 from widgets.timeline import LABEL, TimelineView, timeline_lines
 
@@ -88,6 +88,18 @@ def test_incident_cells_carry_a_symbol_not_only_a_colour():
     assert "↑" not in errors_text(0.0045, 0.004).plain
     assert latency_text(1200.0, 1000.0).plain == "✖ 1200 ms / 1000 ms"
     assert since_text(T0, T0 + 1200).plain == "08:00 (20m ago)" and since_text(None, T0).plain == "—"
+
+
+def test_5xx_now_says_its_source_and_age_and_trends_only_against_the_same_source():
+    @dataclass
+    class Row:
+        error_rate: float = 0.06  # Monitoring's 5 minutes
+        baseline_error_rate: float = 0.004
+
+    assert now_text(Row(), None, None).plain == "6.00 % ↑ (0.40 %) 5 min"
+    stream = now_text(Row(), (0.014, 12.0), 0.06)  # the request log's last minute, 12 s old; the rollback took
+    assert stream.plain.startswith("1.40 %") and stream.plain.endswith("log 12s") and "↓" in stream.plain
+    assert "↓" not in now_text(Row(), (0.014, 12.0), None).plain  # no earlier figure from the log: no trend
 
 
 def test_dora_cells_are_met_or_not_met_beside_the_target():
