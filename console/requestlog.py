@@ -34,7 +34,9 @@ BUCKET_SECONDS = 10.0
 LAG_FLOOR_SECONDS = 5.0  # the watermark trails the newest entry by at least this much
 LAG_MARGIN_SECONDS = 2.0  # ... and by the largest recent lag plus this
 LAG_MEMORY = 2000  # lags of this many recent entries bound the next ones
-RETENTION_SECONDS = 3 * 3600.0  # entries older than this (by timestamp) are forgotten
+RETENTION_SECONDS = 3 * 3600.0  # entries older than this (by timestamp) are forgotten, needed or not
+VIEW_RETENTION_SECONDS = 600.0  # a service nobody needs longer for: a screen's 5 minutes of buckets, with room
+NEED_LAPSE_SECONDS = 600.0  # a reader's need lapses this long after it last renewed it (its rollout ended)
 CLIENT_STEP_ALLOWANCE = 3  # 5xx any client may have on a revision in a step, counted as evidence ...
 # ... plus one for each of its requests on that revision in the step so far that did not fail (so a
 # heavy client, e.g. a load balancer's address, counts in full when a regression hits everyone)
@@ -217,9 +219,11 @@ class RequestLog:
     Thread-safe: a tail worker adds, the engine reads.
     """
 
-    def __init__(self, retention_seconds: float = RETENTION_SECONDS):
+    def __init__(self, retention_seconds: float = RETENTION_SECONDS, view_retention_seconds: float = VIEW_RETENTION_SECONDS):
         self._lock = threading.Lock()
         self._retention = retention_seconds
+        self._view_retention = view_retention_seconds
+        self._needs: dict[str, tuple[float, float]] = {}  # service → (needed since, renewed at): the engine's step
         self._keys: dict[str, list[tuple[float, str]]] = {}  # service → sorted (timestamp, insert_id)
         self._entries: dict[str, list[RequestEntry]] = {}
         self._ids: set[str] = set()
@@ -263,12 +267,21 @@ class RequestLog:
                 kept.append(u)
             self._unknown = kept
 
+    def need(self, service: str, since: float, now: float) -> None:
+        """A reader (the engine judging a step) needs `service`'s entries from `since` on; renewed on each
+        read, the need lapses `NEED_LAPSE_SECONDS` after the last one, so no reader has to say it is done."""
+        with self._lock:
+            self._needs[service] = (since, now)
+
     def prune(self, now: float) -> None:
-        """Forget entries older than the retention (by timestamp)."""
+        """Forget entries older than what a reader needs (by timestamp): a service only the screens
+        watch keeps `view_retention_seconds`, one a step is judged on keeps the step's; none over the retention."""
         horizon = now - self._retention
         with self._lock:
+            self._needs = {k: v for k, v in self._needs.items() if now - v[1] < NEED_LAPSE_SECONDS}
             for service, keys in self._keys.items():
-                cut = bisect.bisect_left(keys, (horizon, ""))
+                since = self._needs[service][0] if service in self._needs else math.inf
+                cut = bisect.bisect_left(keys, (max(horizon, min(now - self._view_retention, since)), ""))
                 if cut:
                     for entry in self._entries[service][:cut]:
                         self._ids.discard(entry.insert_id)

@@ -127,6 +127,9 @@ class RequestLogSource:
     def read(self, step: StepView, now: float) -> SourceReading:
         if self.fell_back is not None:
             return self.monitoring.read(step, now, self.fell_back)
+        # kept from the step's start, and from the first Monitoring window still to cross-check
+        checked_from = self.checked_until if self.checked_until is not None else (self.looking_since or now) - self.monitoring.period
+        self.feed.log.need(self.target.service, min(step.started, checked_from) - 2 * BUCKET_SECONDS, now)
         if self.looking_since is None:
             self.looking_since = now
             # stable's entries from a little before the step show that the log flows

@@ -85,6 +85,24 @@ def test_known_again_after_a_backfill_and_pruned_after_retention():
     assert log.entries("svc", T0, T0 + 10) == [] and log.add(entry(1, T0 + 1))  # forgotten, id too
 
 
+def test_a_service_only_the_screens_watch_keeps_minutes_and_a_judged_step_keeps_its_start_until_the_need_lapses():
+    """A console left open must not hold hours of every watched service: the engine says what it needs."""
+    from console.requestlog import NEED_LAPSE_SECONDS, VIEW_RETENTION_SECONDS
+
+    log = RequestLog()
+    for i, t in enumerate(range(0, 3600, 60)):  # an hour of two services, one entry a minute each
+        log.add(entry(i, T0 + t, service="viewed"))
+        log.add(entry(1000 + i, T0 + t, service="judged"))
+    now = T0 + 3600
+    log.need("judged", T0 + 600, now)  # a step that started 50 minutes ago
+    log.prune(now)
+    assert log.entries("viewed", T0, now)[0].timestamp == now - VIEW_RETENTION_SECONDS
+    assert log.entries("judged", T0, now)[0].timestamp == T0 + 600
+    later = now + NEED_LAPSE_SECONDS  # the rollout ended: nobody renewed the need
+    log.prune(later)
+    assert log.entries("judged", T0, later) == []  # nothing newer arrived; the step's hour is gone
+
+
 def test_last_received_per_revision():
     log = RequestLog()
     log.add(entry(1, T0, revision="stable", lag=3))
