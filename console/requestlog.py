@@ -224,6 +224,7 @@ class RequestLog:
         self._retention = retention_seconds
         self._view_retention = view_retention_seconds
         self._needs: dict[str, tuple[float, float]] = {}  # service → (needed since, renewed at): the engine's step
+        self._kept_from: dict[str, float] = {}  # service → the horizon its entries were last pruned to
         self._keys: dict[str, list[tuple[float, str]]] = {}  # service → sorted (timestamp, insert_id)
         self._entries: dict[str, list[RequestEntry]] = {}
         self._ids: set[str] = set()
@@ -267,11 +268,18 @@ class RequestLog:
                 kept.append(u)
             self._unknown = kept
 
-    def need(self, service: str, since: float, now: float) -> None:
+    def need(self, service: str, since: float, now: float) -> tuple[float, float] | None:
         """A reader (the engine judging a step) needs `service`'s entries from `since` on; renewed on each
-        read, the need lapses `NEED_LAPSE_SECONDS` after the last one, so no reader has to say it is done."""
+        read, the need lapses `NEED_LAPSE_SECONDS` after the last one, so no reader has to say it is done.
+        Returns the part of it already forgotten (a rollout resumed after a long pause), which the reader
+        must read back or mark unknown: a forgotten range is never zero traffic."""
         with self._lock:
             self._needs[service] = (since, now)
+            kept = self._kept_from.get(service, -math.inf)
+            if since >= kept:
+                return None
+            self._kept_from[service] = since
+            return since, kept
 
     def prune(self, now: float) -> None:
         """Forget entries older than what a reader needs (by timestamp): a service only the screens
@@ -281,7 +289,9 @@ class RequestLog:
             self._needs = {k: v for k, v in self._needs.items() if now - v[1] < NEED_LAPSE_SECONDS}
             for service, keys in self._keys.items():
                 since = self._needs[service][0] if service in self._needs else math.inf
-                cut = bisect.bisect_left(keys, (max(horizon, min(now - self._view_retention, since)), ""))
+                kept = self._kept_from[service] = max(self._kept_from.get(service, -math.inf),
+                                                       horizon, min(now - self._view_retention, since))
+                cut = bisect.bisect_left(keys, (kept, ""))
                 if cut:
                     for entry in self._entries[service][:cut]:
                         self._ids.discard(entry.insert_id)

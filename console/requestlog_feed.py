@@ -170,9 +170,9 @@ class RequestLogFeed:
                 pass
 
     # --- backfill
-    def backfill(self, services: list[str], since: float, *, clear: bool = True) -> bool:
-        """ListLogEntries of the services from `since` up to now, everything received by now. With
-        `clear`, success makes [since, ∞) known; failure (read quota spent, an API error) marks it unknown.
+    def backfill(self, services: list[str], since: float, *, clear: bool = True, until: float | None = None) -> bool:
+        """ListLogEntries of the services from `since` up to `until` (default now), everything received by
+        now. With `clear`, success makes [since, ∞) known; failure (read quota spent, an API error) marks it unknown.
 
         Bounded at now: entries stamped later arrive by the tail (open before any backfill of its own)
         or by the next pull, and an open end chased the newest entries page after page for as long as
@@ -180,7 +180,7 @@ class RequestLogFeed:
         from google.cloud.logging_v2.types import ListLogEntriesRequest
 
         text = (request_log_filter(self.project, self.region, services)
-                + f' AND timestamp >= "{_rfc3339(since)}" AND timestamp < "{_rfc3339(self.clock.now())}"')
+                + f' AND timestamp >= "{_rfc3339(since)}" AND timestamp < "{_rfc3339(self.clock.now() if until is None else until)}"')
         request = ListLogEntriesRequest(resource_names=[f"projects/{self.project}"], filter=text,
                                         order_by="timestamp asc", page_size=LIST_PAGE_SIZE)
         try:

@@ -129,7 +129,10 @@ class RequestLogSource:
             return self.monitoring.read(step, now, self.fell_back)
         # kept from the step's start, and from the first Monitoring window still to cross-check
         checked_from = self.checked_until if self.checked_until is not None else (self.looking_since or now) - self.monitoring.period
-        self.feed.log.need(self.target.service, min(step.started, checked_from) - 2 * BUCKET_SECONDS, now)
+        forgotten = self.feed.log.need(self.target.service, min(step.started, checked_from) - 2 * BUCKET_SECONDS, now)
+        if forgotten is not None and not self.feed.backfill([self.target.service], forgotten[0], clear=False,
+                                                            until=forgotten[1]):
+            self.feed.log.mark_unknown(*forgotten, self.feed.error or "the request log could not be read back")
         if self.looking_since is None:
             self.looking_since = now
             # stable's entries from a little before the step show that the log flows

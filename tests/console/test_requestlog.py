@@ -94,13 +94,16 @@ def test_a_service_only_the_screens_watch_keeps_minutes_and_a_judged_step_keeps_
         log.add(entry(i, T0 + t, service="viewed"))
         log.add(entry(1000 + i, T0 + t, service="judged"))
     now = T0 + 3600
-    log.need("judged", T0 + 600, now)  # a step that started 50 minutes ago
+    assert log.need("judged", T0 + 600, now) is None  # a step that started 50 minutes ago: all kept so far
     log.prune(now)
     assert log.entries("viewed", T0, now)[0].timestamp == now - VIEW_RETENTION_SECONDS
     assert log.entries("judged", T0, now)[0].timestamp == T0 + 600
     later = now + NEED_LAPSE_SECONDS  # the rollout ended: nobody renewed the need
     log.prune(later)
     assert log.entries("judged", T0, later) == []  # nothing newer arrived; the step's hour is gone
+    # a rollout resumed after that pause needs its step again: the forgotten part is said, to be read back
+    assert log.need("judged", T0 + 600, later) == (T0 + 600, later - VIEW_RETENTION_SECONDS)
+    assert log.need("judged", T0 + 600, later) is None  # said once: the reader reads it back or marks it unknown
 
 
 def test_last_received_per_revision():

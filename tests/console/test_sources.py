@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from console.emulator import Emulator
 from console.engine import Engine
+from console.gcp.monitoring import Metrics
+from console.gcp.run import CloudRun
+from console.requestlog import NEED_LAPSE_SECONDS
+from console.sources import StepView, sample_source
 
 
 def production(config):
@@ -58,3 +62,27 @@ def test_source_monitoring_is_kept(repo_config, emulator, clients_for):
     outcome, events = run(config, emu, clients_for(emu))
     assert outcome.outcome == "rolled_back" and outcome.steps[0].source == "monitoring"
     assert not [e for e in events if e.kind == "warn" and "request log" in e.message]
+
+
+def test_a_step_resumed_after_its_entries_were_forgotten_reads_them_back(repo_config, emulator, clients_for):
+    """The engine's need of a step's entries lapses while nobody reads (a long pause) and the screens'
+    pruning forgets them; the next read of that step reads them back rather than judge a gap as no traffic."""
+    emu = emulator()
+    clients = clients_for(emu)
+    target = production(repo_config)
+    source = sample_source(repo_config, target, clients, emu.clock, Metrics(clients))
+    serving = CloudRun(clients).get_service(target.project, target.region, target.service).served_split()
+    stable = next(rev for rev, pct in serving.items() if pct == 100)
+    step = StepView(candidate="no-candidate-yet", stable=stable, started=emu.clock.now(), slow_ms=None)
+    emu.clock.advance(120)
+    before = source.read(step, emu.clock.now())
+    counted = sum(s.stable.requests for s in before.samples)
+    assert counted > 0
+    emu.clock.advance(NEED_LAPSE_SECONDS + 100)  # paused: the engine renews nothing
+    log = source.feed.log
+    log.prune(emu.clock.now())  # a screen's read meanwhile keeps only its minutes
+    assert log.entries(target.service, step.started, step.started + 120) == []
+    after = source.read(step, emu.clock.now())
+    assert len(log.entries(target.service, step.started, step.started + 120)) >= counted
+    assert sum(s.stable.requests for s in after.samples) > counted
+    assert after.samples[0].start <= step.started + 10  # judged from the step's start, not from the gap's end
