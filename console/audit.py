@@ -10,12 +10,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from console.errors import ApiError
 from console.gcp.logs import AUDIT_LOG_ID, Logs
+
+
+class AuditBacklog:
+    """Audit entries whose write failed, oldest first, retried before the next entry. Shared by the
+    engines of one screen (a driver and an operator's rollback run in two threads at once), so every
+    use holds its lock: two flushes must never write one entry twice and then pop two."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: list[_Entry] = []
 
 
 class Audit:
@@ -28,8 +39,13 @@ class Audit:
         self.env = env
         self.actor = actor
         self.warn = warn or (lambda message: None)
-        # entries whose write failed, oldest first: retried before the next entry and by flush()
-        self.pending: list[_Entry] = []
+        self.backlog = AuditBacklog()  # a screen gives its engines one shared backlog
+
+    @property
+    def pending(self) -> list[_Entry]:
+        """The entries not written yet (a copy)."""
+        with self.backlog.lock:
+            return list(self.backlog.entries)
 
     def record(self, kind: str, at: float, *, revision: str = "", severity: str = "NOTICE", **fields: Any) -> None:
         payload = {
@@ -40,35 +56,39 @@ class Audit:
             "message": fields.pop("message", kind),
             **{k: v for k, v in fields.items() if v is not None},
         }
-        self.pending.append(_Entry(kind, at, revision, severity, payload))
+        with self.backlog.lock:
+            self.backlog.entries.append(_Entry(kind, at, revision, severity, payload))
         self.flush()
 
     def flush(self) -> bool:
         """Write what is pending, oldest first; True when nothing is left. Each failed entry is said once
         (the traffic change it records is done; the shared history would miss it until written). A
         retried entry keeps its deterministic insert_id, so history counts it once."""
-        while self.pending:
-            entry = self.pending[0]
-            try:
-                self.logs.write(
-                    self.project,
-                    AUDIT_LOG_ID,
-                    entry.payload,
-                    severity=entry.severity,
-                    resource_labels={"location": self.region, "service_name": self.service, "revision_name": entry.revision},
-                    labels={"vinconsole_kind": entry.kind, "vinconsole_env": self.env},
-                    timestamp=entry.at,
-                    insert_id=audit_insert_id(self.project, entry.at, entry.payload),
-                )
-            except ApiError as error:
-                for waiting in self.pending:
-                    if not waiting.warned:
-                        waiting.warned = True
-                        self.warn(f"audit entry {waiting.kind!r} not written ({len(self.pending)} waiting; retried "
-                                  f"with the next entry and when the action ends): {error}")
-                return False
-            self.pending.pop(0)
-        return True
+        with self.backlog.lock:
+            pending = self.backlog.entries
+            while pending:
+                entry = pending[0]
+                try:
+                    self.logs.write(
+                        self.project,
+                        AUDIT_LOG_ID,
+                        entry.payload,
+                        severity=entry.severity,
+                        resource_labels={"location": self.region, "service_name": self.service,
+                                         "revision_name": entry.revision},
+                        labels={"vinconsole_kind": entry.kind, "vinconsole_env": self.env},
+                        timestamp=entry.at,
+                        insert_id=audit_insert_id(self.project, entry.at, entry.payload),
+                    )
+                except ApiError as error:
+                    for waiting in pending:
+                        if not waiting.warned:
+                            waiting.warned = True
+                            self.warn(f"audit entry {waiting.kind!r} not written ({len(pending)} waiting; retried "
+                                      f"with the next entry and when the action ends): {error}")
+                    return False
+                pending.pop(0)
+            return True
 
 
 @dataclass

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.notifications import SeverityLevel
 from textual.widgets import Input, RichLog, Static
 
+from console.audit import AuditBacklog
 from console.config import Target
 from console.cost import budget_status
 from console.errors import ApiError
@@ -85,7 +86,7 @@ class ServiceScreen(LiveScreen):
         self.last_outcome: Any = None  # the engine's last Outcome: what quitting prints about this service
         self.stop = threading.Event()
         self.after_auto: Callable[[], None] | None = None  # what runs once this console's rollout has paused
-        self.audit_pending: list[Any] = []  # audit entries this screen's engines could not write yet
+        self.audit_backlog = AuditBacklog()  # audit entries this screen's engines could not write yet
         self.held = False  # the last rollout this screen drove was paused (its hold event came)
 
     # ------------------------------------------------------------------ layout
@@ -360,7 +361,7 @@ class ServiceScreen(LiveScreen):
         app = self.vapp
         engine = Engine(app.config, self.target, app.clients, app.clock, on_event=self._event_from_thread,
                         stop=self.stop if stop is None else stop, on_interrupt="hold")
-        engine.audit.pending = self.audit_pending  # one queue per screen: a later action retries what failed
+        engine.audit.backlog = self.audit_backlog  # one per screen: a later action retries what failed
         return engine
 
     def _event_from_thread(self, event: Event) -> None:

@@ -149,4 +149,4 @@ async def test_an_audit_entry_that_could_not_be_written_stays_in_the_status_line
         await wait_for(pilot, lambda: served(app.clients).get(candidate) == 50 and not screen.busy, timeout=30,
                        what="the next step done")
         await wait_for(pilot, lambda: "audit" not in status.source, what="the status line cleared")
-        assert not screen.audit_pending
+        assert not screen.audit_backlog.entries
