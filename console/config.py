@@ -120,7 +120,9 @@ class Analysis(_Strict):
     min_requests: int = Field(default=200, ge=1)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     beta: float = Field(default=0.10, gt=0, lt=0.5)
-    warmup_seconds: float = Field(default=120, ge=0)
+    warmup_seconds: float = Field(default=120, ge=0)  # Monitoring: each step's first seconds, latency not judged
+    # the request log: each instance's first seconds (cold starts), latency judged only on the hard p95 limit
+    instance_warmup_seconds: float = Field(default=60, ge=0)
     # where per-revision counts come from: Cloud Run's request log (seconds behind), Cloud
     # Monitoring (minutes behind), or "auto": the log while it flows and agrees with Monitoring
     source: Literal["auto", "logs", "monitoring"] = "auto"

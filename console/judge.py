@@ -30,8 +30,11 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
   noise, nor on one bad minute, nor on an incident stable shares: a stable revision over a
   limit is the baseline the candidate is judged against, not an incident to wait out.
 
-The relative latency tests (slow and tail requests against stable's) start after each step's first
-``warmup_seconds`` (cold starts); the warm-up is judged apart, on the users' hard p95 limit alone.
+The relative latency tests (slow and tail requests against stable's) leave cold starts out: on the
+request log, the requests each instance serves in its first ``instance_warmup_seconds`` (the source
+counts them apart, ``Counts.warm_requests``), so latency is judged from the step's first second; on
+Cloud Monitoring, which cannot tell instances apart, the step's first ``warmup_seconds``. The
+warm-up itself is judged apart, on the users' hard p95 limit, which reads every request.
 """
 
 from __future__ import annotations
@@ -133,6 +136,12 @@ class Counts:
     ``keyed_cap_seconds`` rather than per minute (a clock minute's samples together at most
     ``JudgeParams.minute_cap``). Only when both revisions carry it; when given, ``max_client_bad`` is
     not used.
+
+    ``warm_requests``: of this sample's ``requests``, those served by instances past their own warm-up
+    (the request log's instance key; None when the source cannot tell instances apart). When given,
+    ``slow`` and ``tail`` count only those, and the judge tests latency on every sample from the step's
+    first second: the warm-up is judged apart per instance (on the hard p95 limit), not by ignoring
+    the step's first ``warmup_seconds``. Only when both revisions carry it.
     """
 
     requests: int
@@ -142,15 +151,20 @@ class Counts:
     tail: int = 0
     max_client_bad: int | None = None
     client_excess: int | None = None
+    warm_requests: int | None = None
 
     def __post_init__(self) -> None:
         if self.requests < 0:
             raise ValueError(f"requests must be ≥ 0, got {self.requests}")
+        if self.warm_requests is not None and not 0 <= self.warm_requests <= self.requests:
+            raise ValueError(f"warm_requests must be between 0 and requests ({self.requests}), got {self.warm_requests}")
         for name in ("errors", "slow", "tail"):
             value = getattr(self, name)
-            if not 0 <= value <= self.requests:
+            bound = self.latency_requests if name != "errors" else self.requests
+            if not 0 <= value <= bound:
                 raise ValueError(
-                    f"{name} must be between 0 and requests ({self.requests}), got {value}"
+                    f"{name} must be between 0 and {'warm_requests' if bound != self.requests else 'requests'} "
+                    f"({bound}), got {value}"
                 )
         if self.tail > self.slow:
             raise ValueError(f"tail ({self.tail}) must be ≤ slow ({self.slow}): tail requests are slow ones")
@@ -164,6 +178,11 @@ class Counts:
             )
         if self.p95_ms is not None and not self.p95_ms >= 0:
             raise ValueError(f"p95_ms must be ≥ 0 or None, got {self.p95_ms}")
+
+    @property
+    def latency_requests(self) -> int:
+        """The requests ``slow`` and ``tail`` are out of: those on warm instances, when the source knows."""
+        return self.requests if self.warm_requests is None else self.warm_requests
 
 
 @dataclass(frozen=True)
@@ -194,7 +213,8 @@ class JudgeParams:
     min_requests: int = 200  # candidate requests over the rollout before a step can pass
     min_bake_seconds: float = 300
     max_bake_seconds: float = 900
-    warmup_seconds: float = 120  # candidate's first seconds of a step: latency not judged
+    warmup_seconds: float = 120  # candidate's first seconds of a step: latency not judged ...
+    instance_warmup_seconds: float = 60  # ... or, on the request log, each instance's first seconds (the source's)
     guardrail_confidence: float = 0.999  # one-sided, for the numeric guardrails
     tolerated_ratio: float = 1.25  # ψ0: the null is "candidate bad-rate ≤ ψ0 × stable's"
     window_evidence_cap: float = 1.5  # most a minute of samples adds to the 5xx log likelihood ratio ...
@@ -416,6 +436,11 @@ class StepTotals:
     rollout_candidate_requests: int  # carried steps' and this one's
 
 
+def _instance_warm(sample: Sample) -> bool:
+    """Both revisions' latency counted on warm instances only by the source (the request log)."""
+    return sample.candidate.warm_requests is not None and sample.stable.warm_requests is not None
+
+
 def _keyed(sample: Sample) -> bool:
     """Both revisions' 5xx bounded per client over the step by the source."""
     return sample.candidate.client_excess is not None and sample.stable.client_excess is not None
@@ -440,7 +465,9 @@ def step_totals(
     """Sort the step's samples, place the warm-up, count per revision and build each metric's rows."""
     ordered = tuple(sorted(samples, key=lambda s: s.start))
     start = step_started if step_started is not None else (ordered[0].start if ordered else 0.0)
-    warm = tuple(s for s in ordered if s.start >= start + params.warmup_seconds)
+    # latency is judged on samples past the step's warm-up, or on all of them when the source has
+    # already left out each instance's own warm-up
+    warm = tuple(s for s in ordered if _instance_warm(s) or s.start >= start + params.warmup_seconds)
 
     def total(group: Sequence[Sample], get: Callable[[Counts], int]) -> tuple[int, int]:
         return sum(get(s.candidate) for s in group), sum(get(s.stable) for s in group)
@@ -452,8 +479,10 @@ def step_totals(
         Metric.ERRORS: tuple(
             (s.candidate.requests, errors(s.candidate), s.stable.requests, errors(s.stable)) for s in ordered
         ),
-        Metric.SLOW: tuple((s.candidate.requests, s.candidate.slow, s.stable.requests, s.stable.slow) for s in warm),
-        Metric.TAIL: tuple((s.candidate.requests, s.candidate.tail, s.stable.requests, s.stable.tail) for s in warm),
+        Metric.SLOW: tuple((s.candidate.latency_requests, s.candidate.slow, s.stable.latency_requests, s.stable.slow)
+                           for s in warm),
+        Metric.TAIL: tuple((s.candidate.latency_requests, s.candidate.tail, s.stable.latency_requests, s.stable.tail)
+                           for s in warm),
     }
     requests = total(ordered, lambda c: c.requests)
     all_spans, warm_spans = tuple((s.start, s.end) for s in ordered), tuple((s.start, s.end) for s in warm)
@@ -470,7 +499,7 @@ def step_totals(
               Metric.TAIL: caps(Metric.TAIL, warm)},
         requests=requests,
         errors=total(ordered, lambda c: c.errors),
-        warm_requests=total(warm, lambda c: c.requests),
+        warm_requests=total(warm, lambda c: c.latency_requests),
         slow=total(warm, lambda c: c.slow),
         tail=total(warm, lambda c: c.tail),
         p95_ms=(
@@ -606,7 +635,9 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
         p95_c, p95_s = totals.p95_ms
         if p95_c is not None:
             latency = f" (p95 {_ms(p95_c)}" + (f" vs {_ms(p95_s)})" if p95_s is not None else ")")
-        if params.warmup_seconds:  # fewer than the step's requests: say why
+        if totals.warm and all(_instance_warm(s) for s in totals.warm):  # fewer than the step's requests: say why
+            counted += f" on instances past their first {_seconds(params.instance_warmup_seconds)}"
+        elif params.warmup_seconds:
             counted += f" past each step's {_seconds(params.warmup_seconds)} warm-up"
     return (
         f"{_LABEL[test.metric]} {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}{latency} — "
@@ -856,7 +887,8 @@ def judge_step(
     of a step store ``verdict.evidence`` and pass it as ``carried`` to the next one.
 
     ``step_started`` (unix seconds) places the latency warm-up; by default the first sample's
-    start. Samples that start within ``warmup_seconds`` of it count for 5xx but not for latency.
+    start. Samples that start within ``warmup_seconds`` of it count for 5xx but not for latency, unless
+    their source left out each instance's own warm-up (``Counts.warm_requests``: judged from the start).
 
     Order: failed health/smoke check or crash loop → fail; a metric's sequential test at its
     boundary → fail; a guardrail → fail; after the minimum bake, with enough candidate requests

@@ -92,16 +92,20 @@ class RevisionBucket:
 
     requests: int = 0
     errors: int = 0
-    slow: int = 0
+    slow: int = 0  # of the warm requests
     client_excess: int = 0  # 5xx of clients beyond their step-wide allowance (see ClientAllowance)
+    warm_requests: int = 0  # served by instances past their own warm-up (all, when instances are not told apart)
     latencies_ms: list[float] = field(default_factory=list)
+    warm_latencies_ms: list[float] = field(default_factory=list)
     errors_by_client: dict[str, int] = field(default_factory=dict)
     errors_by_instance: dict[str, int] = field(default_factory=dict)
     slow_by_client: dict[str, int] = field(default_factory=dict)
     slow_by_instance: dict[str, int] = field(default_factory=dict)
 
-    def add(self, entry: RequestEntry, slow_ms: float | None, allowance: ClientAllowance | None = None) -> None:
-        """Count one entry; `allowance`: the revision's client allowances in the step (in time order)."""
+    def add(self, entry: RequestEntry, slow_ms: float | None, allowance: ClientAllowance | None = None,
+            warm: bool = True) -> None:
+        """Count one entry; `allowance`: the revision's client allowances in the step (in time order);
+        `warm`: its instance is past its warm-up (a cold start's slowness is not counted as slow)."""
         self.requests += 1
         self.latencies_ms.append(entry.latency_ms)
         failed = entry.status >= 500
@@ -111,6 +115,10 @@ class RevisionBucket:
             self.errors += 1
             _bump(self.errors_by_client, entry.client)
             _bump(self.errors_by_instance, entry.instance)
+        if not warm:
+            return
+        self.warm_requests += 1
+        self.warm_latencies_ms.append(entry.latency_ms)
         if slow_ms is not None and entry.latency_ms >= slow_ms:
             self.slow += 1
             _bump(self.slow_by_client, entry.client)
@@ -134,9 +142,9 @@ class RevisionBucket:
 
     def counts(self, tail_ms: float | None) -> Counts:
         """The judge's counts; `tail_ms`: the tail threshold (tail_factor × the slow threshold)."""
-        tail = sum(1 for ms in self.latencies_ms if ms >= tail_ms) if tail_ms is not None else 0
+        tail = sum(1 for ms in self.warm_latencies_ms if ms >= tail_ms) if tail_ms is not None else 0
         return Counts(self.requests, self.errors, self.slow, self.p95_ms, tail, self.max_client_errors,
-                      self.client_excess)
+                      self.client_excess, self.warm_requests)
 
 
 def _bump(counter: dict[str, int], key: str) -> None:
@@ -175,8 +183,13 @@ def step_buckets(
     slow_ms: float | None,
     unknown: Iterable[UnknownRange] = (),
     bucket_seconds: float = BUCKET_SECONDS,
+    instance_warmup: float = 0.0,
 ) -> tuple[list[Bucket], list[UnknownRange]]:
     """Buckets [start + k·b, start + (k+1)·b) that end by `until` (the watermark), oldest first.
+
+    A request on an instance within `instance_warmup` seconds of that instance's first entry (of those
+    given: pass them from `instance_warmup` before `start`, so an instance serving before the step is
+    already warm) counts for 5xx and the p95 limit, not as slow: its slowness is a cold start's.
 
     A bucket with no request of either revision is left out (as Monitoring leaves out a window
     with no points); one that overlaps an unknown range is left out and its range returned.
@@ -190,14 +203,17 @@ def step_buckets(
     sides: list[tuple[RevisionBucket, RevisionBucket]] = [(RevisionBucket(), RevisionBucket()) for _ in range(count)]
     end = start + count * bucket_seconds
     allowances = (ClientAllowance(), ClientAllowance())
+    first_seen: dict[tuple[str, str], float] = {}  # (revision, instance) → its first entry's timestamp
     for entry in sorted(entries, key=lambda e: (e.timestamp, e.insert_id)):
+        born = first_seen.setdefault((entry.revision, entry.instance), entry.timestamp)
         if not start <= entry.timestamp < end:
             continue
         k = min(count - 1, int((entry.timestamp - start) // bucket_seconds))
+        warm = entry.timestamp - born >= instance_warmup
         if entry.revision == candidate:
-            sides[k][0].add(entry, slow_ms, allowances[0])
+            sides[k][0].add(entry, slow_ms, allowances[0], warm)
         elif entry.revision == stable:
-            sides[k][1].add(entry, slow_ms, allowances[1])
+            sides[k][1].add(entry, slow_ms, allowances[1], warm)
     unknown = list(unknown)
     buckets: list[Bucket] = []
     skipped: list[UnknownRange] = []
@@ -342,14 +358,14 @@ class RequestLog:
 
     def step_buckets(
         self, service: str, candidate: str, stable: str, start: float, slow_ms: float | None,
-        bucket_seconds: float = BUCKET_SECONDS,
+        bucket_seconds: float = BUCKET_SECONDS, instance_warmup: float = 0.0,
     ) -> tuple[list[Bucket], list[UnknownRange]]:
         """The step's complete buckets up to the watermark (see `step_buckets`)."""
         watermark = self.watermark()
         if watermark is None or watermark <= start:
             return [], []
-        return step_buckets(self.entries(service, start, watermark), candidate, stable, start, watermark, slow_ms,
-                            self.unknown(), bucket_seconds)
+        return step_buckets(self.entries(service, start - instance_warmup, watermark), candidate, stable, start,
+                            watermark, slow_ms, self.unknown(), bucket_seconds, instance_warmup)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def judge_params(rollout: Rollout, analysis: Analysis, extended: bool) -> JudgeP
         min_bake_seconds=rollout.bake_seconds,
         max_bake_seconds=max_bake,
         warmup_seconds=analysis.warmup_seconds,
+        instance_warmup_seconds=analysis.instance_warmup_seconds,
         tolerated_ratio=analysis.tolerated_ratio,
         window_evidence_cap=analysis.window_evidence_cap,
         latency_window_evidence_cap=analysis.latency_window_evidence_cap,

@@ -78,6 +78,7 @@ class MonitoringSource:
         self.period = config.analysis.window_seconds
         self.delay = config.analysis.metric_delay_seconds
         self.tail_factor = config.analysis.tail_factor
+        self.instance_warmup = config.analysis.instance_warmup_seconds
         self.min_bake = target.rollout.bake_seconds
         self.poll = max(5.0, self.period / 4)
 
@@ -119,6 +120,7 @@ class RequestLogSource:
         self.monitoring = monitoring
         self.min_bake = target.rollout.logs_bake_seconds
         self.tail_factor = config.analysis.tail_factor
+        self.instance_warmup = config.analysis.instance_warmup_seconds
         self.looking_since: float | None = None
         self.fell_back: str | None = None  # sticky for the rollout: one source per rollout once it fell back
         self.checked_until: float | None = None  # Monitoring windows cross-checked up to here
@@ -129,7 +131,9 @@ class RequestLogSource:
             return self.monitoring.read(step, now, self.fell_back)
         # kept from the step's start, and from the first Monitoring window still to cross-check
         checked_from = self.checked_until if self.checked_until is not None else (self.looking_since or now) - self.monitoring.period
-        forgotten = self.feed.log.need(self.target.service, min(step.started, checked_from) - 2 * BUCKET_SECONDS, now)
+        # (and from an instance warm-up before the step, to tell which instances already served)
+        needed_from = min(step.started - self.instance_warmup, checked_from) - 2 * BUCKET_SECONDS
+        forgotten = self.feed.log.need(self.target.service, needed_from, now)
         if forgotten is not None and not self.feed.backfill([self.target.service], forgotten[0], clear=False,
                                                             until=forgotten[1]):
             self.feed.log.mark_unknown(*forgotten, self.feed.error or "the request log could not be read back")
@@ -145,7 +149,8 @@ class RequestLogSource:
         if choice.source == Source.MONITORING:
             self.fell_back = choice.reason
             return self.monitoring.read(step, now, choice.reason)
-        buckets, unknown = log.step_buckets(self.target.service, step.candidate, step.stable, step.started, step.slow_ms)
+        buckets, unknown = log.step_buckets(self.target.service, step.candidate, step.stable, step.started, step.slow_ms,
+                                            instance_warmup=self.instance_warmup)
         watermark = log.watermark()
         tail_ms = step.slow_ms * self.tail_factor if step.slow_ms is not None else None
         return SourceReading([b.sample(tail_ms) for b in buckets], Source.LOGS, self.min_bake, LOGS_POLL_SECONDS,

@@ -292,6 +292,31 @@ def test_cold_starts_in_the_warmup_are_ignored_for_latency() -> None:
     assert any("slow requests 75.00 % vs stable 5.00 %" in r for r in late.reasons)
 
 
+def test_on_the_request_log_latency_is_judged_from_the_steps_first_seconds_without_cold_starts() -> None:
+    """With each instance's warm-up counted apart by the source (`warm_requests`), a slow candidate is
+    caught inside the step's first 2 minutes, which a per-step warm-up would have ignored; cold-start
+    slowness the source left out does not count."""
+    def bucket(k: int, cand_slow: int, cold: int = 0) -> Sample:
+        start = T0 + 10 * k
+        return Sample(start, start + 10, Counts(200 + cold, 1, cand_slow, warm_requests=200),
+                      Counts(1800, 9, 90, warm_requests=1800))
+
+    regression = [bucket(k, 60) for k in range(11)]  # 30 % slow vs 5 %, 110 s into the step
+    verdict = judge_step(P, Evidence(), regression, 110, step_started=T0)
+    assert verdict.decision == "fail"
+    assert any("slow requests 30.00 % vs stable 5.00 %" in r and "on instances past their first 60 s" in r
+               for r in verdict.reasons), verdict.reasons
+    # the same counts without instance keys wait for the step's warm-up: nothing to say about latency yet
+    unkeyed = [replace(s, candidate=replace(s.candidate, warm_requests=None), stable=replace(s.stable, warm_requests=None))
+               for s in regression]
+    assert judge_step(P, Evidence(), unkeyed, 110, step_started=T0).decision != "fail"
+    # cold starts: 300 more requests per bucket on new instances, all slow, but not counted as slow
+    cold = [bucket(k, 10, cold=300) for k in range(11)]
+    assert judge_step(P, Evidence(), cold, 110, step_started=T0).decision != "fail"
+    with pytest.raises(ValueError, match="slow must be between 0 and warm_requests"):
+        Counts(500, 1, 300, warm_requests=200)
+
+
 def test_low_5xx_rate_passes_within_the_operators_tolerance() -> None:
     """At 0.4 % 5xx the SPRT alone would need ~20k requests to accept; the +2 pp rule decides."""
     samples = [sample(m, (60, 0 if m % 3 else 1, 3), (540, 2, 27)) for m in range(8)]

@@ -106,6 +106,24 @@ def test_a_service_only_the_screens_watch_keeps_minutes_and_a_judged_step_keeps_
     assert log.need("judged", T0 + 600, later) is None  # said once: the reader reads it back or marks it unknown
 
 
+def test_an_instances_first_seconds_are_not_counted_slow_unless_it_served_before_the_step():
+    """Cold starts are per instance: a new instance's first `instance_warmup` seconds count for 5xx and
+    the p95 limit, not as slow; an instance that served before the step is warm from its start."""
+    from console.requestlog import step_buckets
+
+    start = T0 + 100
+    entries = [entry(1, T0 + 30, revision="cand", instance="old", latency_ms=900),  # served before the step
+               entry(2, start + 5, revision="cand", instance="old", latency_ms=900),
+               entry(3, start + 6, revision="cand", instance="new", latency_ms=900),  # its first request
+               entry(4, start + 67, revision="cand", instance="new", latency_ms=900),  # a minute later: warm
+               entry(5, start + 7, revision="stable", instance="s1", latency_ms=100)]
+    buckets, _ = step_buckets(entries, "cand", "stable", start, start + 70, slow_ms=500, instance_warmup=60)
+    first, last = buckets[0].sample(None), buckets[-1].sample(None)
+    assert (first.candidate.requests, first.candidate.warm_requests, first.candidate.slow) == (2, 1, 1)
+    assert first.candidate.p95_ms == 900  # the p95 limit still sees the cold request
+    assert (last.candidate.requests, last.candidate.warm_requests, last.candidate.slow) == (1, 1, 1)
+
+
 def test_last_received_per_revision():
     log = RequestLog()
     log.add(entry(1, T0, revision="stable", lag=3))
