@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from console.distribution import Histogram, merge_all
+from console.judge import Decision, Verdict
 
 COLD_START_TARGET = 0.10  # the plan: cold starts under 10 % of requests …
 COLD_START_WARNING = 0.30  # … and a warning over 30 %
@@ -269,19 +270,6 @@ def cold_start_report(candidate: Saturation, stable: Saturation, warning: float 
     return f"cold starts: {one(candidate)} vs stable {one(stable)}{flag}"
 
 
-class VerdictLike(Protocol):
-    """What with_saturation reads of a verdict (read-only: judge.Verdict is a frozen dataclass)."""
-
-    @property
-    def decision(self) -> str: ...
-
-    @property
-    def reasons(self) -> tuple[str, ...]: ...
-
-    @property
-    def metrics(self) -> dict[str, Any]: ...
-
-
 @dataclass(frozen=True)
 class SaturationJudgement:
     """What the saturation checks add to a step's verdict."""
@@ -323,15 +311,15 @@ def judge_saturation(
     return SaturationJudgement(tuple(fails), tuple(notes), metrics)
 
 
-def with_saturation(verdict: VerdictLike, judgement: SaturationJudgement) -> Any:
+def with_saturation(verdict: Verdict, judgement: SaturationJudgement) -> Verdict:
     """The verdict with the saturation checks applied: a guardrail makes it `fail` (its reasons first),
     warnings and the cold-start report are appended, the figures go under metrics["saturation"]."""
-    decision = "fail" if judgement.fail_reasons else verdict.decision
+    decision = Decision.FAIL if judgement.fail_reasons else verdict.decision
     # a step still baking explains why it waits ("baked 54 s of the 300 s minimum"): moot once it fails
-    kept = () if judgement.fail_reasons and verdict.decision == "continue" else tuple(verdict.reasons)
+    kept = () if judgement.fail_reasons and verdict.decision == Decision.CONTINUE else tuple(verdict.reasons)
     reasons = judgement.fail_reasons + kept + judgement.notes
     metrics = {**verdict.metrics, "saturation": judgement.metrics}
-    return replace(verdict, decision=decision, reasons=reasons, metrics=metrics)  # type: ignore[type-var]
+    return replace(verdict, decision=decision, reasons=reasons, metrics=metrics)
 
 
 def _pct(fraction: float, decimals: int) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from console.distribution import Histogram, linear_bounds
-from console.judge import Evidence, Verdict
+from console.judge import Decision, Evidence, Verdict
 from console.saturation import (
     ContainerEventKind,
     Saturation,
@@ -119,7 +119,7 @@ def test_memory_warning_over_the_configured_share_of_the_limit():
 
 
 def verdict(decision: str, *reasons: str) -> Verdict:
-    return Verdict(decision, tuple(reasons), Evidence(), {"candidate": {"requests": 300}})
+    return Verdict(Decision(decision), tuple(reasons), Evidence(), {"candidate": {"requests": 300}})
 
 
 def test_an_oom_kill_fails_a_baking_step_and_drops_its_waiting_reasons():
@@ -128,7 +128,7 @@ def test_an_oom_kill_fails_a_baking_step_and_drops_its_waiting_reasons():
     killed = RevisionEvents(oom_kills=1, oom_line=OOM_LINE)
     judgement = judge_saturation("api-00002-bbb", killed, RevisionEvents(), None, None, 0.9)
     out = with_saturation(verdict("continue", "baked 54 s of the 300 s minimum"), judgement)
-    assert out.decision == "fail" and len(out.reasons) == 1 and OOM_LINE in out.reasons[0]
+    assert out.decision is Decision.FAIL and len(out.reasons) == 1 and OOM_LINE in out.reasons[0]
     assert out.metrics["saturation"]["oom_kills"] == {"candidate": 1, "stable": 0}
     assert out.metrics["candidate"] == {"requests": 300}  # the judge's own metrics kept
 
@@ -140,7 +140,7 @@ def test_a_passing_step_keeps_its_reasons_and_reports_memory_and_cold_starts():
     stable = Saturation(memory_p95=0.45, cold_start_share=0.001, startups=2)
     judgement = judge_saturation("api-00002-bbb", RevisionEvents(), RevisionEvents(), candidate, stable, 0.9)
     out = with_saturation(verdict("pass", "5xx fine"), judgement)
-    assert out.decision == "pass"
+    assert out.decision is Decision.PASS
     assert out.reasons[0] == "5xx fine"
     assert out.reasons[1].startswith("warning: memory p95 95 %") and out.reasons[2].startswith("cold starts: 12.0 %")
     assert out.metrics["saturation"]["candidate"]["cold_start_share"] == 0.12
