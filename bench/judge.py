@@ -32,6 +32,14 @@ p95 (5 % of stable's requests), "tail" over 3 × that (0.006 % of stable's). No-
 * jitter — both revisions' error rate and traffic move together minute to minute (cv 0.5).
 * stable-over — stable itself at 8 % 5xx (over the 5 %-for-2-min guardrail), candidate identical.
 * coldstart — the candidate 3× slower in each step's first 2 minutes.
+* coldstart-instances — cold starts as they come, per instance: the candidate's instances are
+  new at each step (2 of 20 at 10 %, 8 more at 50 %) and autoscaling starts one more every
+  2 minutes of a step; each new instance is 3× slower for its first 45 s.
+
+Instances (all kinds): the candidate runs on round(share × 20) instances, all new at its first
+step, the added ones new at the next. The request-log source (``keyed``) knows each request's
+instance: requests on an instance in its first ``INSTANCE_WARMUP_S`` count for 5xx and the p95
+limit but not as slow (``Counts.warm_requests``), as console/requestlog.py counts them.
 
 Regressions: the candidate's 5xx 0.5 → 2 % or → 10 %, its latency ×1.5, and a tail
 regression: 1.2 % of its requests take 3–4 × stable's p99 (p99 ×3, p95 ~×1.06).
@@ -84,6 +92,9 @@ P99_MS = MEDIAN_MS * math.exp(Z99 * SIGMA)
 TAIL_FACTOR = 3.0  # "tail" = slower than 3 × stable's p95
 TAIL_SHARE = 0.012  # tail regression: this share of the candidate's requests at 3–4 × stable's p99
 INSTANCES = 20
+INSTANCE_WARMUP_S = 60.0  # the request-log source's per-instance warm-up (analysis.instance_warmup_seconds)
+COLD_S = 45.0  # coldstart-instances: how long a new instance is 3× slower
+AUTOSCALE_EVERY_S = 120.0  # coldstart-instances: a new candidate instance this often within a step
 INSTANCE_CV = 0.2  # spread of the instances' own error rates
 ALPHA_METRIC, BETA = 0.05 / 2, 0.10
 HORIZON_S = 2 * 2 * MAX_BAKE * 2  # two judged steps, each extended once: 60 min, plus slack
@@ -138,6 +149,9 @@ def build_cases(quick: bool) -> list[Case]:
         Case("20/s no change, shared jitter", 20, kind="jitter"),
         Case("20/s no change, stable at 8 % 5xx", 20, kind="stable-over"),
         Case("20/s no change, cold starts ×3", 20, kind="coldstart"),
+        Case("20/s no change, cold starts ×3 per new instance, autoscaling", 20, kind="coldstart-instances"),
+        Case("20/s no change, cold starts ×3 per new instance, autoscaling, 10 s request-log buckets", 20,
+             kind="coldstart-instances", window=10.0, keyed=True),
     ]
     regressions = []
     for rate in (2, 20, 200):
@@ -148,7 +162,8 @@ def build_cases(quick: bool) -> list[Case]:
         ]
     regressions += [Case("20/s 5xx 0.5→2 %", 20, cand_5xx=0.02), Case("200/s 5xx 0.5→2 %", 200, cand_5xx=0.02)]
     regressions += [Case("20/s 5xx 0.5→10 %, 10 s request-log buckets", 20, cand_5xx=0.10, window=10.0, keyed=True),
-                    Case("20/s latency ×1.5, 10 s request-log buckets", 20, latency=1.5, window=10.0, keyed=True)]
+                    Case("20/s latency ×1.5, 10 s request-log buckets", 20, latency=1.5, window=10.0, keyed=True),
+                    Case("20/s tail p99 ×3, 10 s request-log buckets", 20, tail=True, window=10.0, keyed=True)]
     if quick:
         keep = {"2/s no change", "0.5/s no change", "20/s no change", "20/s no change, bursts (one client retrying)",
                 "200/s no change, uneven instances", "20/s no change, stable at 8 % 5xx",
@@ -160,12 +175,31 @@ def build_cases(quick: bool) -> list[Case]:
 # ----------------------------------------------------------------------- streams
 
 
+def candidate_instances(percent: int) -> int:
+    return max(1, min(INSTANCES - 1, round(percent / 100 * INSTANCES)))
+
+
+def young_shares(kind: str, previous: int, percent: int, seconds: float) -> tuple[float, float]:
+    """(share of the candidate's requests on instances younger than ``INSTANCE_WARMUP_S``, share on
+    instances still cold — 3× slower) ``seconds`` into a step from ``previous`` to ``percent``."""
+    k = candidate_instances(percent)
+    births = [0.0] * (k - (candidate_instances(previous) if previous else 0))
+    if kind == "coldstart-instances":
+        births += [AUTOSCALE_EVERY_S * j for j in range(1, int(seconds // AUTOSCALE_EVERY_S) + 1)]
+    cold_for = COLD_S if kind == "coldstart-instances" else 0.0
+    young = sum(1 for b in births if seconds - b < INSTANCE_WARMUP_S)
+    cold = sum(1 for b in births if seconds - b < cold_for)
+    return min(1.0, young / k), min(1.0, cold / k)
+
+
 @dataclass(frozen=True)
 class Raw:
-    """One window's counts: (requests, 5xx, slow, tail, p95 ms or nan) per revision."""
+    """One window's counts: (requests, 5xx, slow, tail, p95 ms or nan) per revision; of the
+    candidate's, ``young``: (requests, slow, tail) on instances in their warm-up."""
 
     cand: tuple[int, int, int, int, float]
     stab: tuple[int, int, int, int, float]
+    young: tuple[int, int, int] = (0, 0, 0)
     max_client_bad_c: int = 0  # the largest burst on the candidate (per-client count)
     max_client_bad_s: int = 0
     bursts_c: tuple[tuple[Burst, int], ...] = ()  # (which burst, its 5xx in this window) on the candidate
@@ -207,8 +241,9 @@ class Streams:
             self.instance_mult[percent] = (float(m[:k_c].mean()), float(m[k_c:].mean()))
         return self.instance_mult[percent]
 
-    def window(self, index: int, percent: int, cold: bool) -> Raw:
-        key = (index, percent * 2 + cold)
+    def window(self, index: int, percent: int, cold: bool, young: tuple[float, float] = (0.0, 0.0)) -> Raw:
+        """``cold``: the whole candidate 3× slower (kind coldstart); ``young``: see ``young_shares``."""
+        key = (index, percent * 2 + cold, young)
         if key in self.cache:
             return self.cache[key]
         case, dt, split = self.case, self.case.window, percent / 100
@@ -227,12 +262,23 @@ class Streams:
         e_c, e_s = int(g.binomial(n_c, min(p_c, 1.0))), int(g.binomial(n_s, min(p_s, 1.0)))
         factor = case.latency * (3.0 if cold else 1.0)
         tail_share = TAIL_SHARE if case.tail else 0.0
-        q_c = (1 - tail_share) * slow_fraction(factor) + tail_share
-        t_c = (1 - tail_share) * slow_fraction(factor, TAIL_FACTOR * P95_MS) + tail_share
-        slow_c, slow_s = int(g.binomial(n_c, q_c)), int(g.binomial(n_s, STABLE_SLOW))
+        young_share, cold_share = young
+        n_young = int(g.binomial(n_c, young_share))
+        n_cold = int(g.binomial(n_young, cold_share / young_share)) if young_share else 0
+
+        def slow_tail(n: int, f: float) -> tuple[int, int]:
+            q = (1 - tail_share) * slow_fraction(f) + tail_share
+            t = (1 - tail_share) * slow_fraction(f, TAIL_FACTOR * P95_MS) + tail_share
+            slow = int(g.binomial(n, q))
+            return slow, int(g.binomial(slow, min(1.0, t / q)))
+
+        cold_slow, cold_tail = slow_tail(n_cold, 3 * factor)
+        warming_slow, warming_tail = slow_tail(n_young - n_cold, factor)
+        old_slow, old_tail = slow_tail(n_c - n_young, factor)
+        slow_c, tail_c = cold_slow + warming_slow + old_slow, cold_tail + warming_tail + old_tail
+        slow_s = int(g.binomial(n_s, STABLE_SLOW))
         tail_s = min(slow_s, int(g.binomial(slow_s, STABLE_TAIL / STABLE_SLOW)))
-        tail_c = int(g.binomial(slow_c, min(1.0, t_c / q_c)))
-        p95_c = self._p95(g, n_c, factor, tail_share)
+        p95_c = self._p95(g, n_c, factor * (1 + 2 * (n_cold / n_c if n_c else 0.0)), tail_share)
         p95_s = self._p95(g, n_s, 1.0, 0.0)
         big_c = big_s = 0
         bursts_c: list[tuple[Burst, int]] = []
@@ -245,7 +291,8 @@ class Streams:
                 else:
                     n_s, e_s, big_s = n_s + size, e_s + size, max(big_s, size)
                     bursts_s.append((burst, size))
-        raw = Raw((n_c, e_c, slow_c, tail_c, p95_c), (n_s, e_s, slow_s, tail_s, p95_s), big_c, big_s,
+        raw = Raw((n_c, e_c, slow_c, tail_c, p95_c), (n_s, e_s, slow_s, tail_s, p95_s),
+                  (n_young, cold_slow + warming_slow, cold_tail + warming_tail), big_c, big_s,
                   tuple(bursts_c), tuple(bursts_s))
         self.cache[key] = raw
         return raw
@@ -298,21 +345,28 @@ def to_sample(judge: types.ModuleType, raw: Raw, start: float, end: float,
               excess: tuple[int, int] | None = None, keyed: bool = False) -> Any:
     """``keyed``: the source counts per client (every sample says its worst client's 5xx; a
     scattered 5xx is one client's one) and, when the judge takes it, ``excess``: each side's 5xx
-    beyond their clients' step-wide allowance (see ``client_excess``)."""
+    beyond their clients' step-wide allowance (see ``client_excess``); and per instance, when the
+    judge takes it: slow and tail only on instances past their warm-up (``warm_requests``)."""
     fields = {f.name for f in dataclasses.fields(judge.Counts)}
+    per_instance = keyed and "warm_requests" in fields
 
-    def counts(c: tuple[int, int, int, int, float], big: int, over: int | None) -> Any:
+    def counts(c: tuple[int, int, int, int, float], big: int, over: int | None,
+               young: tuple[int, int, int] = (0, 0, 0)) -> Any:
         kw: dict[str, Any] = {"p95_ms": None if math.isnan(c[4]) else c[4]}
+        slow, tail = c[2], c[3]
+        if per_instance:
+            kw["warm_requests"] = c[0] - young[0]
+            slow, tail = slow - young[1], tail - young[2]
         if "tail" in fields:
-            kw["tail"] = c[3]
+            kw["tail"] = tail
         if "max_client_bad" in fields and (big or keyed):
             kw["max_client_bad"] = min(c[1], max(big, min(c[1], 1)))
         if "client_excess" in fields and keyed and over is not None:
             kw["client_excess"] = over
-        return judge.Counts(c[0], c[1], c[2], **kw)
+        return judge.Counts(c[0], c[1], slow, **kw)
 
     over_c, over_s = excess if excess is not None else (None, None)
-    return judge.Sample(start, end, counts(raw.cand, raw.max_client_bad_c, over_c),
+    return judge.Sample(start, end, counts(raw.cand, raw.max_client_bad_c, over_c, raw.young),
                         counts(raw.stab, raw.max_client_bad_s, over_s))
 
 
@@ -332,14 +386,14 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
     if policy == "working" and hasattr(judge, "plan_exposure"):
         plan = judge.plan_exposure(STEPS, case.rate, MAX_BAKE, judge.JudgeParams().min_requests)
         steps = plan.steps
-    carried, t, index = evidence_cls(), 0.0, 0
+    carried, t, index, previous = evidence_cls(), 0.0, 0, 0
     for percent in steps[:-1]:
         step_start, samples, extended = t, [], False
         spent: dict[Burst, int] = {}  # the source's client allowances start afresh each step
         while True:
             params = judge.JudgeParams(**{**params_base, "max_bake_seconds": MAX_BAKE * (2 if extended else 1)})
             cold = case.kind == "coldstart" and t - step_start < 120
-            raw = streams.window(index, percent, cold)
+            raw = streams.window(index, percent, cold, young_shares(case.kind, previous, percent, t - step_start))
             samples.append(to_sample(judge, raw, t, t + dt, client_excess(raw, spent), case.keyed))
             t += dt
             index += 1
@@ -347,7 +401,7 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
             if verdict.decision == "fail":
                 return Outcome("judged", t, verdict.reasons[0])
             if verdict.decision == "pass":
-                carried = verdict.evidence
+                carried, previous = verdict.evidence, percent
                 break
             if verdict.decision == "inconclusive":
                 if policy == "today" or not hasattr(judge, "inconclusive_action"):
