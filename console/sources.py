@@ -78,7 +78,6 @@ class MonitoringSource:
         self.period = config.analysis.window_seconds
         self.delay = config.analysis.metric_delay_seconds
         self.tail_factor = config.analysis.tail_factor
-        self.instance_warmup = config.analysis.instance_warmup_seconds
         self.min_bake = target.rollout.bake_seconds
         self.poll = max(5.0, self.period / 4)
 
