@@ -39,7 +39,10 @@ p95 (5 % of stable's requests), "tail" over 3 × that (0.006 % of stable's). No-
 Instances (all kinds): the candidate runs on round(share × 20) instances, all new at its first
 step, the added ones new at the next. The request-log source (``keyed``) knows each request's
 instance: requests on an instance in its first ``INSTANCE_WARMUP_S`` count for 5xx and the p95
-limit but not as slow (``Counts.warm_requests``), as console/requestlog.py counts them.
+limit but not as slow (``Counts.warm_requests``), as console/requestlog.py counts them. On
+Monitoring's windows (not keyed) a window in which a candidate instance started has the
+candidate's latency left out, as ``console.samples.leave_out_cold_windows`` does with Monitoring's
+container start counts.
 
 Regressions: the candidate's 5xx 0.5 → 2 % or → 10 %, its latency ×1.5, and a tail
 regression: 1.2 % of its requests take 3–4 × stable's p99 (p99 ×3, p95 ~×1.06).
@@ -78,6 +81,7 @@ sys.path.insert(0, ROOT)
 
 import console.judge as working_judge  # noqa: E402
 from console.requestlog import CLIENT_STEP_ALLOWANCE  # noqa: E402
+from console.samples import leave_out_cold_windows  # noqa: E402
 
 #: The judge before issue 12 (the shipped judge of 2026-11), for the comparison.
 TODAY_REV = "ad366f6"
@@ -179,16 +183,24 @@ def candidate_instances(percent: int) -> int:
     return max(1, min(INSTANCES - 1, round(percent / 100 * INSTANCES)))
 
 
+def births(kind: str, previous: int, percent: int, seconds: float) -> list[float]:
+    """When the candidate's instances started, in seconds from the start of a step from ``previous``
+    to ``percent``, up to ``seconds`` into it."""
+    k = candidate_instances(percent)
+    out = [0.0] * (k - (candidate_instances(previous) if previous else 0))
+    if kind == "coldstart-instances":
+        out += [AUTOSCALE_EVERY_S * j for j in range(1, int(seconds // AUTOSCALE_EVERY_S) + 1)]
+    return out
+
+
 def young_shares(kind: str, previous: int, percent: int, seconds: float) -> tuple[float, float]:
     """(share of the candidate's requests on instances younger than ``INSTANCE_WARMUP_S``, share on
     instances still cold — 3× slower) ``seconds`` into a step from ``previous`` to ``percent``."""
     k = candidate_instances(percent)
-    births = [0.0] * (k - (candidate_instances(previous) if previous else 0))
-    if kind == "coldstart-instances":
-        births += [AUTOSCALE_EVERY_S * j for j in range(1, int(seconds // AUTOSCALE_EVERY_S) + 1)]
+    started = births(kind, previous, percent, seconds)
     cold_for = COLD_S if kind == "coldstart-instances" else 0.0
-    young = sum(1 for b in births if seconds - b < INSTANCE_WARMUP_S)
-    cold = sum(1 for b in births if seconds - b < cold_for)
+    young = sum(1 for b in started if seconds - b < INSTANCE_WARMUP_S)
+    cold = sum(1 for b in started if seconds - b < cold_for)
     return min(1.0, young / k), min(1.0, cold / k)
 
 
@@ -351,12 +363,13 @@ def to_sample(judge: types.ModuleType, raw: Raw, start: float, end: float,
     per_instance = keyed and "warm_requests" in fields
 
     def counts(c: tuple[int, int, int, int, float], big: int, over: int | None,
-               young: tuple[int, int, int] = (0, 0, 0)) -> Any:
+               young: tuple[int, int, int] | None = None) -> Any:
         kw: dict[str, Any] = {"p95_ms": None if math.isnan(c[4]) else c[4]}
         slow, tail = c[2], c[3]
-        if per_instance:
-            kw["warm_requests"] = c[0] - young[0]
-            slow, tail = slow - young[1], tail - young[2]
+        if per_instance:  # the stable side has no young instances in these streams
+            n_young, young_slow, young_tail = young or (0, 0, 0)
+            kw["warm_requests"] = c[0] - n_young
+            slow, tail = slow - young_slow, tail - young_tail
         if "tail" in fields:
             kw["tail"] = tail
         if "max_client_bad" in fields and (big or keyed):
@@ -386,18 +399,26 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
     if policy == "working" and hasattr(judge, "plan_exposure"):
         plan = judge.plan_exposure(STEPS, case.rate, MAX_BAKE, judge.JudgeParams().min_requests)
         steps = plan.steps
+    # Monitoring's windows in which the candidate started containers: the engine leaves their latency out
+    cold_windows = not case.keyed and hasattr(judge, "Counts") and "warm_requests" in {
+        f.name for f in dataclasses.fields(judge.Counts)}
     carried, t, index, previous = evidence_cls(), 0.0, 0, 0
     for percent in steps[:-1]:
         step_start, samples, extended = t, [], False
+        starts: dict[float, int] = {}  # window end → the candidate's container starts in it
         spent: dict[Burst, int] = {}  # the source's client allowances start afresh each step
         while True:
             params = judge.JudgeParams(**{**params_base, "max_bake_seconds": MAX_BAKE * (2 if extended else 1)})
             cold = case.kind == "coldstart" and t - step_start < 120
             raw = streams.window(index, percent, cold, young_shares(case.kind, previous, percent, t - step_start))
+            starts[t + dt] = sum(1 for b in births(case.kind, previous, percent, t - step_start + dt)
+                                 if t - step_start <= b < t - step_start + dt)
             samples.append(to_sample(judge, raw, t, t + dt, client_excess(raw, spent), case.keyed))
             t += dt
             index += 1
-            verdict = judge.judge_step(params, carried, samples, t - step_start, step_started=step_start)
+            judged = (leave_out_cold_windows(samples, starts, step_start + params.warmup_seconds) if cold_windows
+                      else samples)
+            verdict = judge.judge_step(params, carried, judged, t - step_start, step_started=step_start)
             if verdict.decision == "fail":
                 return Outcome("judged", t, verdict.reasons[0])
             if verdict.decision == "pass":

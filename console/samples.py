@@ -7,6 +7,8 @@ used, so a verdict never mixes in the previous step's traffic or a half-ingested
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import replace
 
 from console.config import Analysis, Rollout
 from console.distribution import Histogram
@@ -63,6 +65,27 @@ def step_samples(
             ))
         window_end += period
     return samples
+
+
+#: windows with container starts are left out only while they are at most this share of the step's
+#: windows past the warm-up: beyond it, starting containers is the candidate's behaviour, judged as it is
+COLD_WINDOWS_AT_MOST = 2 / 3
+
+
+def leave_out_cold_windows(samples: list[Sample], candidate_starts: Mapping[float, int], judged_from: float) -> list[Sample]:
+    """Monitoring cannot tell instances apart, so a window past the warm-up (starting at or after
+    ``judged_from``) in which the candidate started containers — autoscaling in the middle of a step —
+    has its candidate latency left out of the relative tests: ``warm_requests`` 0, no slow or tail
+    requests; its 5xx and p95 (the hard limit) stay. Only while such windows are at most
+    ``COLD_WINDOWS_AT_MOST`` of those past the warm-up: a candidate that starts containers in nearly
+    every window (scale-to-zero churn) would otherwise never have its latency compared.
+    ``candidate_starts``: window end → container starts."""
+    judged = [s for s in samples if s.start >= judged_from]
+    cold = {s.end for s in judged if candidate_starts.get(s.end, 0) > 0}
+    if not cold or len(cold) > COLD_WINDOWS_AT_MOST * len(judged):
+        return samples
+    return [replace(s, candidate=replace(s.candidate, slow=0, tail=0, warm_requests=0)) if s.end in cold else s
+            for s in samples]
 
 
 def slow_threshold(stable_latency: Histogram | None, fallback_ms: float) -> float:

@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from console.errors import VinconsoleError
 from console.judge import Sample
 from console.requestlog import BUCKET_SECONDS
-from console.samples import first_window_start, last_complete_end, step_samples
+from console.samples import first_window_start, last_complete_end, leave_out_cold_windows, step_samples
 from console.source_policy import Source, SourceChoice, WindowCheck, choose_source
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +79,7 @@ class MonitoringSource:
         self.period = config.analysis.window_seconds
         self.delay = config.analysis.metric_delay_seconds
         self.tail_factor = config.analysis.tail_factor
+        self.warmup = config.analysis.warmup_seconds
         self.min_bake = target.rollout.bake_seconds
         self.poll = max(5.0, self.period / 4)
 
@@ -92,6 +94,13 @@ class MonitoringSource:
             )
             samples = step_samples(windows, t.service, step.candidate, step.stable, start, end, self.period, step.slow_ms,
                                    self.tail_factor)
+            try:
+                starts = self.metrics.container_starts(t.project, t.region, start, end, service=t.service,
+                                                       period=self.period)
+            except VinconsoleError:  # the latency tests keep only the step's warm-up: the 5xx judge goes on
+                starts = {}
+            samples = leave_out_cold_windows(samples, starts.get((t.service, step.candidate), {}),
+                                             step.started + self.warmup)
         return SourceReading(samples, Source.MONITORING, self.min_bake, self.poll, fallback,
                              data_until=end if end > start else None)
 

@@ -163,6 +163,25 @@ class Metrics:
 
     # ------------------------------------------------------------------ saturation (issue 14)
 
+    def container_starts(
+        self, project: str, region: str, start: float, end: float, *, service: str | None = None, period: int = 60,
+    ) -> dict[tuple[str, str], dict[float, int]]:
+        """Container starts per revision per window: the count of `container/startup_latencies` (one
+        ListTimeSeries, ALIGN_DELTA + REDUCE_SUM per revision). (service, revision) → window end → starts."""
+        from google.cloud import monitoring_v3
+
+        Aligner = monitoring_v3.Aggregation.Aligner
+        Reducer = monitoring_v3.Aggregation.Reducer
+        out: dict[tuple[str, str], dict[float, int]] = defaultdict(dict)
+        for series in self._list(project, STARTUP_LATENCIES, _revision_filter(region, service), start, end,
+                                 {"alignment_period": period, "aligner": Aligner.ALIGN_DELTA,
+                                  "reducer": Reducer.REDUCE_SUM, "group_by": BY_REVISION}):
+            labels = series.resource.labels
+            key = (labels.get("service_name", service or ""), labels.get("revision_name", ""))
+            for point in series.points:
+                out[key][point.interval.end_time.timestamp()] = int(point.value.distribution_value.count)
+        return dict(out)
+
     def saturation_windows(
         self,
         project: str,

@@ -317,6 +317,29 @@ def test_on_the_request_log_latency_is_judged_from_the_steps_first_seconds_witho
         Counts(500, 1, 300, warm_requests=200)
 
 
+def test_on_monitoring_a_window_in_which_the_candidate_started_containers_is_left_out_of_the_latency_tests() -> None:
+    """Autoscaling past the step's warm-up: Monitoring cannot tell the new instance's requests apart,
+    but it counts the container starts per window, and those windows' candidate latency is left out."""
+    from console.samples import leave_out_cold_windows
+
+    def window(m: int) -> Sample:  # every other minute a new instance: half the candidate's requests cold, ×3 slower
+        cold, start = m % 2, T0 + 60 * m
+        return Sample(start, start + 60, Counts(1200, 6, 600 if cold else 60, 900.0 if cold else 450.0, tail=30 if cold else 0),
+                      Counts(10800, 54, 540, 450.0, tail=1))
+
+    samples = [window(m) for m in range(10)]
+    starts = {T0 + 60 * m + 60: 1 for m in range(10) if m % 2}  # window end → container starts
+    failed = judge_step(P, Evidence(), samples, 600, step_started=T0 - 600)
+    assert failed.decision == "fail" and failed.reasons[0].startswith("tail requests")  # a cold start looks like a regression
+    cold = leave_out_cold_windows(samples, starts, judged_from=T0 - 480)
+    assert (cold[1].candidate.requests, cold[1].candidate.errors, cold[1].candidate.slow) == (1200, 6, 0)
+    assert cold[1].candidate.p95_ms == 900.0  # the hard p95 limit still reads it
+    assert judge_step(P, Evidence(), cold, 600, step_started=T0 - 600).decision == "pass"
+    # starts in nearly every window are the candidate's behaviour (scale-to-zero churn): judged as they are
+    churn = {T0 + 60 * m + 60: 1 for m in range(10) if m != 4}
+    assert leave_out_cold_windows(samples, churn, judged_from=T0 - 480) == samples
+
+
 def test_low_5xx_rate_passes_within_the_operators_tolerance() -> None:
     """At 0.4 % 5xx the SPRT alone would need ~20k requests to accept; the +2 pp rule decides."""
     samples = [sample(m, (60, 0 if m % 3 else 1, 3), (540, 2, 27)) for m in range(8)]

@@ -86,3 +86,30 @@ def test_a_step_resumed_after_its_entries_were_forgotten_reads_them_back(repo_co
     assert len(log.entries(target.service, step.started, step.started + 120)) >= counted
     assert sum(s.stable.requests for s in after.samples) > counted
     assert after.samples[0].start <= step.started + 10  # judged from the step's start, not from the gap's end
+
+
+def test_a_monitoring_window_in_which_the_candidate_started_containers_leaves_its_latency_out(repo_config, emulator,
+                                                                                           clients_for, monkeypatch):
+    """The Monitoring source reads container starts per window beside the counts and hands the judge
+    those windows without the candidate's latency (autoscaling's cold starts look like a regression)."""
+    from console.sources import MonitoringSource
+
+    emu = emulator()
+    clients = clients_for(emu)
+    target = production(repo_config)
+    serving = CloudRun(clients).get_service(target.project, target.region, target.service).served_split()
+    stable = next(rev for rev, pct in serving.items() if pct == 100)
+    asked = []
+
+    def starts(self, project, region, start, end, *, service=None, period=60):
+        asked.append((start, end))
+        return {(service, stable): {end: 2}}  # "the candidate" here is stable: it serves the traffic
+
+    monkeypatch.setattr(Metrics, "container_starts", starts)
+    step = StepView(candidate=stable, stable=stable, started=emu.clock.now(), slow_ms=500.0)
+    emu.clock.advance(600)
+    reading = MonitoringSource(repo_config, target, Metrics(clients)).read(step, emu.clock.now())
+    assert asked and len(reading.samples) >= 2
+    *earlier, last = reading.samples
+    assert last.candidate.warm_requests == 0 and last.candidate.slow == 0 and last.candidate.requests > 0
+    assert all(s.candidate.warm_requests is None for s in earlier)
