@@ -441,6 +441,12 @@ def _instance_warm(sample: Sample) -> bool:
     return sample.candidate.warm_requests is not None and sample.stable.warm_requests is not None
 
 
+def _cold_windows(totals: StepTotals) -> int:
+    """Windows past the warm-up whose candidate latency the source left out as a whole (Monitoring:
+    the candidate started containers in them; see console.samples.leave_out_cold_windows)."""
+    return sum(1 for s in totals.warm if not _instance_warm(s) and s.candidate.warm_requests == 0 and s.candidate.requests)
+
+
 def _keyed(sample: Sample) -> bool:
     """Both revisions' 5xx bounded per client over the step by the source."""
     return sample.candidate.client_excess is not None and sample.stable.client_excess is not None
@@ -932,6 +938,10 @@ def _decide(
     tail = _tail_reason(params, tests[Metric.TAIL])
     if tail:
         reasons.append(tail)
+    cold = _cold_windows(totals)
+    if cold:
+        reasons.append(f"latency: {cold} window{'' if cold == 1 else 's'} of the candidate's left out — it started "
+                       "containers in them (cold starts, which Cloud Monitoring cannot tell apart)")
     p95_c, p95_s = totals.p95_ms
     if p95_c is not None:
         vs = f" vs {_ms(p95_s)}" if p95_s is not None else ""

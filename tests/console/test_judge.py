@@ -334,7 +334,9 @@ def test_on_monitoring_a_window_in_which_the_candidate_started_containers_is_lef
     cold = leave_out_cold_windows(samples, starts, judged_from=T0 - 480)
     assert (cold[1].candidate.requests, cold[1].candidate.errors, cold[1].candidate.slow) == (1200, 6, 0)
     assert cold[1].candidate.p95_ms == 900.0  # the hard p95 limit still reads it
-    assert judge_step(P, Evidence(), cold, 600, step_started=T0 - 600).decision == "pass"
+    passed = judge_step(P, Evidence(), cold, 600, step_started=T0 - 600)
+    assert passed.decision == "pass"
+    assert "latency: 5 windows of the candidate's left out — it started containers in them" in " ".join(passed.reasons)
     # starts in nearly every window are the candidate's behaviour (scale-to-zero churn): judged as they are
     churn = {T0 + 60 * m + 60: 1 for m in range(10) if m != 4}
     assert leave_out_cold_windows(samples, churn, judged_from=T0 - 480) == samples
