@@ -650,14 +650,14 @@ def test_a_regression_in_keyed_10_s_buckets_is_rolled_back_within_half_a_minute(
 
 def test_a_retry_burst_over_keyed_buckets_counts_its_clients_allowance_once() -> None:
     # 20 req/s at 50 %: one client retries a failing call 45 times over a minute's six buckets on the
-    # candidate; the source counted 3 of them (its allowance) and reports the other 42 as excess
-    burst = [keyed_bucket(k, (108, 8 if k < 3 else 7, 5), (100, 1, 5), excess=(5 if k == 0 else 8 if k < 3 else 7, 0))
+    # candidate; the source counted 1 of them (its allowance) and reports the other 44 as excess
+    burst = [keyed_bucket(k, (108, 8 if k < 3 else 7, 5), (100, 1, 5), excess=(7 if k == 0 else 8 if k < 3 else 7, 0))
              for k in range(6)]
     quiet = [keyed_bucket(k, (100, k % 2, 5), (100, (k + 1) % 2, 5)) for k in range(6, 36)]
     for k in range(1, 37):  # every look, as the engine's bake loop makes them
         v = judge_step(P, Evidence(), (burst + quiet)[:k], 10.0 * k, step_started=T0)
         assert v.decision != "fail", (k, v.reasons)
-    assert v.metrics["errors"]["candidate_bad"] == 3 + 15
+    assert v.metrics["errors"]["candidate_bad"] == 1 + 15
     # had the 45 been 45 clients, it is a regression, seen by the end of that minute
     many = [keyed_bucket(k, (108, 8 if k < 3 else 7, 5), (100, 1, 5)) for k in range(6)]
     assert judge_step(P, Evidence(), many, 60, step_started=T0).decision == "fail"
