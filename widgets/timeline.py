@@ -106,6 +106,11 @@ def _cells(points: Sequence[Any], start: float, end: float, width: int) -> list[
     return out
 
 
+def _over_limit(cells: Sequence[tuple[int, int, float | None] | None], limit: float | None) -> bool:
+    """Whether any column's 5xx rate is over the paging rate."""
+    return limit is not None and any(cell is not None and cell[1] / cell[0] > limit for cell in cells)
+
+
 def _bar(value: float, peak: float) -> str:
     if peak <= 0 or value <= 0:
         return BLOCKS[0]
@@ -146,7 +151,8 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
     head = Text(f"timeline {SPANS_TEXT.get(view.span, view.span)} · {view.period // 60} min windows", style="bold")
     head.append(f" · bars scaled to the peak: 5xx {100 * peak_e:.2f} %, p95 {ms(peak_p if p95s else None)}", style="dim")
     if view.error_limit is not None:
-        head.append(f" · error colour: 5xx over {100 * view.error_limit:.2f} % (paging rate)", style="dim")
+        head.append(f" · 5xx over {100 * view.error_limit:.2f} % (paging rate): red bars, ! after the row's 5xx",
+                    style="dim")
     lines.append(head)
     marks: dict[int, Any] = {}
     for m in view.markers:
@@ -167,7 +173,9 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
                 text = Text(label.ljust(LABEL - 4), style="bold" if role.startswith("◀ serving") else "")
             else:
                 text = Text(role[: LABEL - 5].ljust(LABEL - 4), style="bold" if role.startswith("◀ serving") else "dim")
-            text.append(f"{metric} ", style="dim")
+            over = metric == "5xx" and _over_limit(cells[rev], view.error_limit)
+            text.append(metric, style="dim")
+            text.append("!" if over else " ", style=BAD)  # not by colour alone
             for c, cell in enumerate(cells[rev]):
                 if cell is None:
                     if c in marks or c == since_col:

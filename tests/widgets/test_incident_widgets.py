@@ -57,6 +57,9 @@ def test_bars_sit_on_a_shared_axis_with_the_release_marker_where_the_errors_begi
     # the error tone above the paging rate
     styles = {str(span.style) for span in new5xx.spans}
     assert BAD in styles and OK not in styles
+    # ... and not by colour alone: the row's "5xx" label says it
+    assert new5xx.plain[LABEL - 4:LABEL] == "5xx!" and old5xx.plain[LABEL - 4:LABEL] == "5xx "
+    assert "red bars, ! after the row's 5xx" in timeline_lines(view(), 160)[0].plain  # a wide terminal's header
     axis = next(line.plain for line in lines if "08:15" in line.plain)
     assert axis.index("08:30") == LABEL + 30 and axis.rstrip().endswith("UTC")
     legend = "\n".join(line.plain for line in lines)
