@@ -131,7 +131,7 @@ class Counts:
     ``client_excess``: of this sample's ``errors``, how many came from clients already beyond
     their allowance for the whole step so far (the request log's caller key, counted by the source
     in time order from the step's start; None when the source does not count per client). The
-    judge leaves them out of the evidence — a burst of retries is one client's few 5xx however many
+    judge leaves them out of the evidence — a burst of retries counts as one 5xx however many
     buckets it spans — and, because no client can then decide alone, caps each sample's evidence per
     ``keyed_cap_seconds`` rather than per minute (a clock minute's samples together at most
     ``JudgeParams.minute_cap``). Only when both revisions carry it; when given, ``max_client_bad`` is

@@ -16,7 +16,7 @@ the previous step's traffic in), and carry per-client and per-instance counts of
 that a judge can bound what any one client or instance contributes. Each client has a 5xx
 allowance per revision for the whole step (`ClientAllowance`): a client's 5xx beyond it are the
 bucket's `client_excess`, which the judge leaves out of the evidence — one client retrying a
-failing call dozens of times over a minute is a few 5xx, however many buckets it spans.
+failing call dozens of times over a minute is one 5xx, however many buckets it spans.
 """
 
 from __future__ import annotations
