@@ -259,7 +259,8 @@ def cold_start_report(candidate: Saturation, stable: Saturation, warning: float 
     def one(s: Saturation) -> str:
         if s.cold_start_share is None:
             return "no data"
-        starts = f" ({s.startups:,} starts" + (f", p95 {s.startup_p95_ms:,.0f} ms)" if s.startup_p95_ms else ")")
+        count = f"{s.startups:,} start{'' if s.startups == 1 else 's'}"
+        starts = f" ({count}" + (f", p95 {s.startup_p95_ms:,.0f} ms)" if s.startup_p95_ms else ")")
         return f"{_pct(s.cold_start_share, 1)} of requests{starts}"
 
     flag = ""

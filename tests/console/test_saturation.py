@@ -97,7 +97,7 @@ def test_cold_start_share_is_starts_over_requests():
     stable = summarize_saturation([Window(startup=Histogram(MS, (0, 1, 0, 0)), active_instances=3)], 600, 2000)
     line = cold_start_report(figures, stable)
     assert line.startswith("cold starts: 15.0 % of requests (30 starts, p95 ")
-    assert "vs stable 0.1 % of requests (1 starts" in line and "over the plan's 10 % target" in line
+    assert "vs stable 0.1 % of requests (1 start," in line and "over the plan's 10 % target" in line
     assert cold_start_report(Saturation(), stable) is None
 
 
