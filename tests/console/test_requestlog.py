@@ -214,3 +214,31 @@ def test_a_log_gives_no_recent_traffic_for_a_service_none_of_whose_entries_came(
     log.add(entry(2, T0 + 1))
     recent = log.recent("svc", buckets=3)
     assert recent is not None and recent.until <= log.watermark()
+
+
+def test_two_retry_storms_in_one_minute_weigh_two_5xx_not_an_allowance_each(monkeypatch):
+    """20 req/s at 10 % with stable at 0.25 % 5xx: two of the candidate's clients each retry a failing call
+    20 times in 10 s within one minute. Counted once each, the judge sees no regression; with an allowance
+    of 3 each (as before) the same minute rolled an unchanged candidate back."""
+    from functools import partial
+
+    import console.requestlog as requestlog
+    from console.judge import Evidence, JudgeParams, judge_step
+
+    entries = [entry(i, T0 + i / 18, status=500 if i % 400 == 7 else 200, client=f"10.0.{i % 250}.{i // 250}")
+               for i in range(18 * 60)]  # stable: 18 req/s, 0.25 % 5xx from distinct clients
+    entries += [entry(10_000 + i, T0 + i / 2, revision="cand", client=f"10.1.{i}.1") for i in range(120)]
+    for n, first in enumerate((5.0, 25.0)):
+        entries += [entry(20_000 + 100 * n + k, T0 + first + k / 2, revision="cand", status=503, client=f"9.9.9.{n}")
+                    for k in range(20)]
+
+    def verdict():
+        buckets, _ = step_buckets(entries, "cand", "stable", T0, T0 + 60, None)
+        return judge_step(JudgeParams(), Evidence(), [b.sample(None) for b in buckets], 60.0, step_started=T0)
+
+    counted = verdict()
+    assert counted.decision != "fail", counted.reasons
+    assert counted.metrics["errors"]["candidate_bad"] == 2
+    monkeypatch.setattr(requestlog, "ClientAllowance", partial(requestlog.ClientAllowance, allowance=3))
+    allowed_three = verdict()
+    assert allowed_three.decision == "fail" and allowed_three.metrics["errors"]["candidate_bad"] == 6
