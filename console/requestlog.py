@@ -25,7 +25,7 @@ import bisect
 import math
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from console.judge import Counts, Sample
@@ -167,11 +167,16 @@ class Bucket:
 
 @dataclass(frozen=True)
 class UnknownRange:
-    """Entries with timestamps in [start, end) may be missing, and why."""
+    """Entries with timestamps in [start, end) may be missing, and why: of one service (one being read
+    back since it was first watched) or, with `service` None, of every service the tail follows."""
 
     start: float
     end: float
     reason: str
+    service: str | None = None
+
+    def concerns(self, service: str | None) -> bool:
+        return service is None or self.service is None or self.service == service
 
     def overlaps(self, start: float, end: float) -> bool:
         return self.start < end and start < self.end
@@ -273,16 +278,19 @@ class RequestLog:
                 self.newest_received = entry.received
             return True
 
-    def mark_unknown(self, start: float, end: float, reason: str) -> None:
+    def mark_unknown(self, start: float, end: float, reason: str, service: str | None = None) -> None:
+        """Entries in [start, end) may be missing: of `service`, or of every service (None)."""
         with self._lock:
-            self._unknown.append(UnknownRange(start, end, reason))
+            self._unknown.append(UnknownRange(start, end, reason, service))
 
-    def mark_known(self, start: float, end: float) -> None:
-        """A backfill covered [start, end): unknown ranges inside it are filled."""
+    def mark_known(self, start: float, end: float, services: Collection[str] | None = None) -> None:
+        """A backfill covered [start, end): unknown ranges inside it are filled — only those of `services`
+        when it read only those (a range of every service needs a read-back of every service)."""
         with self._lock:
             kept: list[UnknownRange] = []
             for u in self._unknown:
-                if u.start >= start and u.end <= end:
+                covered = services is None or (u.service is not None and u.service in services)
+                if covered and u.start >= start and u.end <= end:
                     continue
                 kept.append(u)
             self._unknown = kept
@@ -331,9 +339,10 @@ class RequestLog:
             return None
         return self.newest_received - self.lag_bound()
 
-    def unknown(self) -> list[UnknownRange]:
+    def unknown(self, service: str | None = None) -> list[UnknownRange]:
+        """The ranges whose entries may be missing: all of them, or those that concern `service`."""
         with self._lock:
-            return list(self._unknown)
+            return [u for u in self._unknown if u.concerns(service)]
 
     def entries(self, service: str, start: float, end: float) -> list[RequestEntry]:
         """The service's entries with start ≤ timestamp < end, oldest first."""
@@ -357,7 +366,7 @@ class RequestLog:
         if watermark is None or self.last_received(service) is None:
             return None
         start = watermark - (buckets + 1) * BUCKET_SECONDS
-        return recent_traffic(self.entries(service, start, watermark), watermark, buckets, self.unknown())
+        return recent_traffic(self.entries(service, start, watermark), watermark, buckets, self.unknown(service))
 
     def step_buckets(
         self, service: str, candidate: str, stable: str, start: float, slow_ms: float | None,
@@ -368,7 +377,7 @@ class RequestLog:
         if watermark is None or watermark <= start:
             return [], []
         return step_buckets(self.entries(service, start - instance_warmup, watermark), candidate, stable, start,
-                            watermark, slow_ms, self.unknown(), bucket_seconds, instance_warmup)
+                            watermark, slow_ms, self.unknown(service), bucket_seconds, instance_warmup)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,9 @@ class RequestLogFeed:
                 return
             self._services.add(service)
             self._pending_since = since if self._pending_since is None else min(since, self._pending_since)
-        self.log.mark_unknown(since, math.inf, "the request log is being read back")
+        # only this service's entries are being read back: the others' stay known (a rollout judged on one
+        # of them is not held up when a view starts watching another)
+        self.log.mark_unknown(since, math.inf, "the request log is being read back", service)
         # what has arrived already: shows at once whether entries flow (stable's own)
         self.backfill([service], since, clear=not self.live)
         if not self.live:
@@ -202,11 +204,17 @@ class RequestLogFeed:
         except Exception as exc:  # noqa: BLE001 - any failure leaves the range unknown, with the reason
             self.error = f"reading the request log back failed: {_describe(exc)}"
             if clear:
-                self.log.mark_unknown(since, math.inf, self.error)
+                read = self._read_back(services)
+                for service in read if read is not None else [None]:
+                    self.log.mark_unknown(since, math.inf, self.error, service)
             return False
         if clear:
-            self.log.mark_known(since, math.inf)
+            self.log.mark_known(since, math.inf, self._read_back(services))
         return True
+
+    def _read_back(self, services: list[str]) -> list[str] | None:
+        """The services a read-back covered, or None when it covered every watched one."""
+        return None if set(services) >= set(self.services) else services
 
     # --- the tail worker
     def _run(self) -> None:
@@ -255,8 +263,12 @@ class RequestLogFeed:
                 return
             if self.tail_opened is not None:
                 broke_at = self.clock.now()
-                self.log.mark_unknown(broke_at - self.log.lag_bound() - BUCKET_SECONDS, math.inf,
-                                      "the request log tail is reconnecting")
+                if not self._restart.is_set():
+                    self.log.mark_unknown(broke_at - self.log.lag_bound() - BUCKET_SECONDS, math.inf,
+                                          "the request log tail is reconnecting")
+                # reopened for another service: nothing is unknown meanwhile — no entry arrives until the
+                # new tail's read-back of the gap, in timestamp order, so the watermark never passes an
+                # entry not yet read (entries still to come are younger than it, by the lag bound)
             self.tail_opened = None
             if self._restart.is_set():
                 continue

@@ -144,7 +144,8 @@ class RequestLogSource:
         forgotten = self.feed.log.need(self.target.service, needed_from, now)
         if forgotten is not None and not self.feed.backfill([self.target.service], forgotten[0], clear=False,
                                                             until=forgotten[1]):
-            self.feed.log.mark_unknown(*forgotten, self.feed.error or "the request log could not be read back")
+            self.feed.log.mark_unknown(*forgotten, self.feed.error or "the request log could not be read back",
+                                       self.target.service)
         if self.looking_since is None:
             self.looking_since = now
             # stable's entries from a little before the step show that the log flows
@@ -189,7 +190,7 @@ class RequestLogSource:
         end = min(last_complete_end(now, period, self.monitoring.delay), last_complete_end(watermark, period, 0.0))
         if end <= start:
             return
-        unknown = log.unknown()
+        unknown = log.unknown(self.target.service)
         counts: dict[tuple[str, float], int] = {}
         window_end = start + period
         while window_end <= end:

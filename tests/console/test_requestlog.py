@@ -242,3 +242,28 @@ def test_two_retry_storms_in_one_minute_weigh_two_5xx_not_an_allowance_each(monk
     monkeypatch.setattr(requestlog, "ClientAllowance", partial(requestlog.ClientAllowance, allowance=3))
     allowed_three = verdict()
     assert allowed_three.decision == "fail" and allowed_three.metrics["errors"]["candidate_bad"] == 6
+
+
+def test_an_unknown_range_of_one_service_holds_up_only_that_service():
+    log = RequestLog()
+    for i in range(30):
+        log.add(entry(i, T0 + i, revision="cand" if i % 3 else "stable", lag=1.0))
+        log.add(entry(100 + i, T0 + i, lag=1.0, service="other"))
+    log.mark_unknown(T0, math.inf, "the request log is being read back", "other")
+    assert log.unknown("svc") == [] and [u.reason for u in log.unknown("other")] == ["the request log is being read back"]
+    buckets, unknown = log.step_buckets("svc", "cand", "stable", T0, None)
+    assert buckets and not unknown
+    others, skipped = log.step_buckets("other", "cand", "stable", T0, None)
+    assert not others and skipped  # never a bucket of zeros
+    # a read-back of another service does not fill it; one of "other" does
+    log.mark_known(T0, math.inf, ["svc"])
+    assert log.unknown("other")
+    log.mark_known(T0, math.inf, ["other"])
+    assert log.unknown() == []
+    # a range of every service (the tail broke) concerns each, and only a read-back of all fills it
+    log.mark_unknown(T0 + 10, math.inf, "the request log tail is reconnecting")
+    assert log.unknown("svc") and log.unknown("other")
+    log.mark_known(T0, math.inf, ["svc"])
+    assert log.unknown("svc")
+    log.mark_known(T0, math.inf)
+    assert log.unknown() == []
