@@ -106,9 +106,9 @@ def _cells(points: Sequence[Any], start: float, end: float, width: int) -> list[
     return out
 
 
-def _over_limit(cells: Sequence[tuple[int, int, float | None] | None], limit: float | None) -> bool:
-    """Whether any column's 5xx rate is over the paging rate."""
-    return limit is not None and any(cell is not None and cell[1] / cell[0] > limit for cell in cells)
+def _over_limit(cell: tuple[int, int, float | None] | None, limit: float | None) -> bool:
+    """Whether a column's 5xx rate is over the paging rate."""
+    return limit is not None and cell is not None and cell[1] / cell[0] > limit
 
 
 def _bar(value: float, peak: float) -> str:
@@ -173,7 +173,7 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
                 text = Text(label.ljust(LABEL - 4), style="bold" if role.startswith("◀ serving") else "")
             else:
                 text = Text(role[: LABEL - 5].ljust(LABEL - 4), style="bold" if role.startswith("◀ serving") else "dim")
-            over = metric == "5xx" and _over_limit(cells[rev], view.error_limit)
+            over = metric == "5xx" and any(_over_limit(cell, view.error_limit) for cell in cells[rev])
             text.append(metric, style="dim")
             text.append("!" if over else " ", style=BAD)  # not by colour alone
             for c, cell in enumerate(cells[rev]):
@@ -185,9 +185,7 @@ def timeline_lines(view: TimelineView, width: int) -> list[Text]:
                     continue
                 n, b, worst = cell
                 if metric == "5xx":
-                    value = b / n
-                    bad = view.error_limit is not None and value > view.error_limit
-                    text.append(_bar(value, peak_e), style=BAD if bad else OK)
+                    text.append(_bar(b / n, peak_e), style=BAD if _over_limit(cell, view.error_limit) else OK)
                 else:
                     if worst is None:
                         text.append("·", style="dim")
