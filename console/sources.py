@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from console.gcp.monitoring import Metrics
     from console.requestlog_feed import RequestLogFeed
 
-LOGS_POLL_SECONDS = 5.0  # clock seconds between looks on the request log (buckets are 10 s)
+LOGS_POLL_SECONDS = 2.5  # clock seconds between looks on the request log (buckets are 10 s)
 
 
 @dataclass(frozen=True)
