@@ -134,7 +134,7 @@ class Analysis(_Strict):
     tolerated_ratio: float = Field(default=1.25, ge=1, le=2)  # ψ0: candidate bad-rate ÷ stable's still "no change"
     window_evidence_cap: float = Field(default=1.5, gt=0, le=20)  # most one window adds to the 5xx ln LR
     latency_window_evidence_cap: float = Field(default=3.5, gt=0, le=20)  # ... to a latency metric's
-    request_log_evidence_cap: float = Field(default=4.0, gt=0, le=20)  # ... 10 s of request log to the 5xx one
+    request_log_evidence_cap: float = Field(default=2.5, gt=0, le=20)  # ... 10 s of request log to the 5xx one
     tail_factor: float = Field(default=3.0, ge=1.5, le=20)  # tail = slower than this × the slow threshold
 
     @field_validator("window_seconds")
