@@ -675,9 +675,9 @@ def test_the_buckets_of_one_minute_add_at_most_the_minute_cap_together() -> None
     assert free.total_llr == pytest.approx([12 * x for x in per_bucket], abs=0.01)
     minutes = [4, 6, 2]  # buckets per clock minute
     assert P.minute_cap(Metric.ERRORS) == pytest.approx(1.35 * math.log(40))
-    # ... and the two smallest alternatives (ψ0·√2, ψ0·2), which a slightly worse instance lifts, no more than
-    # one 60 s window: such a steady excess adds up no faster than on Monitoring's windows
-    limits = [P.window_evidence_cap] * 2 + [P.minute_cap(Metric.ERRORS)] * 8
+    # ... and the smallest alternative (ψ0·√2), which a slightly worse instance lifts, no more than one
+    # 60 s window: such a steady excess adds up no faster than on Monitoring's windows
+    limits = [P.window_evidence_cap] + [P.minute_cap(Metric.ERRORS)] * 9
     expected = [sum(min(n * x, limit) for n in minutes) for x, limit in zip(per_bucket, limits, strict=True)]
     assert capped.total_llr == pytest.approx(expected, abs=0.01)
     assert max(capped.total_llr) < max(free.total_llr)
