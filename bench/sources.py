@@ -5,8 +5,8 @@ second: per revision, requests ~ Poisson, 5xx and slow requests ~ Binomial. The 
 then judged twice, as the engine would:
 
 - logs: 10 s buckets from the step's start, each available once the watermark passes it (15 s
-  after its end, as measured against the emulator), looked at as often as the engine does (every
-  2.5 s), minimum bake `rollout.logs_bake_seconds`;
+  after its end, as measured against the emulator), looked at every 5 s, minimum bake
+  `rollout.logs_bake_seconds`;
 - monitoring: 60 s aligned windows wholly inside the step, available 180 s after their end (the
   metric delay), looked at every 15 s, minimum bake `rollout.bake_seconds`.
 
@@ -34,7 +34,6 @@ from pathlib import Path
 from console.config import load_config
 from console.judge import Counts, Evidence, InconclusiveAction, Sample, inconclusive_action, judge_step, plan_exposure
 from console.samples import judge_params
-from console.sources import LOGS_POLL_SECONDS
 
 CONFIG = load_config(Path(__file__).resolve().parents[1] / "config.toml")
 STEPS = CONFIG.rollout.steps
@@ -66,7 +65,7 @@ class Mode:
     keyed: bool = False  # the request log: 5xx bounded per client over the step (client_excess)
 
 
-LOGS = Mode("logs", 10, 15.0, LOGS_POLL_SECONDS, CONFIG.rollout.logs_bake_seconds, aligned=False, keyed=True)
+LOGS = Mode("logs", 10, 15.0, 5.0, CONFIG.rollout.logs_bake_seconds, aligned=False, keyed=True)
 MONITORING = Mode("monitoring", 60, CONFIG.analysis.metric_delay_seconds, 15.0, CONFIG.rollout.bake_seconds, aligned=True)
 
 CASES = (

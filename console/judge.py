@@ -113,7 +113,6 @@ _ALPHA_SHARE = {Metric.ERRORS: 0.5, Metric.SLOW: 0.25, Metric.TAIL: 0.25}
 _PASS_METRICS = (Metric.ERRORS, Metric.SLOW)
 _K_PROMOTE = 1  # index of ψ = 2 in PSI_GRID
 _MAX_STRATA = 4  # per metric in Evidence; older steps are merged beyond this
-_SLOW_PSI = 1.5  # on the request log, 5xx alternatives up to this × ψ0 add per minute no more than a 60 s window
 
 
 # --------------------------------------------------------------------------- inputs
@@ -436,11 +435,6 @@ class StepTotals:
     p95_ms: tuple[float | None, float | None]  # medians of the warm samples' p95
     rollout_candidate_requests: int  # carried steps' and this one's
 
-    @property
-    def keyed(self) -> bool:
-        """Every sample from a source that bounds each client over the step (the request log)."""
-        return bool(self.samples) and all(_keyed(s) for s in self.samples)
-
 
 def _instance_warm(sample: Sample) -> bool:
     """Both revisions' latency counted on warm instances only by the source (the request log)."""
@@ -596,7 +590,6 @@ def metric_test(
     rows: Sequence[Stratum],
     spans: Sequence[Span] | None = None,
     caps: Sequence[float] | None = None,
-    keyed: bool = False,
 ) -> MetricTest:
     """Add the step's rows to the carried capped sums; the step's own pass statistic beside.
 
@@ -606,23 +599,17 @@ def metric_test(
     known before the sample, so the capped sum stays a supermartingale under the null). The minute
     cap binds only request-log buckets, whose per-10 s caps would otherwise let a steady small
     excess — a candidate on a slightly worse instance at thousands of requests a second — add up
-    six times faster than in 60 s windows. On those buckets (``keyed``) the 5xx test's smallest
-    alternative (ψ0·√2), which such an excess lifts, adds per minute no more than a 60 s window: a
-    candidate on a slightly worse instance at 2,000 req/s was rolled back more often on the log than on
-    Monitoring. (Holding ψ0·2 too let 11 % of 0.5 → 2 % regressions at 200 req/s be promoted.)
-    The pass statistic leaves the worst minute out.
+    six times faster than in 60 s windows. The pass statistic leaves the worst minute out.
     """
     spans = spans if spans is not None else tuple((60.0 * i, 60.0 * i + 60) for i in range(len(rows)))
     if caps is None:
         caps = tuple(params.window_cap(metric) * min(1.0, (end - start) / 60) for start, end in spans)
     total = list(carried.llr)
     spent: dict[tuple[int, int], float] = {}  # (minute, k) → what that minute's samples added so far
-    held = keyed and metric is Metric.ERRORS  # a worse instance's 5xx rate (latency: judged per instance's warm-up)
-    limits = [params.window_cap(metric) if held and psi <= _SLOW_PSI else params.minute_cap(metric) for psi in PSI_GRID]
     for row, cap, (start, _) in zip(rows, caps, spans, strict=True):
         minute = math.floor(start / 60)
         for k, x in enumerate(window_llr(row, params.tolerated_ratio, cap)):
-            room = limits[k] - spent.get((minute, k), 0.0)
+            room = params.minute_cap(metric) - spent.get((minute, k), 0.0)
             x = min(x, room)
             spent[(minute, k)] = spent.get((minute, k), 0.0) + max(0.0, x)
             total[k] += x
@@ -668,7 +655,7 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
 
 def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
     """How much each stretch of traffic may add, as the step's samples were capped."""
-    if totals.keyed:
+    if totals.samples and all(_keyed(s) for s in totals.samples):
         text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {params.keyed_cap(metric):g} and each minute at most "
                 f"{params.minute_cap(metric):.2f} to ln LR")
         return text + (", each client's 5xx beyond its allowance for the step left out"
@@ -915,8 +902,7 @@ def judge_step(
     maximum bake → inconclusive; else continue.
     """
     totals = step_totals(params, carried, samples, step_started)
-    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m], totals.spans[m], totals.caps[m], totals.keyed)
-             for m in Metric}
+    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m], totals.spans[m], totals.caps[m]) for m in Metric}
     evidence = Evidence(
         **{m.value: MetricEvidence(tests[m].total_llr, tests[m].strata) for m in Metric},
         steps=carried.steps + 1,

@@ -30,8 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from console.gcp.monitoring import Metrics
     from console.requestlog_feed import RequestLogFeed
 
-LOGS_POLL_SECONDS = 2.5  # clock seconds between looks on the request log (buckets are 10 s; each look also
-# reads the service and its revisions from Cloud Run: 48 Admin API reads a minute per rollout)
+LOGS_POLL_SECONDS = 5.0  # clock seconds between looks on the request log (buckets are 10 s)
 
 
 @dataclass(frozen=True)

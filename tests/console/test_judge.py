@@ -669,16 +669,13 @@ def test_the_buckets_of_one_minute_add_at_most_the_minute_cap_together() -> None
     spans = [(T0 + 10 * k, T0 + 10 * k + 10) for k in range(12)]  # two clock minutes (T0 is one's start)
     assert T0 % 60 == 20  # the first clock minute holds 4 buckets, the second 6 (+ 2 of the third)
     caps = [P.keyed_evidence_cap] * 12
-    capped = metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps, keyed=True)
+    capped = metric_test(P, Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
     free = metric_test(replace(P, minute_evidence_margin=1e9), Metric.ERRORS, MetricEvidence(), [row] * 12, spans, caps)
     per_bucket = window_llr(row, P.tolerated_ratio, P.keyed_evidence_cap)
     assert free.total_llr == pytest.approx([12 * x for x in per_bucket], abs=0.01)
     minutes = [4, 6, 2]  # buckets per clock minute
     assert P.minute_cap(Metric.ERRORS) == pytest.approx(1.35 * math.log(40))
-    # ... and the smallest alternative (ψ0·√2), which a slightly worse instance lifts, no more than one
-    # 60 s window: such a steady excess adds up no faster than on Monitoring's windows
-    limits = [P.window_evidence_cap] + [P.minute_cap(Metric.ERRORS)] * 9
-    expected = [sum(min(n * x, limit) for n in minutes) for x, limit in zip(per_bucket, limits, strict=True)]
+    expected = [sum(min(n * x, P.minute_cap(Metric.ERRORS)) for n in minutes) for x in per_bucket]
     assert capped.total_llr == pytest.approx(expected, abs=0.01)
     assert max(capped.total_llr) < max(free.total_llr)
     # 60 s windows are capped per window below the minute cap: unchanged
