@@ -47,6 +47,15 @@ container start counts.
 Regressions: the candidate's 5xx 0.5 → 2 % or → 10 %, its latency ×1.5, and a tail
 regression: 1.2 % of its requests take 3–4 × stable's p99 (p99 ×3, p95 ~×1.06).
 
+Log-stream mode and Monitoring mode (the request-log cases, ``keyed``): ``working`` plays them as
+the engine plays the request log — 10 s buckets, each judged ``LOG_LAG_S`` after its end (the
+watermark and a look, as measured against the emulator), a step passing after ``LOGS_MIN_BAKE``
+(rollout.logs_bake_seconds) as soon as the judge says so; ``monitoring`` plays the very same draws
+as Cloud Monitoring serves them — each minute's six buckets summed into one 60 s window with no
+client or instance key (Monitoring has neither), read ``MONITORING_DELAY_S`` after its end, the
+5-minute minimum bake. Their delays and times to 100 % count from the candidate's first request
+and include the data's delay; the other rows' do not (they compare judges, not sources).
+
 Judges: ``working`` — console.judge of this tree; ``today`` — console/judge.py at ``--compare``
 (default the commit before issue 12), with the 2026-11 engine policy; ``fixed`` — a fixed
 threshold rule of the kind other rollout tools use (the candidate's 5xx in the last 60 s > 5 %
@@ -87,7 +96,10 @@ from console.samples import leave_out_cold_windows  # noqa: E402
 TODAY_REV = "ad366f6"
 
 STEPS = (10, 50, 100)
-MIN_BAKE, MAX_BAKE = 300.0, 900.0
+MIN_BAKE, MAX_BAKE = 300.0, 900.0  # Cloud Monitoring's pace: rollout.bake_seconds, rollout.max_bake_seconds
+LOGS_MIN_BAKE = 60.0  # the request log's: rollout.logs_bake_seconds (then the judge's evidence sets the pace)
+LOG_LAG_S = 15.0  # a request-log bucket is judged this long after its end (watermark + a look, on the emulator)
+MONITORING_DELAY_S = 180.0  # a Monitoring window is read this long after its end (Cloud Run's metric delay)
 STABLE_5XX = 0.005
 MEDIAN_MS, SIGMA = 200.0, 0.5
 Z95, Z99 = NormalDist().inv_cdf(0.95), NormalDist().inv_cdf(0.99)
@@ -390,18 +402,29 @@ class Outcome:
     reason: str = ""
 
 
-def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcome:
-    """One rollout as Engine._drive/Engine.bake play it; ``policy`` "today" or "working"."""
-    case, dt = streams.case, streams.case.window
+def engine_run(judge: types.ModuleType, policy: str, streams: Streams, monitoring: bool = False) -> Outcome:
+    """One rollout as Engine._drive/Engine.bake play it; ``policy`` "today" or "working".
+
+    The working engine paces a request-log case (``keyed``) as it paces the log: a step passes after
+    ``LOGS_MIN_BAKE`` as soon as the evidence says so. ``monitoring``: a request-log case's streams
+    read as Cloud Monitoring would serve them — each minute's six 10 s draws summed into one 60 s
+    window, no client or instance keys, Monitoring's pace. For these two the times include the data's
+    delay: each decision comes ``LOG_LAG_S`` or ``MONITORING_DELAY_S`` after the window it rests on."""
+    case = streams.case
+    keyed = case.keyed and not monitoring
+    dt = 60.0 if monitoring else case.window
     evidence_cls = judge.Evidence
-    params_base = dict(min_bake_seconds=MIN_BAKE, max_bake_seconds=MAX_BAKE)
+    params_base = dict(min_bake_seconds=LOGS_MIN_BAKE if keyed and policy == "working" else MIN_BAKE,
+                       max_bake_seconds=MAX_BAKE)
     steps: tuple[int, ...] = STEPS
     if policy == "working" and hasattr(judge, "plan_exposure"):
         plan = judge.plan_exposure(STEPS, case.rate, MAX_BAKE, judge.JudgeParams().min_requests)
         steps = plan.steps
     # Monitoring's windows in which the candidate started containers: the engine leaves their latency out
-    cold_windows = not case.keyed and hasattr(judge, "Counts") and "warm_requests" in {
+    cold_windows = not keyed and hasattr(judge, "Counts") and "warm_requests" in {
         f.name for f in dataclasses.fields(judge.Counts)}
+    delay = (LOG_LAG_S if keyed else MONITORING_DELAY_S if monitoring else 0.0) if policy == "working" else 0.0
+    late = 0.0  # the steps decided so far, each ``delay`` after its data
     carried, t, index, previous = evidence_cls(), 0.0, 0, 0
     for percent in steps[:-1]:
         step_start, samples, extended = t, [], False
@@ -410,19 +433,24 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
         while True:
             params = judge.JudgeParams(**{**params_base, "max_bake_seconds": MAX_BAKE * (2 if extended else 1)})
             cold = case.kind == "coldstart" and t - step_start < 120
-            raw = streams.window(index, percent, cold, young_shares(case.kind, previous, percent, t - step_start))
+            if monitoring:
+                raw = summed([streams.window(index + j, percent, cold,
+                                             young_shares(case.kind, previous, percent, t + j * case.window - step_start))
+                              for j in range(round(dt / case.window))])
+            else:
+                raw = streams.window(index, percent, cold, young_shares(case.kind, previous, percent, t - step_start))
             starts[t + dt] = sum(1 for b in births(case.kind, previous, percent, t - step_start + dt)
                                  if t - step_start <= b < t - step_start + dt)
-            samples.append(to_sample(judge, raw, t, t + dt, client_excess(raw, spent), case.keyed))
+            samples.append(to_sample(judge, raw, t, t + dt, client_excess(raw, spent), keyed))
             t += dt
-            index += 1
+            index += round(dt / case.window)
             judged = (leave_out_cold_windows(samples, starts, step_start + params.warmup_seconds) if cold_windows
                       else samples)
             verdict = judge.judge_step(params, carried, judged, t - step_start, step_started=step_start)
             if verdict.decision == "fail":
-                return Outcome("judged", t, verdict.reasons[0])
+                return Outcome("judged", t + late + delay, verdict.reasons[0])
             if verdict.decision == "pass":
-                carried, previous = verdict.evidence, percent
+                carried, previous, late = verdict.evidence, percent, late + delay
                 break
             if verdict.decision == "inconclusive":
                 if policy == "today" or not hasattr(judge, "inconclusive_action"):
@@ -432,8 +460,20 @@ def engine_run(judge: types.ModuleType, policy: str, streams: Streams) -> Outcom
                 if action == "extend":
                     extended = True
                     continue
-                return Outcome("failsafe" if action == "rollback" else "held", t, verdict.reasons[0])
-    return Outcome("promoted", t)
+                return Outcome("failsafe" if action == "rollback" else "held", t + late + delay, verdict.reasons[0])
+    return Outcome("promoted", t + late)
+
+
+def summed(raws: list[Raw]) -> Raw:
+    """Consecutive windows as one, the way Cloud Monitoring counts a minute: sums, the windows'
+    median p95, and no client key (Monitoring cannot tell who a 5xx went to)."""
+    def side(parts: list[tuple[int, int, int, int, float]]) -> tuple[int, int, int, int, float]:
+        p95 = [p[4] for p in parts if not math.isnan(p[4])]
+        return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts),
+                sum(p[3] for p in parts), float(np.median(p95)) if p95 else math.nan)
+
+    young = (sum(r.young[0] for r in raws), sum(r.young[1] for r in raws), sum(r.young[2] for r in raws))
+    return Raw(side([r.cand for r in raws]), side([r.stab for r in raws]), young)
 
 
 def fixed_run(streams: Streams) -> Outcome:
@@ -466,9 +506,13 @@ def work(task: tuple[int, Case, int, int, str]) -> tuple[int, dict[str, list[Out
     out: dict[str, list[Outcome]] = {"working": [], "fixed": []}
     if compare:
         out["today"] = []
+    if case.keyed:
+        out["monitoring"] = []
     for seed in range(lo, hi):
         streams = Streams(case, case_id, seed)
         out["working"].append(engine_run(working_judge, "working", streams))
+        if case.keyed:
+            out["monitoring"].append(engine_run(working_judge, "working", streams, monitoring=True))
         if compare:
             out["today"].append(engine_run(_JUDGES["today"], "today", streams))
         out["fixed"].append(fixed_run(streams))
@@ -602,7 +646,7 @@ def main() -> None:
             for name, outcomes in out.items():
                 results[cid].setdefault(name, []).extend(outcomes)
     elapsed = time.perf_counter() - t0
-    order = ("working", "today", "fixed")
+    order = ("working", "monitoring", "today", "fixed")
     results = {cid: {j: r[j] for j in order if j in r} for cid, r in results.items()}
     print(table(cases, results))
     print()
