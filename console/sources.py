@@ -14,6 +14,7 @@ that source needs. Two sources:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from console.gcp.monitoring import Metrics
     from console.requestlog_feed import RequestLogFeed
 
-LOGS_POLL_SECONDS = 5.0  # clock seconds between looks on the request log (buckets are 10 s)
+LOGS_POLL_SECONDS = 5.0  # clock seconds between looks on the request log (buckets are 10 s), at most ...
+LOGS_LOOK_MARGIN_SECONDS = 0.5  # ... and the next look comes this long after the watermark should pass a bucket's end
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,18 @@ class MonitoringSource:
         return checks
 
 
+def next_look(started: float, watermark: float | None) -> float:
+    """Clock seconds to the next look at the request log: just after the watermark should pass the
+    end of the step's next bucket (it moves with the clock while entries flow), so a bucket is judged
+    when it completes rather than up to a poll later; never sooner than a second (each look also reads
+    the service from Cloud Run), never later than ``LOGS_POLL_SECONDS``."""
+    if watermark is None:
+        return LOGS_POLL_SECONDS
+    done = max(0, math.floor((watermark - started) / BUCKET_SECONDS + 1e-9))
+    due = started + (done + 1) * BUCKET_SECONDS - watermark + LOGS_LOOK_MARGIN_SECONDS
+    return min(LOGS_POLL_SECONDS, max(1.0, due))
+
+
 class RequestLogSource:
     """The request log's buckets, under the source policy, with Monitoring as the fallback."""
 
@@ -162,8 +176,8 @@ class RequestLogSource:
                                             instance_warmup=self.instance_warmup)
         watermark = log.watermark()
         tail_ms = step.slow_ms * self.tail_factor if step.slow_ms is not None else None
-        return SourceReading([b.sample(tail_ms) for b in buckets], Source.LOGS, self.min_bake, LOGS_POLL_SECONDS,
-                             data_until=watermark, unknown=len(unknown))
+        return SourceReading([b.sample(tail_ms) for b in buckets], Source.LOGS, self.min_bake,
+                             next_look(step.started, watermark), data_until=watermark, unknown=len(unknown))
 
     def _choose(self, step: StepView, now: float) -> SourceChoice:
         log = self.feed.log

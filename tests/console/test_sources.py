@@ -8,7 +8,7 @@ from console.engine import Engine
 from console.gcp.monitoring import Metrics
 from console.gcp.run import CloudRun
 from console.requestlog import NEED_LAPSE_SECONDS
-from console.sources import StepView, sample_source
+from console.sources import LOGS_POLL_SECONDS, StepView, next_look, sample_source
 
 
 def production(config):
@@ -31,6 +31,16 @@ def test_a_regression_is_rolled_back_on_the_request_log_within_a_minute(repo_con
     bakes = [e for e in events if e.kind == "bake"]
     assert bakes and all(e.data["source"] == "logs" for e in bakes)
     assert "of 10 s from the request log, data" in bakes[-1].message and " s old" in bakes[-1].message
+
+
+def test_the_next_look_comes_just_after_the_next_bucket_completes():
+    started = 1000.0
+    # the watermark 7 s into the step's second bucket: the look comes as it completes, 3.5 s later
+    assert next_look(started, started + 17) == 3.5
+    assert next_look(started, started + 13) == LOGS_POLL_SECONDS  # 7.5 s away: never later than the poll
+    assert next_look(started, started + 19.9) == 1.0  # not sooner than a second
+    assert next_look(started, started - 30) == LOGS_POLL_SECONDS  # before the step: no bucket is due
+    assert next_look(started, None) == LOGS_POLL_SECONDS  # no entry yet
 
 
 def test_a_healthy_candidate_passes_at_the_logs_pace(repo_config, emulator, clients_for):
