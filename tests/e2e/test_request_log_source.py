@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,17 @@ import pytest
 from tests.e2e.test_cli import strict_config
 
 REPO = Path(__file__).resolve().parents[2]
+#: Where the shared clock starts: a fixed instant, so that what the emulator simulates (its traffic
+#: follows the time of day, ±20 %, and its draws the clock) does not depend on when the tests run;
+#: 09:00 UTC is the daily mean.
+SIMULATED_START = datetime(2026, 6, 1, 9, 0, tzinfo=UTC).timestamp()
+
+
+def epoch_starting_at(start: float, scale: int) -> float:
+    """The VINCONSOLE_TIME_EPOCH at which the scaled clock (epoch + scale × (real − epoch)) reads
+    ``start`` now."""
+    real = time.time()
+    return (scale * real - start) / (scale - 1)
 PRODUCTION = ("--auto-promote", "--env", "production", "--service", "vinsight-backend")
 
 
@@ -31,7 +42,7 @@ class Emulator:
         self.env = {
             **os.environ,
             "VINCONSOLE_TIME_SCALE": str(scale),
-            "VINCONSOLE_TIME_EPOCH": str(int(time.time())),
+            "VINCONSOLE_TIME_EPOCH": repr(epoch_starting_at(SIMULATED_START, scale)),
             "GRPC_VERBOSITY": "ERROR",
             "VINCONSOLE_CONFIG": str(config),
         }
