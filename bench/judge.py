@@ -565,7 +565,7 @@ def table(cases: list[Case], results: dict[int, dict[str, list[Outcome]]]) -> st
             rb = [o for o in out if o.end in ("judged", "failsafe")]
             share = {e: 100 * sum(o.end == e for o in out) / n for e in ("judged", "failsafe", "held")}
             lo, hi = wilson(len(rb), n)
-            rolled = f"{100 * len(rb) / n:.1f} ({100 * lo:.1f}–{100 * hi:.1f})"
+            rolled = f"{100 * len(rb) / n:.1f} ({100 * lo:.1f}–{100 * hi:.1f}) {len(rb)} of {n}"
             split = f"{share['judged']:.1f}/{share['failsafe']:.1f}/{share['held']:.1f}"
             miss = delay = "—"
             if case.regression:

@@ -692,3 +692,24 @@ def test_one_minute_decides_once_three_of_the_mixtures_ten_alternatives_reach_th
     assert mixture_log_lr(three) >= boundary  # one clear minute decides ...
     assert mixture_log_lr([0.0] * 9 + [cap]) < boundary  # ... one alternative alone (a steady small excess) does not
     assert mixture_log_lr([0.0] * 9 + [2 * cap]) >= boundary  # ... until a second minute
+
+
+def test_on_the_request_log_a_step_does_not_pass_while_the_tail_test_leans_toward_a_regression() -> None:
+    # a minute and a half in, 5xx and slow requests say "no regression", but two of the candidate's
+    # requests were over the tail threshold and none of stable's: the tail test has not decided yet
+    def bucket(k: int, tail: int, keyed: bool = True) -> Sample:
+        excess = 0 if keyed else None
+        start = T0 + 10 * k
+        return Sample(start, start + 10, Counts(200, 1, 10, tail=tail, client_excess=excess, warm_requests=200),
+                      Counts(1800, 9, 90, tail=0, client_excess=excess, warm_requests=1800))
+
+    fast = JudgeParams(min_bake_seconds=60)
+    tails = (0, 0, 0, 1, 0, 0, 1, 0, 0)
+    v = judge_step(fast, Evidence(), [bucket(k, t) for k, t in enumerate(tails)], 90, step_started=T0)
+    assert v.decision == "continue", v.reasons
+    assert "tail requests lean toward a regression (likelihood ratio 19.1, past √80 = 8.9): not passing before " \
+           "the tail test decides" in v.reasons
+    # without a tail event it passes; from a source without the step-wide client bound the hold does not apply
+    assert judge_step(fast, Evidence(), [bucket(k, 0) for k in range(9)], 90, step_started=T0).decision == "pass"
+    plain = [bucket(k, t, keyed=False) for k, t in enumerate(tails)]
+    assert judge_step(fast, Evidence(), plain, 90, step_started=T0).decision == "pass"
