@@ -23,6 +23,7 @@ import pytest
 from tests.e2e.test_cli import strict_config
 
 REPO = Path(__file__).resolve().parents[2]
+PRODUCTION = ("--auto-promote", "--env", "production", "--service", "vinsight-backend")
 #: Where the shared clock starts: a fixed instant, so that what the emulator simulates (its traffic
 #: follows the time of day, ±20 %, and its draws the clock) does not depend on when the tests run;
 #: 09:00 UTC is the daily mean.
@@ -34,7 +35,6 @@ def epoch_starting_at(start: float, scale: int) -> float:
     ``start`` now."""
     real = time.time()
     return (scale * real - start) / (scale - 1)
-PRODUCTION = ("--auto-promote", "--env", "production", "--service", "vinsight-backend")
 
 
 class Emulator:
