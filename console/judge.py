@@ -26,6 +26,8 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
   evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
   under the operators' tolerance — both without the step's worst minute, so one burst does
   not hold a healthy candidate — and the candidate served ``min_requests`` over the rollout.
+  On the request log, where that may be a minute in, not while the tail test stands past halfway
+  to its boundary (it waits for that test to decide).
 * The users' hard limits are kept as guardrails, made robust so that they fire neither on
   noise, nor on one bad minute, nor on an incident stable shares: a stable revision over a
   limit is the baseline the candidate is judged against, not an incident to wait out.
@@ -452,6 +454,11 @@ def _keyed(sample: Sample) -> bool:
     return sample.candidate.client_excess is not None and sample.stable.client_excess is not None
 
 
+def _on_request_log(totals: StepTotals) -> bool:
+    """Every sample of the step from a source that bounds each client over the step (the request log)."""
+    return bool(totals.samples) and all(_keyed(s) for s in totals.samples)
+
+
 def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     """The most one sample adds to ``metric``'s ln LR: the cap is per minute of traffic, so a burst
     spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the source bounds
@@ -655,7 +662,7 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
 
 def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
     """How much each stretch of traffic may add, as the step's samples were capped."""
-    if totals.samples and all(_keyed(s) for s in totals.samples):
+    if _on_request_log(totals):
         text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {params.keyed_cap(metric):g} and each minute at most "
                 f"{params.minute_cap(metric):.2f} to ln LR")
         return text + (", each client's 5xx beyond its allowance for the step left out"
@@ -869,7 +876,7 @@ def _tail_hold(params: JudgeParams, test: MetricTest, totals: StepTotals) -> Pas
     (in log terms: likelihood ratio ≥ √(1/α_tail)) the step waits for it to decide. bench/judge.py,
     p99 ×3 at 20 req/s: promoted 48.5 % of the time without this, 18.5 % with it (800 runs); no
     unchanged candidate held. Monitoring's 5-minute bakes leave the test its time."""
-    if not totals.samples or not all(_keyed(s) for s in totals.samples):
+    if not _on_request_log(totals):
         return None
     halfway = math.log(params.rollback_at(Metric.TAIL)) / 2
     if test.log_lr < halfway:

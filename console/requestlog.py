@@ -182,6 +182,11 @@ class UnknownRange:
         return self.start < end and start < self.end
 
 
+def complete_buckets(start: float, until: float, bucket_seconds: float = BUCKET_SECONDS) -> int:
+    """How many buckets [start + k·b, start + (k+1)·b) end by `until` (the watermark)."""
+    return max(0, math.floor((until - start) / bucket_seconds + 1e-9))
+
+
 def step_buckets(
     entries: Iterable[RequestEntry],
     candidate: str,
@@ -205,7 +210,7 @@ def step_buckets(
     (`ClientAllowance`) is spent in the order its requests came; the allowance keeps running
     across a bucket left out as unknown (its known entries are still the client's).
     """
-    count = max(0, math.floor((until - start) / bucket_seconds + 1e-9))
+    count = complete_buckets(start, until, bucket_seconds)
     if count == 0:
         return [], []
     sides: list[tuple[RevisionBucket, RevisionBucket]] = [(RevisionBucket(), RevisionBucket()) for _ in range(count)]

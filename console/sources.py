@@ -14,13 +14,12 @@ that source needs. Two sources:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from console.errors import VinconsoleError
 from console.judge import Sample
-from console.requestlog import BUCKET_SECONDS
+from console.requestlog import BUCKET_SECONDS, complete_buckets
 from console.samples import first_window_start, last_complete_end, leave_out_cold_windows, step_samples
 from console.source_policy import Source, SourceChoice, WindowCheck, choose_source
 
@@ -127,8 +126,7 @@ def next_look(started: float, watermark: float | None) -> float:
     the service from Cloud Run), never later than ``LOGS_POLL_SECONDS``."""
     if watermark is None:
         return LOGS_POLL_SECONDS
-    done = max(0, math.floor((watermark - started) / BUCKET_SECONDS + 1e-9))
-    due = started + (done + 1) * BUCKET_SECONDS - watermark + LOGS_LOOK_MARGIN_SECONDS
+    due = started + (complete_buckets(started, watermark) + 1) * BUCKET_SECONDS - watermark + LOGS_LOOK_MARGIN_SECONDS
     return min(LOGS_POLL_SECONDS, max(1.0, due))
 
 
