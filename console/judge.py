@@ -20,8 +20,11 @@ Statistics (DESIGN.md, "The judge"; the formulas in :mod:`console.core.stats`):
   With the request log's 10 s buckets each client's 5xx beyond its allowance for the step are
   left out (``Counts.client_excess``) and the cap (``keyed_evidence_cap``) is per
   ``keyed_cap_seconds`` of traffic, with at most ``minute_evidence_margin`` × ln(1/α_metric) per
-  clock minute: one minute of clear evidence still decides, a steady small excess adds up no
-  faster than that.
+  clock minute in a step's first ``opening_seconds`` and one bucket's cap per minute after: one
+  minute of clear evidence still decides, a chance cluster later in the step must last to, and a
+  steady small excess adds up no faster than that. There the 5xx test's α is
+  ``request_log_errors_alpha_factor`` of its own: the candidate's first minute at 10 % of 20 req/s
+  is ~100 requests, in which four chance 5xx look like a 10 % regression (bench/judge.py).
 * Promote a step after the minimum bake when, for 5xx and slow requests, the step's own
   evidence for a doubling (likelihood ratio of ψ = 2) is ≤ β/(1−α) or the rise is bounded
   under the operators' tolerance — both without the step's worst minute, so one burst does
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from statistics import NormalDist
 from typing import Any
@@ -226,6 +229,10 @@ class JudgeParams:
     minute_evidence_margin: float = 1.35  # the samples of one clock minute add at most this × ln(1/α_metric)
     keyed_cap_seconds: float = 10.0  # samples with a step-wide client bound (client_excess): the cap is per this
     tail_factor: float = 3.0  # tail = slower than this × the slow threshold (for the reasons)
+    # The request log (judge_step sets ``request_log`` when every sample of the step comes from it):
+    request_log: bool = False
+    request_log_errors_alpha_factor: float = 0.1  # the 5xx test's α there is this share of its own ...
+    opening_seconds: float = 60.0  # ... and only a step's first seconds may add up to minute_cap a minute
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1 or not 0 < self.beta < 1:
@@ -239,12 +246,15 @@ class JudgeParams:
                              f"got {self.minute_evidence_margin}")
         if self.tolerated_ratio < 1:
             raise ValueError(f"tolerated_ratio must be ≥ 1, got {self.tolerated_ratio}")
+        if not 0 < self.request_log_errors_alpha_factor <= 1:
+            raise ValueError(f"request_log_errors_alpha_factor must be in (0, 1], got {self.request_log_errors_alpha_factor}")
         for name in ("window_evidence_cap", "latency_window_evidence_cap", "keyed_evidence_cap", "keyed_cap_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
     def alpha_for(self, metric: Metric) -> float:
-        return self.alpha * _ALPHA_SHARE[metric]
+        share = self.alpha * _ALPHA_SHARE[metric]
+        return share * self.request_log_errors_alpha_factor if self.request_log and metric is Metric.ERRORS else share
 
     def window_cap(self, metric: Metric) -> float:
         """The most one sample adds to ``metric``'s log likelihood ratio."""
@@ -429,6 +439,7 @@ class StepTotals:
     rows: dict[Metric, tuple[Stratum, ...]]  # per sample (n_c, b_c, n_s, b_s), per metric
     spans: dict[Metric, tuple[Span, ...]]  # each of those samples' (start, end)
     caps: dict[Metric, tuple[float, ...]]  # the most each of those samples adds to the ln LR
+    minute_caps: dict[Metric, tuple[float, ...]]  # the most each sample's clock minute adds together
     requests: tuple[int, int]  # (candidate, stable), all samples
     errors: tuple[int, int]
     warm_requests: tuple[int, int]
@@ -454,11 +465,6 @@ def _keyed(sample: Sample) -> bool:
     return sample.candidate.client_excess is not None and sample.stable.client_excess is not None
 
 
-def _on_request_log(totals: StepTotals) -> bool:
-    """Every sample of the step from a source that bounds each client over the step (the request log)."""
-    return bool(totals.samples) and all(_keyed(s) for s in totals.samples)
-
-
 def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     """The most one sample adds to ``metric``'s ln LR: the cap is per minute of traffic, so a burst
     spread over six 10 s buckets weighs what it weighs in one 60 s window — unless the source bounds
@@ -470,6 +476,16 @@ def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     if _keyed(sample):
         return params.keyed_cap(metric) * min(1.0, seconds / params.keyed_cap_seconds)
     return params.window_cap(metric) * min(1.0, seconds / 60.0)
+
+
+def minute_cap(params: JudgeParams, metric: Metric, sample: Sample, step_started: float) -> float:
+    """The most the samples of ``sample``'s clock minute add together, as of that sample: on the
+    request log ``minute_cap`` in the step's first ``opening_seconds`` — a big regression shows in its
+    first seconds — and one bucket's cap after, so that later a chance cluster of a few 5xx among the
+    candidate's few requests must last minutes to decide, as it must in 60 s windows."""
+    if _keyed(sample) and sample.start >= step_started + params.opening_seconds:
+        return params.keyed_cap(metric)
+    return params.minute_cap(metric)
 
 
 def step_totals(
@@ -503,6 +519,9 @@ def step_totals(
     def caps(metric: Metric, group: Sequence[Sample]) -> tuple[float, ...]:
         return tuple(sample_cap(params, metric, s) for s in group)
 
+    def minute_caps(metric: Metric, group: Sequence[Sample]) -> tuple[float, ...]:
+        return tuple(minute_cap(params, metric, s, start) for s in group)
+
     return StepTotals(
         samples=ordered,
         warm=warm,
@@ -510,6 +529,8 @@ def step_totals(
         spans={Metric.ERRORS: all_spans, Metric.SLOW: warm_spans, Metric.TAIL: warm_spans},
         caps={Metric.ERRORS: caps(Metric.ERRORS, ordered), Metric.SLOW: caps(Metric.SLOW, warm),
               Metric.TAIL: caps(Metric.TAIL, warm)},
+        minute_caps={Metric.ERRORS: minute_caps(Metric.ERRORS, ordered), Metric.SLOW: minute_caps(Metric.SLOW, warm),
+                     Metric.TAIL: minute_caps(Metric.TAIL, warm)},
         requests=requests,
         errors=total(ordered, lambda c: c.errors),
         warm_requests=total(warm, lambda c: c.latency_requests),
@@ -597,12 +618,13 @@ def metric_test(
     rows: Sequence[Stratum],
     spans: Sequence[Span] | None = None,
     caps: Sequence[float] | None = None,
+    minute_caps: Sequence[float] | None = None,
 ) -> MetricTest:
     """Add the step's rows to the carried capped sums; the step's own pass statistic beside.
 
     Each sample adds at most its cap (``caps``, see ``sample_cap``; by default the metric's cap per
     minute of ``spans``, consecutive minutes when not given), and the samples of one clock minute
-    together at most ``minute_cap`` (each sample's room is what the minute's earlier samples left:
+    together at most their minute cap (``minute_caps``, see ``minute_cap``; each sample's room is what the minute's earlier samples left:
     known before the sample, so the capped sum stays a supermartingale under the null). The minute
     cap binds only request-log buckets, whose per-10 s caps would otherwise let a steady small
     excess — a candidate on a slightly worse instance at thousands of requests a second — add up
@@ -611,12 +633,14 @@ def metric_test(
     spans = spans if spans is not None else tuple((60.0 * i, 60.0 * i + 60) for i in range(len(rows)))
     if caps is None:
         caps = tuple(params.window_cap(metric) * min(1.0, (end - start) / 60) for start, end in spans)
+    if minute_caps is None:
+        minute_caps = tuple(params.minute_cap(metric) for _ in spans)
     total = list(carried.llr)
     spent: dict[tuple[int, int], float] = {}  # (minute, k) → what that minute's samples added so far
-    for row, cap, (start, _) in zip(rows, caps, spans, strict=True):
+    for row, cap, minute_room, (start, _) in zip(rows, caps, minute_caps, spans, strict=True):
         minute = math.floor(start / 60)
         for k, x in enumerate(window_llr(row, params.tolerated_ratio, cap)):
-            room = params.minute_cap(metric) - spent.get((minute, k), 0.0)
+            room = minute_room - spent.get((minute, k), 0.0)
             x = min(x, room)
             spent[(minute, k)] = spent.get((minute, k), 0.0) + max(0.0, x)
             total[k] += x
@@ -656,15 +680,16 @@ def _regression_reason(params: JudgeParams, test: MetricTest, totals: StepTotals
         f"{_LABEL[test.metric]} {_pct(b_c / n_c)} vs stable {_pct(b_s / n_s)}{latency} — "
         f"evidence of regression: likelihood ratio {_lr(math.exp(min(test.log_lr, 700)))} "
         f"≥ {params.rollback_at(test.metric):g} ({_psi(test.psi_lo, test.psi_hi)}; "
-        f"null ψ ≤ {params.tolerated_ratio:g}, {_cap_text(params, test.metric, totals)}; {counted})"
+        f"null ψ ≤ {params.tolerated_ratio:g}, {_cap_text(params, test.metric)}; {counted})"
     )
 
 
-def _cap_text(params: JudgeParams, metric: Metric, totals: StepTotals) -> str:
+def _cap_text(params: JudgeParams, metric: Metric) -> str:
     """How much each stretch of traffic may add, as the step's samples were capped."""
-    if _on_request_log(totals):
+    if params.request_log:
         text = (f"each {_seconds(params.keyed_cap_seconds)} adding at most {params.keyed_cap(metric):g} and each minute at most "
-                f"{params.minute_cap(metric):.2f} to ln LR")
+                f"{params.minute_cap(metric):.2f} in the step's first {_seconds(params.opening_seconds)}, "
+                f"{params.keyed_cap(metric):g} after, to ln LR")
         return text + (", each client's 5xx beyond its allowance for the step left out"
                        if metric is Metric.ERRORS else "")
     return f"each minute adding at most {params.window_cap(metric):g} to ln LR"
@@ -870,13 +895,13 @@ def _requests_reason(params: JudgeParams, totals: StepTotals) -> PassCheck:
     ))
 
 
-def _tail_hold(params: JudgeParams, test: MetricTest, totals: StepTotals) -> PassCheck | None:
+def _tail_hold(params: JudgeParams, test: MetricTest) -> PassCheck | None:
     """On the request log a step may pass a minute in, before the tail test (a p99 regression that
     leaves the p95 alone) has had its evidence: while that test stands past halfway to its boundary
     (in log terms: likelihood ratio ≥ √(1/α_tail)) the step waits for it to decide. bench/judge.py,
     p99 ×3 at 20 req/s: promoted 48.5 % of the time without this, 18.5 % with it (800 runs); no
     unchanged candidate held. Monitoring's 5-minute bakes leave the test its time."""
-    if not _on_request_log(totals):
+    if not params.request_log:
         return None
     halfway = math.log(params.rollback_at(Metric.TAIL)) / 2
     if test.log_lr < halfway:
@@ -925,8 +950,11 @@ def judge_step(
     over the rollout, no holding note, and 5xx and slow requests each passing → pass; at the
     maximum bake → inconclusive; else continue.
     """
+    # every sample from a source that bounds each client over the step: the request log
+    params = replace(params, request_log=bool(samples) and all(_keyed(s) for s in samples))
     totals = step_totals(params, carried, samples, step_started)
-    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m], totals.spans[m], totals.caps[m]) for m in Metric}
+    tests = {m: metric_test(params, m, carried.metric(m), totals.rows[m], totals.spans[m], totals.caps[m],
+                            totals.minute_caps[m]) for m in Metric}
     evidence = Evidence(
         **{m.value: MetricEvidence(tests[m].total_llr, tests[m].strata) for m in Metric},
         steps=carried.steps + 1,
@@ -958,7 +986,7 @@ def _decide(
 ) -> Verdict:
     """Pass, inconclusive or continue, the plain-words head first."""
     checks = [_requests_reason(params, totals), *(pass_check(params, tests[m]) for m in _PASS_METRICS)]
-    hold = _tail_hold(params, tests[Metric.TAIL], totals)
+    hold = _tail_hold(params, tests[Metric.TAIL])
     if hold is not None:
         checks.append(hold)
     reasons = [c.reason for c in checks]
@@ -1053,6 +1081,8 @@ def _metrics(
             "latency_window_evidence_cap": params.latency_window_evidence_cap,
             "minute_evidence_cap": {m.value: round(params.minute_cap(m), 3) for m in Metric},
             "keyed_cap_seconds": params.keyed_cap_seconds,
+            "request_log": params.request_log,
+            "opening_seconds": params.opening_seconds,
         },
         **{m.value: metric(tests[m]) for m in Metric},
     }
