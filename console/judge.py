@@ -624,8 +624,9 @@ def metric_test(
 
     Each sample adds at most its cap (``caps``, see ``sample_cap``; by default the metric's cap per
     minute of ``spans``, consecutive minutes when not given), and the samples of one clock minute
-    together at most their minute cap (``minute_caps``, see ``minute_cap``; each sample's room is what the minute's earlier samples left:
-    known before the sample, so the capped sum stays a supermartingale under the null). The minute
+    together at most their minute cap (``minute_caps``, see ``minute_cap``; each sample's room is what
+    the minute's earlier samples left of it: known before the sample, so the capped sum stays a
+    supermartingale under the null). The minute
     cap binds only request-log buckets, whose per-10 s caps would otherwise let a steady small
     excess — a candidate on a slightly worse instance at thousands of requests a second — add up
     six times faster than in 60 s windows. The pass statistic leaves the worst minute out.
@@ -640,7 +641,7 @@ def metric_test(
     for row, cap, minute_room, (start, _) in zip(rows, caps, minute_caps, spans, strict=True):
         minute = math.floor(start / 60)
         for k, x in enumerate(window_llr(row, params.tolerated_ratio, cap)):
-            room = minute_room - spent.get((minute, k), 0.0)
+            room = max(0.0, minute_room - spent.get((minute, k), 0.0))  # a smaller cap later in the minute: none left
             x = min(x, room)
             spent[(minute, k)] = spent.get((minute, k), 0.0) + max(0.0, x)
             total[k] += x

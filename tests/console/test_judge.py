@@ -696,6 +696,22 @@ def test_on_the_request_log_a_cluster_after_the_first_minute_must_last_to_decide
     assert v.decision == "fail" and v.reasons[0].startswith("5xx 10.00 % for 120 s — limit 5 % for 120 s"), v.reasons
 
 
+def test_a_bucket_past_the_first_minute_adds_only_what_its_clock_minute_has_left_and_never_subtracts() -> None:
+    # T0 is 20 s into a clock minute: buckets 4–9 share one, 4–5 in the step's first minute, 6–9 after it
+    buckets = [keyed_bucket(k, (20, 2, 1), (180, 1, 9)) for k in range(10)]
+    totals = step_totals(P, Evidence(), buckets, step_started=T0)
+    e = Metric.ERRORS
+    assert totals.minute_caps[e] == pytest.approx([P.minute_cap(e)] * 6 + [P.keyed_evidence_cap] * 4)
+    sums = [metric_test(P, e, MetricEvidence(), totals.rows[e][:k], totals.spans[e][:k], totals.caps[e][:k],
+                        totals.minute_caps[e][:k]).total_llr for k in range(1, 11)]
+    for before, after in zip(sums, sums[1:], strict=False):
+        assert all(b >= a - 1e-9 for a, b in zip(before, after, strict=True)), (before, after)
+    spent = [after - before for before, after in zip(sums[3], sums[5], strict=True)]  # by buckets 4–5
+    added = [after - before for before, after in zip(sums[5], sums[9], strict=True)]  # by buckets 6–9
+    assert any(x > P.keyed_evidence_cap for x in spent)
+    assert all(x <= max(0.0, P.keyed_evidence_cap - s) + 1e-9 for x, s in zip(added, spent, strict=True))
+
+
 def test_a_retry_burst_over_keyed_buckets_counts_its_clients_allowance_once() -> None:
     # 20 req/s at 50 %: one client retries a failing call 45 times over a minute's six buckets on the
     # candidate; the source counted 1 of them (its allowance) and reports the other 44 as excess
