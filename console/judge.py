@@ -478,7 +478,7 @@ def sample_cap(params: JudgeParams, metric: Metric, sample: Sample) -> float:
     return params.window_cap(metric) * min(1.0, seconds / 60.0)
 
 
-def minute_cap(params: JudgeParams, metric: Metric, sample: Sample, step_started: float) -> float:
+def sample_minute_cap(params: JudgeParams, metric: Metric, sample: Sample, step_started: float) -> float:
     """The most the samples of ``sample``'s clock minute add together, as of that sample: on the
     request log ``minute_cap`` in the step's first ``opening_seconds`` — a big regression shows in its
     first seconds — and one bucket's cap after, so that later a chance cluster of a few 5xx among the
@@ -520,7 +520,7 @@ def step_totals(
         return tuple(sample_cap(params, metric, s) for s in group)
 
     def minute_caps(metric: Metric, group: Sequence[Sample]) -> tuple[float, ...]:
-        return tuple(minute_cap(params, metric, s, start) for s in group)
+        return tuple(sample_minute_cap(params, metric, s, start) for s in group)
 
     return StepTotals(
         samples=ordered,
@@ -624,7 +624,7 @@ def metric_test(
 
     Each sample adds at most its cap (``caps``, see ``sample_cap``; by default the metric's cap per
     minute of ``spans``, consecutive minutes when not given), and the samples of one clock minute
-    together at most their minute cap (``minute_caps``, see ``minute_cap``; each sample's room is what
+    together at most their minute cap (``minute_caps``, see ``sample_minute_cap``; each sample's room is what
     the minute's earlier samples left of it: known before the sample, so the capped sum stays a
     supermartingale under the null). The minute
     cap binds only request-log buckets, whose per-10 s caps would otherwise let a steady small
@@ -900,7 +900,7 @@ def _tail_hold(params: JudgeParams, test: MetricTest) -> PassCheck | None:
     """On the request log a step may pass a minute in, before the tail test (a p99 regression that
     leaves the p95 alone) has had its evidence: while that test stands past halfway to its boundary
     (in log terms: likelihood ratio ≥ √(1/α_tail)) the step waits for it to decide. bench/judge.py,
-    p99 ×3 at 20 req/s: promoted 48.5 % of the time without this, 18.5 % with it (800 runs); no
+    p99 ×3 at 20 req/s: promoted 48.5 % of the time without this, 15.5 % with it (800 runs); no
     unchanged candidate held. Monitoring's 5-minute bakes leave the test its time."""
     if not params.request_log:
         return None

@@ -24,7 +24,6 @@ from console.judge import (
     judge_step,
     level_guardrail,
     metric_test,
-    minute_cap,
     mixture_log_lr,
     p95_guardrail,
     pass_check,
@@ -32,6 +31,7 @@ from console.judge import (
     psi_interval,
     rise_guardrail,
     sample_cap,
+    sample_minute_cap,
     step_totals,
     window_llr,
 )
@@ -665,11 +665,11 @@ def test_on_the_request_log_the_5xx_boundary_is_a_tenth_of_its_alpha_and_elsewhe
 
 def test_on_the_request_log_only_a_steps_first_minute_may_add_the_minute_cap() -> None:
     keyed = [keyed_bucket(k, (20, 0, 1), (180, 1, 9)) for k in (0, 5, 6, 20)]
-    assert [minute_cap(P, Metric.ERRORS, s, T0) for s in keyed] == pytest.approx(
+    assert [sample_minute_cap(P, Metric.ERRORS, s, T0) for s in keyed] == pytest.approx(
         [P.minute_cap(Metric.ERRORS)] * 2 + [P.keyed_evidence_cap] * 2)
-    assert minute_cap(P, Metric.SLOW, keyed[3], T0) == P.latency_window_evidence_cap
+    assert sample_minute_cap(P, Metric.SLOW, keyed[3], T0) == P.latency_window_evidence_cap
     plain = Sample(keyed[3].start, keyed[3].end, Counts(20, 0, 1), Counts(180, 1, 9))
-    assert minute_cap(P, Metric.ERRORS, plain, T0) == P.minute_cap(Metric.ERRORS)  # 60 s windows: their own cap binds
+    assert sample_minute_cap(P, Metric.ERRORS, plain, T0) == P.minute_cap(Metric.ERRORS)  # 60 s windows: their own cap binds
 
 
 def test_on_the_request_log_a_cluster_after_the_first_minute_must_last_to_decide() -> None:
